@@ -1,0 +1,1 @@
+//! tree-sitter: languages, span selection, holes, syntax checks.

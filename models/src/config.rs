@@ -1,0 +1,287 @@
+//! `config.json` → one architecture description for both checkpoint families.
+//!
+//! Dream-family checkpoints (Dream, DiffuCoder, Dream-Coder, Open-dCoder) use Qwen2 field and weight
+//! names and predict token i from the hidden state at i-1; LLaDA uses OLMo field and weight names and
+//! predicts at the same position. Everything else is one transformer.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// The checkpoint family: decides weight names, the logit shift and where config fields live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Qwen2 weight names, q/k/v biases, shifted logits.
+    Dream,
+    /// OLMo-style weight names, no biases, logits at the same position.
+    Llada,
+}
+
+impl Family {
+    /// Whether the token at position i is read from the logits at i-1.
+    pub fn shifted_logits(self) -> bool {
+        matches!(self, Family::Dream)
+    }
+}
+
+/// The architecture, normalised over both families.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchConfig {
+    pub family: Family,
+    /// Rows of the embedding and output head (LLaDA may pad this beyond the tokenizer's size).
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub max_positions: usize,
+    pub tie_word_embeddings: bool,
+    pub qkv_bias: bool,
+}
+
+/// Special token ids named in `config.json` itself (the other files are consulted later).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigTokenIds {
+    pub mask: Option<u32>,
+    pub eos: Vec<u32>,
+    pub pad: Option<u32>,
+    pub bos: Option<u32>,
+}
+
+struct Fields<'a> {
+    path: &'a Path,
+    json: &'a Value,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.json.get(key).filter(|v| !v.is_null())
+    }
+
+    fn usize(&self, key: &str) -> Result<usize> {
+        let v = self.get(key).ok_or_else(|| Error::MissingConfigField {
+            path: self.path.to_path_buf(),
+            field: key.to_string(),
+        })?;
+        v.as_u64()
+            .filter(|&n| n > 0)
+            .map(|n| n as usize)
+            .ok_or_else(|| self.unsupported(key, v, "expected a positive integer"))
+    }
+
+    fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+        match self.get(key) {
+            Some(_) => self.usize(key),
+            None => Ok(default),
+        }
+    }
+
+    fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| self.unsupported(key, v, "expected a positive number")),
+        }
+    }
+
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_bool().ok_or_else(|| self.unsupported(key, v, "expected true or false")),
+        }
+    }
+
+    /// Rejects a field whose value this engine does not implement, instead of ignoring it.
+    fn require(&self, key: &str, ok: impl Fn(&Value) -> bool, reason: &str) -> Result<()> {
+        match self.get(key) {
+            Some(v) if !ok(v) => Err(self.unsupported(key, v, reason)),
+            _ => Ok(()),
+        }
+    }
+
+    fn unsupported(&self, key: &str, v: &Value, reason: &str) -> Error {
+        Error::UnsupportedConfig {
+            path: self.path.to_path_buf(),
+            field: key.to_string(),
+            value: v.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn token_id(&self, key: &str) -> Option<u32> {
+        self.token_ids(key).into_iter().next()
+    }
+
+    /// `eos_token_id` may be one id or a list of them.
+    fn token_ids(&self, key: &str) -> Vec<u32> {
+        match self.get(key) {
+            Some(Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|n| n as u32).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// Reads and parses a JSON file with errors that name it.
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads the special token ids a JSON file names (`config.json`, `generation_config.json`).
+pub(crate) fn token_ids_in(path: &Path, json: &Value) -> ConfigTokenIds {
+    let f = Fields { path, json };
+    ConfigTokenIds {
+        mask: f.token_id("mask_token_id"),
+        eos: f.token_ids("eos_token_id"),
+        pad: f.token_id("pad_token_id"),
+        bos: f.token_id("bos_token_id"),
+    }
+}
+
+/// Detects the family of a parsed `config.json`.
+pub fn detect_family(path: &Path, json: &Value) -> Result<Family> {
+    let model_type = json.get("model_type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    let archs: Vec<String> = json
+        .get("architectures")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
+        .unwrap_or_default();
+    let arch_has = |needle: &str| archs.iter().any(|a| a.contains(needle));
+    if model_type == "llada" || arch_has("llada") {
+        Ok(Family::Llada)
+    } else if model_type == "dream" || arch_has("dream") || model_type == "qwen2" {
+        // A plain causal Qwen2 checkpoint has no mask token and is rejected when its special
+        // tokens are resolved; Qwen2-named diffusion checkpoints (Open-dCoder) load here.
+        Ok(Family::Dream)
+    } else {
+        Err(Error::UnknownFamily {
+            path: path.to_path_buf(),
+            reason: format!("model_type {model_type:?}, architectures {archs:?}"),
+        })
+    }
+}
+
+impl ArchConfig {
+    /// Parses `config.json` of either family and rejects fields this engine does not implement.
+    pub fn from_json(path: &Path, json: &Value) -> Result<Self> {
+        let family = detect_family(path, json)?;
+        let f = Fields { path, json };
+        let cfg = match family {
+            Family::Dream => {
+                f.require("hidden_act", |v| v == "silu", "only SiLU (SwiGLU) MLPs are implemented")?;
+                f.require("rope_scaling", |_| false, "rope scaling is not implemented")?;
+                f.require("use_sliding_window", |v| v == false, "sliding-window attention is not implemented")?;
+                let hidden = f.usize("hidden_size")?;
+                let heads = f.usize("num_attention_heads")?;
+                ArchConfig {
+                    family,
+                    vocab_size: f.usize("vocab_size")?,
+                    hidden_size: hidden,
+                    intermediate_size: f.usize("intermediate_size")?,
+                    num_layers: f.usize("num_hidden_layers")?,
+                    num_heads: heads,
+                    num_kv_heads: f.usize_or("num_key_value_heads", heads)?,
+                    head_dim: f.usize_or("head_dim", hidden / heads.max(1))?,
+                    rms_norm_eps: f.f64_or("rms_norm_eps", 1e-6)?,
+                    rope_theta: f.f64_or("rope_theta", 10_000.0)?,
+                    max_positions: f.usize_or("max_position_embeddings", 32_768)?,
+                    tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
+                    qkv_bias: true,
+                }
+            }
+            Family::Llada => {
+                f.require("activation_type", |v| v == "silu", "only SiLU (SwiGLU) MLPs are implemented")?;
+                f.require("block_type", |v| v == "llama", "only LLaMA-style blocks are implemented")?;
+                f.require("layer_norm_type", |v| v == "rms", "only RMSNorm is implemented")?;
+                f.require("include_bias", |v| v == false, "biases in LLaDA blocks are not implemented")?;
+                f.require("alibi", |v| v == false, "ALiBi is not implemented")?;
+                f.require("rope", |v| v == true, "only rotary positions are implemented")?;
+                f.require("attention_layer_norm", |v| v == false, "query/key norms are not implemented")?;
+                f.require("scale_logits", |v| v == false, "logit scaling is not implemented")?;
+                f.require("clip_qkv", |_| false, "q/k/v clipping is not implemented")?;
+                f.require("input_emb_norm", |v| v == false, "input embedding norm is not implemented")?;
+                let hidden = f.usize("d_model")?;
+                let heads = f.usize("n_heads")?;
+                let vocab = match f.get("embedding_size") {
+                    Some(_) => f.usize("embedding_size")?,
+                    None => f.usize("vocab_size")?,
+                };
+                ArchConfig {
+                    family,
+                    vocab_size: vocab,
+                    hidden_size: hidden,
+                    intermediate_size: f.usize("mlp_hidden_size")?,
+                    num_layers: f.usize("n_layers")?,
+                    num_heads: heads,
+                    num_kv_heads: f.usize_or("n_kv_heads", heads)?,
+                    head_dim: hidden / heads.max(1),
+                    rms_norm_eps: f.f64_or("rms_norm_eps", 1e-5)?,
+                    rope_theta: f.f64_or("rope_theta", 10_000.0)?,
+                    max_positions: f.usize_or("max_sequence_length", 4096)?,
+                    tie_word_embeddings: f.bool_or("weight_tying", false)?,
+                    qkv_bias: false,
+                }
+            }
+        };
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |field: &str, value: usize, reason: &str| Error::UnsupportedConfig {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        if self.num_heads % self.num_kv_heads != 0 {
+            return Err(bad("num_key_value_heads", self.num_kv_heads, "must divide the number of heads"));
+        }
+        if self.head_dim % 2 != 0 {
+            return Err(bad("head_dim", self.head_dim, "rotary positions need an even head size"));
+        }
+        Ok(())
+    }
+
+    /// Parameters, for reports and memory estimates.
+    pub fn parameter_count(&self) -> usize {
+        let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
+        let q = self.num_heads * self.head_dim;
+        let kv = self.num_kv_heads * self.head_dim;
+        let attn = h * q + 2 * h * kv + q * h + if self.qkv_bias { q + 2 * kv } else { 0 };
+        let layer = attn + 3 * h * i + 2 * h;
+        let head = if self.tie_word_embeddings { 0 } else { v * h };
+        v * h + self.num_layers * layer + h + head
+    }
+
+    /// A Qwen2.5-0.5B-shaped Dream config (Open-dCoder's shape), used by benchmarks.
+    pub fn qwen2_5_0_5b() -> Self {
+        ArchConfig {
+            family: Family::Dream,
+            vocab_size: 151_936,
+            hidden_size: 896,
+            intermediate_size: 4864,
+            num_layers: 24,
+            num_heads: 14,
+            num_kv_heads: 2,
+            head_dim: 64,
+            rms_norm_eps: 1e-6,
+            rope_theta: 1_000_000.0,
+            max_positions: 32_768,
+            tie_word_embeddings: true,
+            qkv_bias: true,
+        }
+    }
+}

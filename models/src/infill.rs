@@ -1,0 +1,194 @@
+//! Text in, text out: turns text segments and spans into a canvas, runs the sampler, and decodes
+//! each span. Context that does not fit is cut from the far ends (start of the text before the
+//! first span, end of the text after the last), never from between spans.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::model::{DiffusionModel, TokenPredictor};
+use crate::sampler::{sample, CancelFlag, Canvas, SamplerOptions, StepTrace};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Text(String),
+    /// A hole of at most this many tokens (fewer come back when the model ends it early).
+    Span { max_tokens: usize },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InfillRequest {
+    pub segments: Vec<Segment>,
+    /// Upper bound on the canvas, in tokens; the model's own limit applies too.
+    pub max_context_tokens: Option<usize>,
+}
+
+impl InfillRequest {
+    /// The common case: one hole between a prefix and a suffix.
+    pub fn single(prefix: &str, max_tokens: usize, suffix: &str) -> Self {
+        InfillRequest {
+            segments: vec![
+                Segment::Text(prefix.to_string()),
+                Segment::Span { max_tokens },
+                Segment::Text(suffix.to_string()),
+            ],
+            max_context_tokens: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InfillOutput {
+    /// The text of each span, in request order.
+    pub spans: Vec<String>,
+    pub span_tokens: Vec<Vec<u32>>,
+    pub steps: usize,
+    /// Tokens on the canvas (context + spans).
+    pub canvas_tokens: usize,
+    pub elapsed: Duration,
+    pub trace: Vec<StepTrace>,
+}
+
+enum Piece {
+    Text(Vec<u32>),
+    Span(usize),
+}
+
+impl DiffusionModel {
+    pub fn infill(&self, request: &InfillRequest, options: &SamplerOptions, cancel: &CancelFlag) -> Result<InfillOutput> {
+        self.infill_observed(request, options, cancel, None)
+    }
+
+    /// Like [`infill`](Self::infill), calling `observer` after every step with its trace and the
+    /// canvas (for streaming previews).
+    pub fn infill_observed(
+        &self,
+        request: &InfillRequest,
+        options: &SamplerOptions,
+        cancel: &CancelFlag,
+        observer: Option<&mut dyn FnMut(&StepTrace, &[u32])>,
+    ) -> Result<InfillOutput> {
+        let start = Instant::now();
+        let mut pieces = Vec::with_capacity(request.segments.len());
+        for segment in &request.segments {
+            pieces.push(match segment {
+                Segment::Text(t) => Piece::Text(self.tokenizer().encode(t)?),
+                Segment::Span { max_tokens: 0 } => {
+                    return Err(Error::InvalidRequest("a span needs at least one token".into()))
+                }
+                Segment::Span { max_tokens } => Piece::Span(*max_tokens),
+            });
+        }
+        if !pieces.iter().any(|p| matches!(p, Piece::Span(_))) {
+            return Err(Error::InvalidRequest("nothing to fill: the request has no span".into()));
+        }
+        let special = self.special_tokens();
+        let bos = special.bos.filter(|_| special.add_bos);
+        let limit = request.max_context_tokens.unwrap_or(usize::MAX).min(self.config().max_positions);
+        fit_context(&mut pieces, limit.saturating_sub(usize::from(bos.is_some())))?;
+
+        let mut tokens: Vec<u32> = bos.into_iter().collect();
+        let mut spans = Vec::new();
+        for piece in &pieces {
+            match piece {
+                Piece::Text(t) => tokens.extend(t),
+                Piece::Span(n) => {
+                    spans.push(tokens.len()..tokens.len() + n);
+                    tokens.extend(std::iter::repeat_n(special.mask, *n));
+                }
+            }
+        }
+        let canvas_tokens = tokens.len();
+        let out = sample(self, Canvas { tokens, spans }, options, cancel, observer)?;
+        let spans = out.spans.iter().map(|t| self.tokenizer().decode(t)).collect::<Result<_>>()?;
+        Ok(InfillOutput {
+            spans,
+            span_tokens: out.spans,
+            steps: out.steps,
+            canvas_tokens,
+            elapsed: start.elapsed(),
+            trace: out.trace,
+        })
+    }
+}
+
+/// Trims the outer text so everything fits in `limit` tokens, keeping as much on each side of the
+/// holes as possible: each side gets half of what is left, and a side that needs less gives the
+/// rest to the other.
+fn fit_context(pieces: &mut [Piece], limit: usize) -> Result<()> {
+    let len = |p: &Piece| match p {
+        Piece::Text(t) => t.len(),
+        Piece::Span(n) => *n,
+    };
+    let total: usize = pieces.iter().map(len).sum();
+    if total <= limit {
+        return Ok(());
+    }
+    let first_span = pieces.iter().position(|p| matches!(p, Piece::Span(_))).unwrap_or(0);
+    let last_span = pieces.iter().rposition(|p| matches!(p, Piece::Span(_))).unwrap_or(0);
+    let before: usize = pieces[..first_span].iter().map(len).sum();
+    let after: usize = pieces[last_span + 1..].iter().map(len).sum();
+    let inner = total - before - after;
+    if inner > limit {
+        return Err(Error::InvalidRequest(format!(
+            "the spans and the text between them need {inner} tokens, more than the {limit} the context allows"
+        )));
+    }
+    let room = limit - inner;
+    let keep_before = before.min(room.saturating_sub(after.min(room / 2)));
+    let keep_after = after.min(room - keep_before);
+    trim(&mut pieces[..first_span], before - keep_before, true);
+    trim(&mut pieces[last_span + 1..], after - keep_after, false);
+    Ok(())
+}
+
+/// Drops `n` tokens from the start (`from_front`) or the end of a run of text pieces.
+fn trim(pieces: &mut [Piece], mut n: usize, from_front: bool) {
+    let mut cut = |p: &mut Piece| {
+        if let Piece::Text(t) = p {
+            let k = n.min(t.len());
+            if from_front {
+                t.drain(..k);
+            } else {
+                t.truncate(t.len() - k);
+            }
+            n -= k;
+        }
+    };
+    if from_front {
+        pieces.iter_mut().for_each(&mut cut);
+    } else {
+        pieces.iter_mut().rev().for_each(&mut cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lens(pieces: &[Piece]) -> Vec<usize> {
+        pieces.iter().map(|p| match p { Piece::Text(t) => t.len(), Piece::Span(n) => *n }).collect()
+    }
+
+    #[test]
+    fn context_is_cut_from_the_far_ends_evenly() {
+        let mut p = vec![Piece::Text(vec![1; 100]), Piece::Span(10), Piece::Text(vec![2; 100])];
+        fit_context(&mut p, 50).unwrap();
+        assert_eq!(lens(&p), vec![20, 10, 20]);
+        if let Piece::Text(t) = &p[0] {
+            assert!(t.iter().all(|&x| x == 1));
+        }
+    }
+
+    #[test]
+    fn a_short_side_gives_its_room_to_the_other() {
+        let mut p = vec![Piece::Text(vec![1; 100]), Piece::Span(10), Piece::Text(vec![2; 5])];
+        fit_context(&mut p, 50).unwrap();
+        assert_eq!(lens(&p), vec![35, 10, 5]);
+    }
+
+    #[test]
+    fn spans_that_cannot_fit_are_an_error() {
+        let mut p = vec![Piece::Span(10), Piece::Text(vec![1; 50]), Piece::Span(10)];
+        assert!(fit_context(&mut p, 40).is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! The diffusion engine of dllm-ls: loads masked diffusion language models (Dream and LLaDA
+//! checkpoint families, Hugging Face layout) and fills masked spans of code.
+//!
+//! The path through this crate: [`ModelSource`] → [`DiffusionModel::load`] (config, tokenizer,
+//! special tokens, weights, each checked) → [`DiffusionModel::infill`] (text → canvas → [`sample`]
+//! → text).
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod infill;
+pub mod model;
+pub mod sampler;
+pub mod source;
+pub mod tokenizer;
+pub mod transformer;
+
+pub use candle_core::DType;
+pub use config::{ArchConfig, Family};
+pub use error::{Error, Result};
+pub use infill::{InfillOutput, InfillRequest, Segment};
+pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
+pub use sampler::{sample, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions, StepTrace, Strategy};
+pub use source::ModelSource;
+pub use tokenizer::{CodeTokenizer, SpecialTokens};
+pub use transformer::Transformer;

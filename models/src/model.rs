@@ -1,0 +1,142 @@
+//! A loaded diffusion model: architecture + weights + tokenizer + special tokens, and the one
+//! question the sampler asks of it: "what do you predict at these positions of this canvas?"
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::checkpoint::{load_tensors, WeightFiles};
+use crate::config::{read_json, token_ids_in, ArchConfig, Family};
+use crate::error::{Error, Result};
+use crate::source::ModelSource;
+use crate::tokenizer::{resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_FILE};
+use crate::transformer::{tensor_specs, Transformer};
+
+pub const CONFIG_FILE: &str = "config.json";
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Compute dtype: F32 (exact) or BF16 (half the memory). F16 weights are converted.
+    pub dtype: DType,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { dtype: DType::F32 }
+    }
+}
+
+/// What the sampler needs from a model: predictions for masked positions of a canvas.
+pub trait TokenPredictor {
+    /// Logits `[positions.len(), vocab]` (f32) for the tokens at `positions` of `canvas`.
+    fn predict(&self, canvas: &[u32], positions: &[usize]) -> Result<Tensor>;
+    fn special_tokens(&self) -> &SpecialTokens;
+}
+
+pub struct DiffusionModel {
+    transformer: Transformer,
+    tokenizer: CodeTokenizer,
+    special: SpecialTokens,
+    dir: PathBuf,
+}
+
+impl DiffusionModel {
+    pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Self> {
+        Self::load_dir(&source.resolve()?, options)
+    }
+
+    /// Loads a checkpoint directory in the Hugging Face layout. Cheap files are read and checked
+    /// first, so a bad config or tokenizer fails before gigabytes of weights are read.
+    pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::MissingFile { path: dir.to_path_buf() });
+        }
+        let config_path = dir.join(CONFIG_FILE);
+        let config_json = read_json(&config_path)?;
+        let cfg = ArchConfig::from_json(&config_path, &config_json)?;
+        let tokenizer = CodeTokenizer::from_file(&dir.join(TOKENIZER_FILE))?;
+        if tokenizer.vocab_size() > cfg.vocab_size {
+            return Err(Error::UnsupportedConfig {
+                path: config_path,
+                field: "vocab_size".into(),
+                value: cfg.vocab_size.to_string(),
+                reason: format!("the tokenizer has {} tokens, more than the embedding rows", tokenizer.vocab_size()),
+            });
+        }
+        let special =
+            resolve_special_tokens(dir, &token_ids_in(&config_path, &config_json), &tokenizer, cfg.vocab_size)?;
+        let dtype = match options.dtype {
+            DType::F16 => DType::F32,
+            d => d,
+        };
+        let device = Device::Cpu;
+        let files = WeightFiles::locate(dir)?;
+        let tensors = load_tensors(&files, &tensor_specs(&cfg), dtype, &device)?;
+        let transformer = Transformer::from_tensors(cfg, tensors, dtype, &device)?;
+        tracing::info!(
+            dir = %dir.display(),
+            family = ?transformer.config().family,
+            params = transformer.config().parameter_count(),
+            ?dtype,
+            "model loaded"
+        );
+        Ok(DiffusionModel { transformer, tokenizer, special, dir: dir.to_path_buf() })
+    }
+
+    pub fn config(&self) -> &ArchConfig {
+        self.transformer.config()
+    }
+
+    pub fn family(&self) -> Family {
+        self.config().family
+    }
+
+    pub fn tokenizer(&self) -> &CodeTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn transformer(&self) -> &Transformer {
+        &self.transformer
+    }
+
+    /// Raw logits `[seq, vocab]`, position-aligned (row i from the hidden state at i).
+    pub fn raw_logits(&self, tokens: &[u32]) -> Result<Tensor> {
+        self.transformer.check_tokens(tokens)?;
+        let t = Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu)?;
+        let positions: Vec<usize> = (0..tokens.len()).collect();
+        Ok(self.transformer.forward(&t, &positions, None, None)?.squeeze(0)?)
+    }
+}
+
+impl TokenPredictor for DiffusionModel {
+    fn predict(&self, canvas: &[u32], positions: &[usize]) -> Result<Tensor> {
+        if let Some(&p) = positions.iter().find(|&&p| p >= canvas.len()) {
+            return Err(Error::InvalidRequest(format!("position {p} outside a canvas of {}", canvas.len())));
+        }
+        if canvas.len() > self.config().max_positions {
+            return Err(Error::InvalidRequest(format!(
+                "canvas of {} tokens exceeds the model's {} positions",
+                canvas.len(),
+                self.config().max_positions
+            )));
+        }
+        self.transformer.check_tokens(canvas)?;
+        // Dream-family models predict token i from the hidden state at i-1 (token 0 from 0).
+        let rows: Vec<usize> = if self.family().shifted_logits() {
+            positions.iter().map(|&p| p.saturating_sub(1)).collect()
+        } else {
+            positions.to_vec()
+        };
+        let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
+        let all: Vec<usize> = (0..canvas.len()).collect();
+        Ok(self.transformer.forward(&t, &all, None, Some(&rows))?.squeeze(0)?)
+    }
+
+    fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+}

@@ -1,0 +1,114 @@
+//! Sampler options: one struct, defaults that work, validated before a run.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How a step ranks the masked positions it could commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// LLaDA's low-confidence remasking: keep the tokens whose (untempered) probability is highest.
+    LowConfidence,
+    /// Dream's `maskgit_plus`: top-1 probability under the sampling distribution.
+    #[default]
+    MaskgitPlus,
+    /// Dream's `topk_margin`: the gap between the two most likely tokens.
+    TopkMargin,
+    /// Dream's `entropy`: the lowest-entropy positions first.
+    Entropy,
+    /// Dream's `origin`: a random order.
+    Random,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 5] =
+        [Strategy::LowConfidence, Strategy::MaskgitPlus, Strategy::TopkMargin, Strategy::Entropy, Strategy::Random];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::LowConfidence => "low_confidence",
+            Strategy::MaskgitPlus => "maskgit_plus",
+            Strategy::TopkMargin => "topk_margin",
+            Strategy::Entropy => "entropy",
+            Strategy::Random => "random",
+        }
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase().replace('-', "_");
+        Strategy::ALL
+            .into_iter()
+            .find(|st| st.name() == s || (s == "origin" && *st == Strategy::Random))
+            .ok_or_else(|| {
+                let names: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
+                Error::InvalidRequest(format!("unknown strategy {s:?}; one of {}", names.join(", ")))
+            })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplerOptions {
+    pub strategy: Strategy,
+    /// Denoising steps in all; `None`: one step per masked token (the most careful setting).
+    pub steps: Option<usize>,
+    /// Confidence-threshold parallel decoding: besides the schedule's quota, also commit every
+    /// position whose sampled token has at least this probability.
+    pub threshold: Option<f32>,
+    /// Semi-autoregressive blocks: the masked positions, in canvas order, are denoised in blocks of
+    /// this many, left to right, each block finished before the next starts.
+    pub block_length: Option<usize>,
+    /// 0 samples greedily (argmax).
+    pub temperature: f32,
+    /// Nucleus sampling; 1.0 is off.
+    pub top_p: f32,
+    pub seed: u64,
+    /// Collect a per-step trace in the output.
+    pub trace: bool,
+}
+
+impl Default for SamplerOptions {
+    fn default() -> Self {
+        SamplerOptions {
+            strategy: Strategy::default(),
+            steps: None,
+            threshold: None,
+            block_length: None,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            trace: false,
+        }
+    }
+}
+
+impl SamplerOptions {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::InvalidRequest(what));
+        if self.steps == Some(0) {
+            return bad("steps must be at least 1".into());
+        }
+        if self.block_length == Some(0) {
+            return bad("block_length must be at least 1".into());
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad(format!("temperature must be a number >= 0, not {}", self.temperature));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad(format!("top_p must be in (0, 1], not {}", self.top_p));
+        }
+        if let Some(t) = self.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return bad(format!("threshold must be in [0, 1], not {t}"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! The bidirectional transformer shared by every checkpoint family: RMSNorm, rotary positions,
+//! grouped-query attention without a causal mask, SwiGLU MLP.
+//!
+//! The forward pass takes explicit position ids and splits each attention layer into "project
+//! keys/values" and "attend", so an approximate KV cache of the context (keys and values of the
+//! prefix and suffix kept across denoising steps) can be added by feeding cached keys and values
+//! to `attend` without rewriting the layer.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::Linear;
+
+use crate::checkpoint::TensorSpec;
+use crate::config::{ArchConfig, Family};
+use crate::error::{Error, Result};
+
+/// Weight names of one family. Both map onto the same tensors; only names differ.
+pub(crate) struct WeightNames {
+    pub embed: String,
+    pub final_norm: String,
+    pub head: String,
+    layer: fn(usize, LayerTensor) -> String,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum LayerTensor {
+    AttnNorm,
+    Q,
+    K,
+    V,
+    QBias,
+    KBias,
+    VBias,
+    O,
+    MlpNorm,
+    Gate,
+    Up,
+    Down,
+}
+
+fn dream_layer(i: usize, t: LayerTensor) -> String {
+    use LayerTensor::*;
+    let p = format!("model.layers.{i}");
+    match t {
+        AttnNorm => format!("{p}.input_layernorm.weight"),
+        Q => format!("{p}.self_attn.q_proj.weight"),
+        K => format!("{p}.self_attn.k_proj.weight"),
+        V => format!("{p}.self_attn.v_proj.weight"),
+        QBias => format!("{p}.self_attn.q_proj.bias"),
+        KBias => format!("{p}.self_attn.k_proj.bias"),
+        VBias => format!("{p}.self_attn.v_proj.bias"),
+        O => format!("{p}.self_attn.o_proj.weight"),
+        MlpNorm => format!("{p}.post_attention_layernorm.weight"),
+        Gate => format!("{p}.mlp.gate_proj.weight"),
+        Up => format!("{p}.mlp.up_proj.weight"),
+        Down => format!("{p}.mlp.down_proj.weight"),
+    }
+}
+
+fn llada_layer(i: usize, t: LayerTensor) -> String {
+    use LayerTensor::*;
+    let p = format!("model.transformer.blocks.{i}");
+    let name = match t {
+        AttnNorm => "attn_norm",
+        Q | QBias => "q_proj",
+        K | KBias => "k_proj",
+        V | VBias => "v_proj",
+        O => "attn_out",
+        MlpNorm => "ff_norm",
+        Gate => "ff_proj",
+        Up => "up_proj",
+        Down => "ff_out",
+    };
+    let suffix = if matches!(t, QBias | KBias | VBias) { "bias" } else { "weight" };
+    format!("{p}.{name}.{suffix}")
+}
+
+impl WeightNames {
+    pub fn of(family: Family) -> Self {
+        match family {
+            Family::Dream => WeightNames {
+                embed: "model.embed_tokens.weight".into(),
+                final_norm: "model.norm.weight".into(),
+                head: "lm_head.weight".into(),
+                layer: dream_layer,
+            },
+            Family::Llada => WeightNames {
+                embed: "model.transformer.wte.weight".into(),
+                final_norm: "model.transformer.ln_f.weight".into(),
+                head: "model.transformer.ff_out.weight".into(),
+                layer: llada_layer,
+            },
+        }
+    }
+
+    pub fn layer(&self, i: usize, t: LayerTensor) -> String {
+        (self.layer)(i, t)
+    }
+}
+
+/// Every tensor the config implies, with its expected shape.
+pub(crate) fn tensor_specs(cfg: &ArchConfig) -> Vec<TensorSpec> {
+    use LayerTensor::*;
+    let names = WeightNames::of(cfg.family);
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let q = cfg.num_heads * cfg.head_dim;
+    let kv = cfg.num_kv_heads * cfg.head_dim;
+    let mut specs = vec![
+        TensorSpec { name: names.embed.clone(), shape: vec![v, h] },
+        TensorSpec { name: names.final_norm.clone(), shape: vec![h] },
+    ];
+    if !cfg.tie_word_embeddings {
+        specs.push(TensorSpec { name: names.head.clone(), shape: vec![v, h] });
+    }
+    for l in 0..cfg.num_layers {
+        let mut layer = vec![
+            (AttnNorm, vec![h]),
+            (Q, vec![q, h]),
+            (K, vec![kv, h]),
+            (V, vec![kv, h]),
+            (O, vec![h, q]),
+            (MlpNorm, vec![h]),
+            (Gate, vec![i, h]),
+            (Up, vec![i, h]),
+            (Down, vec![h, i]),
+        ];
+        if cfg.qkv_bias {
+            layer.extend([(QBias, vec![q]), (KBias, vec![kv]), (VBias, vec![kv])]);
+        }
+        specs.extend(layer.into_iter().map(|(t, shape)| TensorSpec { name: names.layer(l, t), shape }));
+    }
+    specs
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    mlp_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// Rotary angles for a set of positions, in the model's dtype.
+pub(crate) struct Rotary {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+pub struct Transformer {
+    cfg: ArchConfig,
+    dtype: DType,
+    device: Device,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    final_norm: Tensor,
+    head: Tensor,
+    inv_freq: Vec<f64>,
+}
+
+impl Transformer {
+    /// Builds the model from named tensors (already checked against `tensor_specs`).
+    pub(crate) fn from_tensors(
+        cfg: ArchConfig,
+        mut tensors: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        use LayerTensor::*;
+        let names = WeightNames::of(cfg.family);
+        let mut take = |name: String| {
+            tensors.remove(&name).ok_or(Error::MissingTensor { path: "<weights>".into(), name })
+        };
+        let embed = take(names.embed.clone())?;
+        let final_norm = take(names.final_norm.clone())?;
+        let head = if cfg.tie_word_embeddings { embed.clone() } else { take(names.head.clone())? };
+        let mut layers = Vec::with_capacity(cfg.num_layers);
+        for l in 0..cfg.num_layers {
+            let mut lin = |w: LayerTensor, b: Option<LayerTensor>| -> Result<Linear> {
+                let weight = take(names.layer(l, w))?;
+                let bias = match b {
+                    Some(b) if cfg.qkv_bias => Some(take(names.layer(l, b))?),
+                    _ => None,
+                };
+                Ok(Linear::new(weight, bias))
+            };
+            let q = lin(Q, Some(QBias))?;
+            let k = lin(K, Some(KBias))?;
+            let v = lin(V, Some(VBias))?;
+            let o = lin(O, None)?;
+            let gate = lin(Gate, None)?;
+            let up = lin(Up, None)?;
+            let down = lin(Down, None)?;
+            layers.push(Layer {
+                attn_norm: take(names.layer(l, AttnNorm))?,
+                q,
+                k,
+                v,
+                o,
+                mlp_norm: take(names.layer(l, MlpNorm))?,
+                gate,
+                up,
+                down,
+            });
+        }
+        let half = cfg.head_dim / 2;
+        let inv_freq = (0..half)
+            .map(|j| 1.0 / cfg.rope_theta.powf((2 * j) as f64 / cfg.head_dim as f64))
+            .collect();
+        Ok(Transformer { cfg, dtype, device: device.clone(), embed, layers, final_norm, head, inv_freq })
+    }
+
+    /// A model with random weights of the given shape (for benchmarks; not a usable model).
+    pub fn random(cfg: ArchConfig, dtype: DType, seed: u64) -> Result<Self> {
+        let device = Device::Cpu;
+        device.set_seed(seed)?;
+        let mut tensors = HashMap::new();
+        for spec in tensor_specs(&cfg) {
+            let t = if spec.shape.len() == 1 && !spec.name.ends_with("bias") {
+                Tensor::ones(spec.shape.as_slice(), DType::F32, &device)?
+            } else {
+                Tensor::randn(0f32, 0.02, spec.shape.as_slice(), &device)?
+            };
+            tensors.insert(spec.name, t.to_dtype(dtype)?);
+        }
+        Self::from_tensors(cfg, tensors, dtype, &device)
+    }
+
+    pub fn config(&self) -> &ArchConfig {
+        &self.cfg
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub(crate) fn rotary(&self, positions: &[usize]) -> Result<Rotary> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(positions.len() * half);
+        let mut sin = Vec::with_capacity(positions.len() * half);
+        for &p in positions {
+            for &f in &self.inv_freq {
+                let angle = p as f64 * f;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        let shape = (positions.len(), half);
+        Ok(Rotary {
+            cos: Tensor::from_vec(cos, shape, &self.device)?.to_dtype(self.dtype)?,
+            sin: Tensor::from_vec(sin, shape, &self.device)?.to_dtype(self.dtype)?,
+        })
+    }
+
+    /// Logits `[batch, rows, vocab]` (f32) for the hidden states at `head_rows` (all rows when
+    /// `None`), position-aligned: row i comes from the hidden state at i. The family's logit
+    /// shift is applied by the caller, which knows which tokens it asks about.
+    ///
+    /// `tokens`: `[batch, seq]` u32. `positions`: the position id of each column (usually 0..seq).
+    /// `keep`: optional `[batch][seq]` padding mask; keys where it is false are not attended to.
+    pub fn forward(
+        &self,
+        tokens: &Tensor,
+        positions: &[usize],
+        keep: Option<&[Vec<bool>]>,
+        head_rows: Option<&[usize]>,
+    ) -> Result<Tensor> {
+        let (batch, seq) = tokens.dims2()?;
+        if positions.len() != seq {
+            return Err(Error::InvalidRequest(format!(
+                "{} position ids for {seq} tokens",
+                positions.len()
+            )));
+        }
+        let bias = match keep {
+            Some(keep) => Some(self.padding_bias(keep, batch, seq)?),
+            None => None,
+        };
+        let rotary = self.rotary(positions)?;
+        let mut x = self.embed.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, seq, ()))?;
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &rotary, bias.as_ref())?;
+        }
+        let x = match head_rows {
+            Some(rows) => {
+                let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+                let idx = Tensor::from_vec(idx, rows.len(), &self.device)?;
+                x.index_select(&idx, 1)?
+            }
+            None => x,
+        };
+        let x = candle_nn::ops::rms_norm(&x.contiguous()?, &self.final_norm, self.cfg.rms_norm_eps as f32)?;
+        let logits = x.broadcast_matmul(&self.head.t()?)?;
+        Ok(logits.to_dtype(DType::F32)?)
+    }
+
+    fn padding_bias(&self, keep: &[Vec<bool>], batch: usize, seq: usize) -> Result<Tensor> {
+        if keep.len() != batch || keep.iter().any(|row| row.len() != seq) {
+            return Err(Error::InvalidRequest(format!("padding mask must be {batch} rows of {seq}")));
+        }
+        let flat: Vec<f32> = keep
+            .iter()
+            .flatten()
+            .map(|&k| if k { 0.0 } else { f32::NEG_INFINITY })
+            .collect();
+        Ok(Tensor::from_vec(flat, (batch, 1, 1, seq), &self.device)?)
+    }
+
+    fn layer_forward(&self, layer: &Layer, x: &Tensor, rotary: &Rotary, bias: Option<&Tensor>) -> Result<Tensor> {
+        let eps = self.cfg.rms_norm_eps as f32;
+        let h = candle_nn::ops::rms_norm(x, &layer.attn_norm, eps)?;
+        let (q, k, v) = self.project_qkv(layer, &h, rotary)?;
+        let attn = self.attend(&q, &k, &v, bias)?;
+        let x = (x + layer.o.forward(&attn)?)?;
+        let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
+        let mlp = layer.down.forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
+        Ok((x + mlp)?)
+    }
+
+    /// Queries `[b, heads, t, d]` and rotated keys / values `[b, kv_heads, t, d]`.
+    fn project_qkv(&self, layer: &Layer, h: &Tensor, rotary: &Rotary) -> Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, _) = h.dims3()?;
+        let d = self.cfg.head_dim;
+        let heads = |lin: &Linear, n: usize| -> Result<Tensor> {
+            Ok(lin.forward(h)?.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = heads(&layer.q, self.cfg.num_heads)?;
+        let k = heads(&layer.k, self.cfg.num_kv_heads)?;
+        let v = heads(&layer.v, self.cfg.num_kv_heads)?;
+        let q = candle_nn::rotary_emb::rope(&q, &rotary.cos, &rotary.sin)?;
+        let k = candle_nn::rotary_emb::rope(&k, &rotary.cos, &rotary.sin)?;
+        Ok((q, k, v))
+    }
+
+    /// Full (non-causal) grouped-query attention; returns `[b, t, heads * d]`.
+    ///
+    /// Query heads that share a key/value head are stacked into one matrix, so keys and values
+    /// are never copied per head.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let (b, heads, t, d) = q.dims4()?;
+        let kv_heads = self.cfg.num_kv_heads;
+        let group = heads / kv_heads;
+        let q = q.reshape((b, kv_heads, group * t, d))?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let out = probs.matmul(v)?.reshape((b, heads, t, d))?;
+        Ok(out.transpose(1, 2)?.reshape((b, t, heads * d))?)
+    }
+
+    /// Checks token ids before they index the embedding.
+    pub(crate) fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
+        match tokens.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
+            Some(t) => Err(Error::InvalidRequest(format!(
+                "token id {t} is outside the vocabulary of {}",
+                self.cfg.vocab_size
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The dtype in which tensors are computed, chosen by the caller.
+pub fn parse_dtype(name: &str) -> Option<DType> {
+    match name {
+        "f32" | "float32" => Some(DType::F32),
+        "bf16" | "bfloat16" => Some(DType::BF16),
+        _ => None,
+    }
+}

@@ -1,0 +1,39 @@
+//! Shared helpers for the engine's tests: fixture paths, reference tensors, damaged copies.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use dllm_models::{DiffusionModel, LoadOptions};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+pub fn load(name: &str) -> DiffusionModel {
+    DiffusionModel::load_dir(&fixture(name), &LoadOptions::default()).expect("fixture loads")
+}
+
+/// `input_ids` and raw `logits` written by `reference/make_fixtures.py` from transformers.
+pub fn reference(name: &str) -> (Vec<u32>, Tensor) {
+    let t = candle_core::safetensors::load(fixture(name).join("reference.safetensors"), &Device::Cpu).unwrap();
+    let ids: Vec<u32> = t["input_ids"].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    (ids, t["logits"].clone())
+}
+
+/// max |a - b| / max |b|: relative to the scale of the reference logits.
+pub fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
+    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    diff / scale
+}
+
+/// A copy of a fixture directory in a temp dir, to damage.
+pub fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
