@@ -30,12 +30,13 @@ impl WeightFiles {
         let index_path = dir.join(INDEX_FILE);
         if index_path.is_file() {
             let json = read_json(&index_path)?;
-            let map = json.get("weight_map").and_then(Value::as_object).ok_or_else(|| {
-                Error::MissingConfigField {
+            let map = json
+                .get("weight_map")
+                .and_then(Value::as_object)
+                .ok_or_else(|| Error::MissingConfigField {
                     path: index_path.clone(),
                     field: "weight_map".into(),
-                }
-            })?;
+                })?;
             let mut index = HashMap::new();
             for (name, file) in map {
                 let file = file.as_str().ok_or_else(|| Error::UnsupportedConfig {
@@ -50,16 +51,23 @@ impl WeightFiles {
                         path: index_path.clone(),
                         field: format!("weight_map.{name}"),
                         value: file.to_string(),
-                        reason: "shard files must be plain names inside the checkpoint directory".into(),
+                        reason: "shard files must be plain names inside the checkpoint directory"
+                            .into(),
                     });
                 }
                 index.insert(name.clone(), dir.join(file));
             }
-            return Ok(WeightFiles { index: Some(index), single: None });
+            return Ok(WeightFiles {
+                index: Some(index),
+                single: None,
+            });
         }
         let single = dir.join(SINGLE_FILE);
         if single.is_file() {
-            return Ok(WeightFiles { index: None, single: Some(single) });
+            return Ok(WeightFiles {
+                index: None,
+                single: Some(single),
+            });
         }
         Err(Error::MissingFile { path: single })
     }
@@ -74,7 +82,9 @@ impl WeightFiles {
 
     /// A path to name in errors about tensors that no file holds.
     fn describe(&self) -> PathBuf {
-        self.single.clone().unwrap_or_else(|| PathBuf::from(INDEX_FILE))
+        self.single
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(INDEX_FILE))
     }
 }
 
@@ -95,10 +105,12 @@ pub fn load_tensors(
     // Group by file so each shard is mapped and its header parsed once.
     let mut by_file: BTreeMap<&Path, Vec<&TensorSpec>> = BTreeMap::new();
     for spec in specs {
-        let file = files.file_of(&spec.name).ok_or_else(|| Error::MissingTensor {
-            path: files.describe(),
-            name: spec.name.clone(),
-        })?;
+        let file = files
+            .file_of(&spec.name)
+            .ok_or_else(|| Error::MissingTensor {
+                path: files.describe(),
+                name: spec.name.clone(),
+            })?;
         by_file.entry(file).or_default().push(spec);
     }
     let mut out = HashMap::with_capacity(specs.len());
@@ -137,7 +149,11 @@ pub fn load_tensors(
                 }
             };
             let tensor = Tensor::from_raw_buffer(view.data(), src, view.shape(), device)?;
-            let tensor = if src == dtype { tensor } else { tensor.to_dtype(dtype)? };
+            let tensor = if src == dtype {
+                tensor
+            } else {
+                tensor.to_dtype(dtype)?
+            };
             out.insert(spec.name.clone(), tensor);
         }
     }

@@ -95,7 +95,9 @@ impl<'a> Fields<'a> {
     fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| self.unsupported(key, v, "expected true or false")),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.unsupported(key, v, "expected true or false")),
         }
     }
 
@@ -124,7 +126,11 @@ impl<'a> Fields<'a> {
     fn token_ids(&self, key: &str) -> Vec<u32> {
         match self.get(key) {
             Some(Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|n| n as u32).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_u64)
+                .map(|n| n as u32)
+                .collect(),
             _ => vec![],
         }
     }
@@ -152,11 +158,20 @@ pub(crate) fn token_ids_in(path: &Path, json: &Value) -> ConfigTokenIds {
 
 /// Detects the family of a parsed `config.json`.
 pub fn detect_family(path: &Path, json: &Value) -> Result<Family> {
-    let model_type = json.get("model_type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    let model_type = json
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let archs: Vec<String> = json
         .get("architectures")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
         .unwrap_or_default();
     let arch_has = |needle: &str| archs.iter().any(|a| a.contains(needle));
     if model_type == "llada" || arch_has("llada") {
@@ -180,9 +195,17 @@ impl ArchConfig {
         let f = Fields { path, json };
         let cfg = match family {
             Family::Dream => {
-                f.require("hidden_act", |v| v == "silu", "only SiLU (SwiGLU) MLPs are implemented")?;
+                f.require(
+                    "hidden_act",
+                    |v| v == "silu",
+                    "only SiLU (SwiGLU) MLPs are implemented",
+                )?;
                 f.require("rope_scaling", |_| false, "rope scaling is not implemented")?;
-                f.require("use_sliding_window", |v| v == false, "sliding-window attention is not implemented")?;
+                f.require(
+                    "use_sliding_window",
+                    |v| v == false,
+                    "sliding-window attention is not implemented",
+                )?;
                 let hidden = f.usize("hidden_size")?;
                 let heads = f.usize("num_attention_heads")?;
                 ArchConfig {
@@ -202,16 +225,48 @@ impl ArchConfig {
                 }
             }
             Family::Llada => {
-                f.require("activation_type", |v| v == "silu", "only SiLU (SwiGLU) MLPs are implemented")?;
-                f.require("block_type", |v| v == "llama", "only LLaMA-style blocks are implemented")?;
-                f.require("layer_norm_type", |v| v == "rms", "only RMSNorm is implemented")?;
-                f.require("include_bias", |v| v == false, "biases in LLaDA blocks are not implemented")?;
+                f.require(
+                    "activation_type",
+                    |v| v == "silu",
+                    "only SiLU (SwiGLU) MLPs are implemented",
+                )?;
+                f.require(
+                    "block_type",
+                    |v| v == "llama",
+                    "only LLaMA-style blocks are implemented",
+                )?;
+                f.require(
+                    "layer_norm_type",
+                    |v| v == "rms",
+                    "only RMSNorm is implemented",
+                )?;
+                f.require(
+                    "include_bias",
+                    |v| v == false,
+                    "biases in LLaDA blocks are not implemented",
+                )?;
                 f.require("alibi", |v| v == false, "ALiBi is not implemented")?;
-                f.require("rope", |v| v == true, "only rotary positions are implemented")?;
-                f.require("attention_layer_norm", |v| v == false, "query/key norms are not implemented")?;
-                f.require("scale_logits", |v| v == false, "logit scaling is not implemented")?;
+                f.require(
+                    "rope",
+                    |v| v == true,
+                    "only rotary positions are implemented",
+                )?;
+                f.require(
+                    "attention_layer_norm",
+                    |v| v == false,
+                    "query/key norms are not implemented",
+                )?;
+                f.require(
+                    "scale_logits",
+                    |v| v == false,
+                    "logit scaling is not implemented",
+                )?;
                 f.require("clip_qkv", |_| false, "q/k/v clipping is not implemented")?;
-                f.require("input_emb_norm", |v| v == false, "input embedding norm is not implemented")?;
+                f.require(
+                    "input_emb_norm",
+                    |v| v == false,
+                    "input embedding norm is not implemented",
+                )?;
                 let hidden = f.usize("d_model")?;
                 let heads = f.usize("n_heads")?;
                 let vocab = match f.get("embedding_size") {
@@ -246,11 +301,19 @@ impl ArchConfig {
             value: value.to_string(),
             reason: reason.to_string(),
         };
-        if self.num_heads % self.num_kv_heads != 0 {
-            return Err(bad("num_key_value_heads", self.num_kv_heads, "must divide the number of heads"));
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
+            return Err(bad(
+                "num_key_value_heads",
+                self.num_kv_heads,
+                "must divide the number of heads",
+            ));
         }
-        if self.head_dim % 2 != 0 {
-            return Err(bad("head_dim", self.head_dim, "rotary positions need an even head size"));
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(bad(
+                "head_dim",
+                self.head_dim,
+                "rotary positions need an even head size",
+            ));
         }
         Ok(())
     }

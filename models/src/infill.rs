@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::model::{DiffusionModel, TokenPredictor};
-use crate::sampler::{sample, CancelFlag, Canvas, SamplerOptions, StepTrace};
+use crate::sampler::{sample, CancelFlag, Canvas, SamplerOptions, StepObserver, StepTrace};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Segment {
     Text(String),
     /// A hole of at most this many tokens (fewer come back when the model ends it early).
-    Span { max_tokens: usize },
+    Span {
+        max_tokens: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +56,12 @@ enum Piece {
 }
 
 impl DiffusionModel {
-    pub fn infill(&self, request: &InfillRequest, options: &SamplerOptions, cancel: &CancelFlag) -> Result<InfillOutput> {
+    pub fn infill(
+        &self,
+        request: &InfillRequest,
+        options: &SamplerOptions,
+        cancel: &CancelFlag,
+    ) -> Result<InfillOutput> {
         self.infill_observed(request, options, cancel, None)
     }
 
@@ -65,7 +72,7 @@ impl DiffusionModel {
         request: &InfillRequest,
         options: &SamplerOptions,
         cancel: &CancelFlag,
-        observer: Option<&mut dyn FnMut(&StepTrace, &[u32])>,
+        observer: Option<StepObserver>,
     ) -> Result<InfillOutput> {
         let start = Instant::now();
         let mut pieces = Vec::with_capacity(request.segments.len());
@@ -73,18 +80,28 @@ impl DiffusionModel {
             pieces.push(match segment {
                 Segment::Text(t) => Piece::Text(self.tokenizer().encode(t)?),
                 Segment::Span { max_tokens: 0 } => {
-                    return Err(Error::InvalidRequest("a span needs at least one token".into()))
+                    return Err(Error::InvalidRequest(
+                        "a span needs at least one token".into(),
+                    ))
                 }
                 Segment::Span { max_tokens } => Piece::Span(*max_tokens),
             });
         }
         if !pieces.iter().any(|p| matches!(p, Piece::Span(_))) {
-            return Err(Error::InvalidRequest("nothing to fill: the request has no span".into()));
+            return Err(Error::InvalidRequest(
+                "nothing to fill: the request has no span".into(),
+            ));
         }
         let special = self.special_tokens();
         let bos = special.bos.filter(|_| special.add_bos);
-        let limit = request.max_context_tokens.unwrap_or(usize::MAX).min(self.config().max_positions);
-        fit_context(&mut pieces, limit.saturating_sub(usize::from(bos.is_some())))?;
+        let limit = request
+            .max_context_tokens
+            .unwrap_or(usize::MAX)
+            .min(self.config().max_positions);
+        fit_context(
+            &mut pieces,
+            limit.saturating_sub(usize::from(bos.is_some())),
+        )?;
 
         let mut tokens: Vec<u32> = bos.into_iter().collect();
         let mut spans = Vec::new();
@@ -99,7 +116,11 @@ impl DiffusionModel {
         }
         let canvas_tokens = tokens.len();
         let out = sample(self, Canvas { tokens, spans }, options, cancel, observer)?;
-        let spans = out.spans.iter().map(|t| self.tokenizer().decode(t)).collect::<Result<_>>()?;
+        let spans = out
+            .spans
+            .iter()
+            .map(|t| self.tokenizer().decode(t))
+            .collect::<Result<_>>()?;
         Ok(InfillOutput {
             spans,
             span_tokens: out.spans,
@@ -123,8 +144,14 @@ fn fit_context(pieces: &mut [Piece], limit: usize) -> Result<()> {
     if total <= limit {
         return Ok(());
     }
-    let first_span = pieces.iter().position(|p| matches!(p, Piece::Span(_))).unwrap_or(0);
-    let last_span = pieces.iter().rposition(|p| matches!(p, Piece::Span(_))).unwrap_or(0);
+    let first_span = pieces
+        .iter()
+        .position(|p| matches!(p, Piece::Span(_)))
+        .unwrap_or(0);
+    let last_span = pieces
+        .iter()
+        .rposition(|p| matches!(p, Piece::Span(_)))
+        .unwrap_or(0);
     let before: usize = pieces[..first_span].iter().map(len).sum();
     let after: usize = pieces[last_span + 1..].iter().map(len).sum();
     let inner = total - before - after;
@@ -166,12 +193,22 @@ mod tests {
     use super::*;
 
     fn lens(pieces: &[Piece]) -> Vec<usize> {
-        pieces.iter().map(|p| match p { Piece::Text(t) => t.len(), Piece::Span(n) => *n }).collect()
+        pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                Piece::Span(n) => *n,
+            })
+            .collect()
     }
 
     #[test]
     fn context_is_cut_from_the_far_ends_evenly() {
-        let mut p = vec![Piece::Text(vec![1; 100]), Piece::Span(10), Piece::Text(vec![2; 100])];
+        let mut p = vec![
+            Piece::Text(vec![1; 100]),
+            Piece::Span(10),
+            Piece::Text(vec![2; 100]),
+        ];
         fit_context(&mut p, 50).unwrap();
         assert_eq!(lens(&p), vec![20, 10, 20]);
         if let Piece::Text(t) = &p[0] {
@@ -181,7 +218,11 @@ mod tests {
 
     #[test]
     fn a_short_side_gives_its_room_to_the_other() {
-        let mut p = vec![Piece::Text(vec![1; 100]), Piece::Span(10), Piece::Text(vec![2; 5])];
+        let mut p = vec![
+            Piece::Text(vec![1; 100]),
+            Piece::Span(10),
+            Piece::Text(vec![2; 5]),
+        ];
         fit_context(&mut p, 50).unwrap();
         assert_eq!(lens(&p), vec![35, 10, 5]);
     }

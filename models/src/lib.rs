@@ -20,7 +20,10 @@ pub use config::{ArchConfig, Family};
 pub use error::{Error, Result};
 pub use infill::{InfillOutput, InfillRequest, Segment};
 pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
-pub use sampler::{sample, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions, StepTrace, Strategy};
+pub use sampler::{
+    sample, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions, StepObserver, StepTrace,
+    Strategy,
+};
 pub use source::ModelSource;
 pub use tokenizer::{CodeTokenizer, SpecialTokens};
 pub use transformer::Transformer;

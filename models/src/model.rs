@@ -49,7 +49,9 @@ impl DiffusionModel {
     /// first, so a bad config or tokenizer fails before gigabytes of weights are read.
     pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(Error::MissingFile { path: dir.to_path_buf() });
+            return Err(Error::MissingFile {
+                path: dir.to_path_buf(),
+            });
         }
         let config_path = dir.join(CONFIG_FILE);
         let config_json = read_json(&config_path)?;
@@ -60,11 +62,18 @@ impl DiffusionModel {
                 path: config_path,
                 field: "vocab_size".into(),
                 value: cfg.vocab_size.to_string(),
-                reason: format!("the tokenizer has {} tokens, more than the embedding rows", tokenizer.vocab_size()),
+                reason: format!(
+                    "the tokenizer has {} tokens, more than the embedding rows",
+                    tokenizer.vocab_size()
+                ),
             });
         }
-        let special =
-            resolve_special_tokens(dir, &token_ids_in(&config_path, &config_json), &tokenizer, cfg.vocab_size)?;
+        let special = resolve_special_tokens(
+            dir,
+            &token_ids_in(&config_path, &config_json),
+            &tokenizer,
+            cfg.vocab_size,
+        )?;
         let dtype = match options.dtype {
             DType::F16 => DType::F32,
             d => d,
@@ -80,7 +89,12 @@ impl DiffusionModel {
             ?dtype,
             "model loaded"
         );
-        Ok(DiffusionModel { transformer, tokenizer, special, dir: dir.to_path_buf() })
+        Ok(DiffusionModel {
+            transformer,
+            tokenizer,
+            special,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn config(&self) -> &ArchConfig {
@@ -108,14 +122,20 @@ impl DiffusionModel {
         self.transformer.check_tokens(tokens)?;
         let t = Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu)?;
         let positions: Vec<usize> = (0..tokens.len()).collect();
-        Ok(self.transformer.forward(&t, &positions, None, None)?.squeeze(0)?)
+        Ok(self
+            .transformer
+            .forward(&t, &positions, None, None)?
+            .squeeze(0)?)
     }
 }
 
 impl TokenPredictor for DiffusionModel {
     fn predict(&self, canvas: &[u32], positions: &[usize]) -> Result<Tensor> {
         if let Some(&p) = positions.iter().find(|&&p| p >= canvas.len()) {
-            return Err(Error::InvalidRequest(format!("position {p} outside a canvas of {}", canvas.len())));
+            return Err(Error::InvalidRequest(format!(
+                "position {p} outside a canvas of {}",
+                canvas.len()
+            )));
         }
         if canvas.len() > self.config().max_positions {
             return Err(Error::InvalidRequest(format!(
@@ -133,7 +153,10 @@ impl TokenPredictor for DiffusionModel {
         };
         let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
         let all: Vec<usize> = (0..canvas.len()).collect();
-        Ok(self.transformer.forward(&t, &all, None, Some(&rows))?.squeeze(0)?)
+        Ok(self
+            .transformer
+            .forward(&t, &all, None, Some(&rows))?
+            .squeeze(0)?)
     }
 
     fn special_tokens(&self) -> &SpecialTokens {

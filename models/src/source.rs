@@ -9,7 +9,10 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
     Dir(PathBuf),
-    Hub { id: String, revision: Option<String> },
+    Hub {
+        id: String,
+        revision: Option<String>,
+    },
 }
 
 impl ModelSource {
@@ -42,7 +45,10 @@ impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ModelSource::Dir(d) => write!(f, "{}", d.display()),
-            ModelSource::Hub { id, revision: Some(r) } => write!(f, "{id}@{r}"),
+            ModelSource::Hub {
+                id,
+                revision: Some(r),
+            } => write!(f, "{id}@{r}"),
             ModelSource::Hub { id, revision: None } => write!(f, "{id}"),
         }
     }
@@ -63,7 +69,10 @@ mod hub {
     const OPTIONAL: &[&str] = &["tokenizer_config.json", "generation_config.json"];
 
     fn err(id: &str, reason: impl Into<String>) -> Error {
-        Error::Hub { id: id.to_string(), reason: reason.into() }
+        Error::Hub {
+            id: id.to_string(),
+            reason: reason.into(),
+        }
     }
 
     /// Fetches (or finds in the cache, when `HF_HUB_OFFLINE` is set) every file the loader reads.
@@ -77,16 +86,32 @@ mod hub {
             let cache = Cache::from_env().repo(repo.clone());
             Box::new(move |f| Ok(cache.get(f)))
         } else {
-            let api = ApiBuilder::from_env().build().map_err(|e| err(id, e.to_string()))?;
+            let api = ApiBuilder::from_env()
+                .build()
+                .map_err(|e| err(id, e.to_string()))?;
             let api = api.repo(repo.clone());
-            Box::new(move |f| match api.get(f) {
+            Box::new(move |f| {
+                match api.get(f) {
                 Ok(p) => Ok(Some(p)),
                 Err(hf_hub::api::sync::ApiError::RequestError(e)) if e.to_string().contains("404") => Ok(None),
                 Err(e) => Err(err(id, format!("{f}: {e} (offline? set HF_HUB_OFFLINE=1 to use the cache, or pass a local directory)"))),
+            }
             })
         };
         let need = |f: &str| {
-            get(f)?.ok_or_else(|| err(id, format!("{f} is not in the repository{}", if offline { " cache (HF_HUB_OFFLINE is set)" } else { "" })))
+            get(f)?.ok_or_else(|| {
+                err(
+                    id,
+                    format!(
+                        "{f} is not in the repository{}",
+                        if offline {
+                            " cache (HF_HUB_OFFLINE is set)"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+            })
         };
         let config = need(REQUIRED[0])?;
         need(REQUIRED[1])?;

@@ -45,24 +45,34 @@ pub struct CodeTokenizer {
 impl CodeTokenizer {
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.is_file() {
-            return Err(Error::MissingFile { path: path.to_path_buf() });
+            return Err(Error::MissingFile {
+                path: path.to_path_buf(),
+            });
         }
         let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Tokenizer {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Ok(CodeTokenizer { inner, path: path.to_path_buf() })
+        Ok(CodeTokenizer {
+            inner,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Token ids of `text`, without any special tokens added.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, false).map_err(|e| Error::Tokenize(e.to_string()))?;
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Tokenize(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Text of `ids`, special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| Error::Tokenize(e.to_string()))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| Error::Tokenize(e.to_string()))
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
@@ -105,7 +115,11 @@ pub(crate) fn resolve_special_tokens(
         ConfigTokenIds::default()
     };
     let tc_path = dir.join(TOKENIZER_CONFIG_FILE);
-    let tc = if tc_path.is_file() { read_json(&tc_path)? } else { Value::Null };
+    let tc = if tc_path.is_file() {
+        read_json(&tc_path)?
+    } else {
+        Value::Null
+    };
     let named = |key: &str| token_string(&tc, key).and_then(|s| tokenizer.token_to_id(&s));
 
     let mask = config
@@ -113,15 +127,23 @@ pub(crate) fn resolve_special_tokens(
         .or(gen.mask)
         .or_else(|| named("mask_token"))
         .or_else(|| MASK_SPELLINGS.iter().find_map(|s| tokenizer.token_to_id(s)))
-        .ok_or_else(|| Error::NoMaskToken { path: tokenizer.path().to_path_buf() })?;
+        .ok_or_else(|| Error::NoMaskToken {
+            path: tokenizer.path().to_path_buf(),
+        })?;
     // A mask id the tokenizer does not know means config and tokenizer disagree.
     if tokenizer.id_to_token(mask).is_none() {
-        return Err(Error::NoMaskToken { path: tokenizer.path().to_path_buf() });
+        return Err(Error::NoMaskToken {
+            path: tokenizer.path().to_path_buf(),
+        });
     }
 
     let mut end: Vec<u32> = config.eos.iter().chain(&gen.eos).copied().collect();
     end.extend(named("eos_token"));
-    let pad = config.pad.or(gen.pad).or_else(|| named("pad_token")).or_else(|| end.first().copied());
+    let pad = config
+        .pad
+        .or(gen.pad)
+        .or_else(|| named("pad_token"))
+        .or_else(|| end.first().copied());
     end.extend(pad);
     end.sort_unstable();
     end.dedup();
@@ -131,7 +153,11 @@ pub(crate) fn resolve_special_tokens(
         field: "eos_token_id (or pad_token_id): needed to end a span early".into(),
     })?;
     let bos = config.bos.or(gen.bos).or_else(|| named("bos_token"));
-    let add_bos = tc.get("add_bos_token").and_then(Value::as_bool).unwrap_or(false) && bos.is_some();
+    let add_bos = tc
+        .get("add_bos_token")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        && bos.is_some();
 
     let check = |name: &str, id: u32| {
         if id as usize >= vocab_rows {
@@ -153,5 +179,11 @@ pub(crate) fn resolve_special_tokens(
     if let Some(b) = bos {
         check("bos", b)?;
     }
-    Ok(SpecialTokens { mask, end, pad, bos, add_bos })
+    Ok(SpecialTokens {
+        mask,
+        end,
+        pad,
+        bos,
+        add_bos,
+    })
 }

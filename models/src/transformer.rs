@@ -72,7 +72,11 @@ fn llada_layer(i: usize, t: LayerTensor) -> String {
         Up => "up_proj",
         Down => "ff_out",
     };
-    let suffix = if matches!(t, QBias | KBias | VBias) { "bias" } else { "weight" };
+    let suffix = if matches!(t, QBias | KBias | VBias) {
+        "bias"
+    } else {
+        "weight"
+    };
     format!("{p}.{name}.{suffix}")
 }
 
@@ -107,11 +111,20 @@ pub(crate) fn tensor_specs(cfg: &ArchConfig) -> Vec<TensorSpec> {
     let q = cfg.num_heads * cfg.head_dim;
     let kv = cfg.num_kv_heads * cfg.head_dim;
     let mut specs = vec![
-        TensorSpec { name: names.embed.clone(), shape: vec![v, h] },
-        TensorSpec { name: names.final_norm.clone(), shape: vec![h] },
+        TensorSpec {
+            name: names.embed.clone(),
+            shape: vec![v, h],
+        },
+        TensorSpec {
+            name: names.final_norm.clone(),
+            shape: vec![h],
+        },
     ];
     if !cfg.tie_word_embeddings {
-        specs.push(TensorSpec { name: names.head.clone(), shape: vec![v, h] });
+        specs.push(TensorSpec {
+            name: names.head.clone(),
+            shape: vec![v, h],
+        });
     }
     for l in 0..cfg.num_layers {
         let mut layer = vec![
@@ -128,7 +141,10 @@ pub(crate) fn tensor_specs(cfg: &ArchConfig) -> Vec<TensorSpec> {
         if cfg.qkv_bias {
             layer.extend([(QBias, vec![q]), (KBias, vec![kv]), (VBias, vec![kv])]);
         }
-        specs.extend(layer.into_iter().map(|(t, shape)| TensorSpec { name: names.layer(l, t), shape }));
+        specs.extend(layer.into_iter().map(|(t, shape)| TensorSpec {
+            name: names.layer(l, t),
+            shape,
+        }));
     }
     specs
 }
@@ -173,11 +189,18 @@ impl Transformer {
         use LayerTensor::*;
         let names = WeightNames::of(cfg.family);
         let mut take = |name: String| {
-            tensors.remove(&name).ok_or(Error::MissingTensor { path: "<weights>".into(), name })
+            tensors.remove(&name).ok_or(Error::MissingTensor {
+                path: "<weights>".into(),
+                name,
+            })
         };
         let embed = take(names.embed.clone())?;
         let final_norm = take(names.final_norm.clone())?;
-        let head = if cfg.tie_word_embeddings { embed.clone() } else { take(names.head.clone())? };
+        let head = if cfg.tie_word_embeddings {
+            embed.clone()
+        } else {
+            take(names.head.clone())?
+        };
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for l in 0..cfg.num_layers {
             let mut lin = |w: LayerTensor, b: Option<LayerTensor>| -> Result<Linear> {
@@ -211,21 +234,35 @@ impl Transformer {
         let inv_freq = (0..half)
             .map(|j| 1.0 / cfg.rope_theta.powf((2 * j) as f64 / cfg.head_dim as f64))
             .collect();
-        Ok(Transformer { cfg, dtype, device: device.clone(), embed, layers, final_norm, head, inv_freq })
+        Ok(Transformer {
+            cfg,
+            dtype,
+            device: device.clone(),
+            embed,
+            layers,
+            final_norm,
+            head,
+            inv_freq,
+        })
     }
 
     /// A model with random weights of the given shape (for benchmarks; not a usable model).
+    /// Deterministic for a seed: weights are uniform with the spread of a 0.02 normal.
     pub fn random(cfg: ArchConfig, dtype: DType, seed: u64) -> Result<Self> {
+        use rand::{Rng, SeedableRng};
         let device = Device::Cpu;
-        device.set_seed(seed)?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let bound = 0.02 * 3f32.sqrt();
         let mut tensors = HashMap::new();
         for spec in tensor_specs(&cfg) {
-            let t = if spec.shape.len() == 1 && !spec.name.ends_with("bias") {
-                Tensor::ones(spec.shape.as_slice(), DType::F32, &device)?
+            let n: usize = spec.shape.iter().product();
+            let values: Vec<f32> = if spec.shape.len() == 1 && !spec.name.ends_with("bias") {
+                vec![1.0; n]
             } else {
-                Tensor::randn(0f32, 0.02, spec.shape.as_slice(), &device)?
+                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
             };
-            tensors.insert(spec.name, t.to_dtype(dtype)?);
+            let t = Tensor::from_vec(values, spec.shape.as_slice(), &device)?.to_dtype(dtype)?;
+            tensors.insert(spec.name, t);
         }
         Self::from_tensors(cfg, tensors, dtype, &device)
     }
@@ -281,7 +318,10 @@ impl Transformer {
             None => None,
         };
         let rotary = self.rotary(positions)?;
-        let mut x = self.embed.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, seq, ()))?;
+        let mut x = self
+            .embed
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((batch, seq, ()))?;
         for layer in &self.layers {
             x = self.layer_forward(layer, &x, &rotary, bias.as_ref())?;
         }
@@ -293,14 +333,20 @@ impl Transformer {
             }
             None => x,
         };
-        let x = candle_nn::ops::rms_norm(&x.contiguous()?, &self.final_norm, self.cfg.rms_norm_eps as f32)?;
+        let x = candle_nn::ops::rms_norm(
+            &x.contiguous()?,
+            &self.final_norm,
+            self.cfg.rms_norm_eps as f32,
+        )?;
         let logits = x.broadcast_matmul(&self.head.t()?)?;
         Ok(logits.to_dtype(DType::F32)?)
     }
 
     fn padding_bias(&self, keep: &[Vec<bool>], batch: usize, seq: usize) -> Result<Tensor> {
         if keep.len() != batch || keep.iter().any(|row| row.len() != seq) {
-            return Err(Error::InvalidRequest(format!("padding mask must be {batch} rows of {seq}")));
+            return Err(Error::InvalidRequest(format!(
+                "padding mask must be {batch} rows of {seq}"
+            )));
         }
         let flat: Vec<f32> = keep
             .iter()
@@ -310,23 +356,40 @@ impl Transformer {
         Ok(Tensor::from_vec(flat, (batch, 1, 1, seq), &self.device)?)
     }
 
-    fn layer_forward(&self, layer: &Layer, x: &Tensor, rotary: &Rotary, bias: Option<&Tensor>) -> Result<Tensor> {
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        rotary: &Rotary,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps as f32;
         let h = candle_nn::ops::rms_norm(x, &layer.attn_norm, eps)?;
         let (q, k, v) = self.project_qkv(layer, &h, rotary)?;
         let attn = self.attend(&q, &k, &v, bias)?;
         let x = (x + layer.o.forward(&attn)?)?;
         let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
-        let mlp = layer.down.forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
+        let mlp = layer
+            .down
+            .forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
         Ok((x + mlp)?)
     }
 
     /// Queries `[b, heads, t, d]` and rotated keys / values `[b, kv_heads, t, d]`.
-    fn project_qkv(&self, layer: &Layer, h: &Tensor, rotary: &Rotary) -> Result<(Tensor, Tensor, Tensor)> {
+    fn project_qkv(
+        &self,
+        layer: &Layer,
+        h: &Tensor,
+        rotary: &Rotary,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = h.dims3()?;
         let d = self.cfg.head_dim;
         let heads = |lin: &Linear, n: usize| -> Result<Tensor> {
-            Ok(lin.forward(h)?.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
+            Ok(lin
+                .forward(h)?
+                .reshape((b, t, n, d))?
+                .transpose(1, 2)?
+                .contiguous()?)
         };
         let q = heads(&layer.q, self.cfg.num_heads)?;
         let k = heads(&layer.k, self.cfg.num_kv_heads)?;

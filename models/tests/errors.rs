@@ -16,7 +16,8 @@ fn load(dir: &Path) -> Result<DiffusionModel, Error> {
 
 fn edit_json(dir: &Path, file: &str, f: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join(file);
-    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     f(&mut json);
     std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
 }
@@ -56,13 +57,20 @@ fn missing_files_are_named() {
 fn invalid_json_is_named() {
     let dir = copy_fixture("llada-tiny");
     std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
-    assert!(matches!(names(load(dir.path()).err().unwrap(), "config.json"), Error::Json { .. }));
+    assert!(matches!(
+        names(load(dir.path()).err().unwrap(), "config.json"),
+        Error::Json { .. }
+    ));
 }
 
 #[test]
 fn unsupported_config_fields_are_rejected() {
     let cases: [(&str, &str, serde_json::Value); 6] = [
-        ("dream-tiny", "rope_scaling", serde_json::json!({"type": "yarn", "factor": 4.0})),
+        (
+            "dream-tiny",
+            "rope_scaling",
+            serde_json::json!({"type": "yarn", "factor": 4.0}),
+        ),
         ("dream-tiny", "use_sliding_window", serde_json::json!(true)),
         ("dream-tiny", "hidden_act", serde_json::json!("gelu")),
         ("llada-tiny", "include_bias", serde_json::json!(true)),
@@ -74,7 +82,9 @@ fn unsupported_config_fields_are_rejected() {
         edit_json(dir.path(), "config.json", |j| j[field] = value.clone());
         let err = names(load(dir.path()).err().expect("must fail"), "config.json");
         match err {
-            Error::UnsupportedConfig { field: f, .. } => assert!(f.contains(field) || field == "n_kv_heads", "{f}"),
+            Error::UnsupportedConfig { field: f, .. } => {
+                assert!(f.contains(field) || field == "n_kv_heads", "{f}")
+            }
             other => panic!("{field}: {other:?}"),
         }
     }
@@ -87,26 +97,39 @@ fn unknown_family_and_missing_fields_are_named() {
         j["model_type"] = "gpt2".into();
         j["architectures"] = serde_json::json!(["GPT2LMHeadModel"]);
     });
-    assert!(matches!(names(load(dir.path()).err().unwrap(), "config.json"), Error::UnknownFamily { .. }));
+    assert!(matches!(
+        names(load(dir.path()).err().unwrap(), "config.json"),
+        Error::UnknownFamily { .. }
+    ));
 
     let dir = copy_fixture("llada-tiny");
     edit_json(dir.path(), "config.json", |j| {
         j.as_object_mut().unwrap().remove("d_model");
     });
     let err = names(load(dir.path()).err().unwrap(), "config.json");
-    assert!(matches!(&err, Error::MissingConfigField { field, .. } if field == "d_model"), "{err:?}");
+    assert!(
+        matches!(&err, Error::MissingConfigField { field, .. } if field == "d_model"),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn a_tensor_of_the_wrong_shape_is_named() {
     let dir = copy_fixture("dream-tiny");
     edit_weights(dir.path(), |t| {
-        let w = t["model.layers.1.mlp.up_proj.weight"].narrow(0, 0, 100).unwrap();
+        let w = t["model.layers.1.mlp.up_proj.weight"]
+            .narrow(0, 0, 100)
+            .unwrap();
         t.insert("model.layers.1.mlp.up_proj.weight".into(), w);
     });
     let err = names(load(dir.path()).err().unwrap(), "model.safetensors");
     match err {
-        Error::TensorShape { name, actual, expected, .. } => {
+        Error::TensorShape {
+            name,
+            actual,
+            expected,
+            ..
+        } => {
             assert_eq!(name, "model.layers.1.mlp.up_proj.weight");
             assert_eq!(actual, vec![100, 64]);
             assert_eq!(expected, vec![128, 64]);
@@ -119,11 +142,16 @@ fn a_tensor_of_the_wrong_shape_is_named() {
 fn a_tensor_of_an_unsupported_dtype_is_named() {
     let dir = copy_fixture("llada-tiny");
     edit_weights(dir.path(), |t| {
-        let w = t["model.transformer.ln_f.weight"].to_dtype(DType::I64).unwrap();
+        let w = t["model.transformer.ln_f.weight"]
+            .to_dtype(DType::I64)
+            .unwrap();
         t.insert("model.transformer.ln_f.weight".into(), w);
     });
     let err = names(load(dir.path()).err().unwrap(), "model.safetensors");
-    assert!(matches!(&err, Error::TensorDtype { name, .. } if name == "model.transformer.ln_f.weight"), "{err:?}");
+    assert!(
+        matches!(&err, Error::TensorDtype { name, .. } if name == "model.transformer.ln_f.weight"),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -133,7 +161,9 @@ fn a_missing_tensor_is_named() {
         t.remove("model.transformer.blocks.1.ff_norm.weight");
     });
     let err = names(load(dir.path()).err().unwrap(), "model.safetensors");
-    assert!(matches!(&err, Error::MissingTensor { name, .. } if name.ends_with("blocks.1.ff_norm.weight")));
+    assert!(
+        matches!(&err, Error::MissingTensor { name, .. } if name.ends_with("blocks.1.ff_norm.weight"))
+    );
 }
 
 #[test]
@@ -142,24 +172,40 @@ fn truncated_and_corrupt_safetensors_are_named() {
     let path = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(names(load(dir.path()).err().unwrap(), "model.safetensors"), Error::CorruptSafetensors { .. }));
+    assert!(matches!(
+        names(load(dir.path()).err().unwrap(), "model.safetensors"),
+        Error::CorruptSafetensors { .. }
+    ));
 
     let mut garbage = bytes.clone();
     garbage[..8].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&path, &garbage).unwrap();
-    assert!(matches!(names(load(dir.path()).err().unwrap(), "model.safetensors"), Error::CorruptSafetensors { .. }));
+    assert!(matches!(
+        names(load(dir.path()).err().unwrap(), "model.safetensors"),
+        Error::CorruptSafetensors { .. }
+    ));
 
     let dir = copy_fixture("dream-tiny-sharded");
     let shard = dir.path().join("model-00003-of-00003.safetensors");
     std::fs::write(&shard, b"\x10\0\0\0\0\0\0\0{\"a\":").unwrap();
-    names(load(dir.path()).err().unwrap(), "model-00003-of-00003.safetensors");
+    names(
+        load(dir.path()).err().unwrap(),
+        "model-00003-of-00003.safetensors",
+    );
 }
 
 #[test]
 fn a_corrupt_tokenizer_is_named() {
     let dir = copy_fixture("dream-tiny");
-    std::fs::write(dir.path().join("tokenizer.json"), "{\"version\": \"1.0\", \"model\": 3}").unwrap();
-    assert!(matches!(names(load(dir.path()).err().unwrap(), "tokenizer.json"), Error::Tokenizer { .. }));
+    std::fs::write(
+        dir.path().join("tokenizer.json"),
+        "{\"version\": \"1.0\", \"model\": 3}",
+    )
+    .unwrap();
+    assert!(matches!(
+        names(load(dir.path()).err().unwrap(), "tokenizer.json"),
+        Error::Tokenizer { .. }
+    ));
 }
 
 #[test]
@@ -176,21 +222,38 @@ fn a_tokenizer_without_a_mask_token_is_rejected() {
     // Still found: the tokenizer spells it the way Dream does.
     assert!(load(dir.path()).is_ok());
     let tok = std::fs::read_to_string(dir.path().join("tokenizer.json")).unwrap();
-    std::fs::write(dir.path().join("tokenizer.json"), tok.replace("<|mask|>", "<|blank|>")).unwrap();
-    assert!(matches!(names(load(dir.path()).err().unwrap(), "tokenizer.json"), Error::NoMaskToken { .. }));
+    std::fs::write(
+        dir.path().join("tokenizer.json"),
+        tok.replace("<|mask|>", "<|blank|>"),
+    )
+    .unwrap();
+    assert!(matches!(
+        names(load(dir.path()).err().unwrap(), "tokenizer.json"),
+        Error::NoMaskToken { .. }
+    ));
 
     // A config mask id the tokenizer does not know is the same error, not a silent fallback.
     let dir = copy_fixture("llada-tiny");
-    edit_json(dir.path(), "config.json", |j| j["mask_token_id"] = 100_000.into());
-    assert!(matches!(load(dir.path()).err().unwrap(), Error::NoMaskToken { .. }));
+    edit_json(dir.path(), "config.json", |j| {
+        j["mask_token_id"] = 100_000.into()
+    });
+    assert!(matches!(
+        load(dir.path()).err().unwrap(),
+        Error::NoMaskToken { .. }
+    ));
 }
 
 #[test]
 fn a_special_token_outside_the_vocabulary_is_named() {
     let dir = copy_fixture("dream-tiny");
-    edit_json(dir.path(), "config.json", |j| j["eos_token_id"] = 5000.into());
+    edit_json(dir.path(), "config.json", |j| {
+        j["eos_token_id"] = 5000.into()
+    });
     let err = names(load(dir.path()).err().unwrap(), "config.json");
-    assert!(matches!(err, Error::SpecialTokenOutOfRange { id: 5000, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::SpecialTokenOutOfRange { id: 5000, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -211,28 +274,54 @@ fn f16_weights_convert() {
 #[test]
 fn out_of_range_tokens_are_an_error_not_a_panic() {
     let model = load(&fixture("dream-tiny")).unwrap();
-    assert!(matches!(model.raw_logits(&[1, 2, 99_999]), Err(Error::InvalidRequest(_))));
+    assert!(matches!(
+        model.raw_logits(&[1, 2, 99_999]),
+        Err(Error::InvalidRequest(_))
+    ));
 }
 
 #[test]
 fn model_sources_parse_and_report_clearly() {
-    assert_eq!(ModelSource::parse("./models/x"), ModelSource::Dir("./models/x".into()));
-    assert_eq!(ModelSource::parse("/abs/path"), ModelSource::Dir("/abs/path".into()));
+    assert_eq!(
+        ModelSource::parse("./models/x"),
+        ModelSource::Dir("./models/x".into())
+    );
+    assert_eq!(
+        ModelSource::parse("/abs/path"),
+        ModelSource::Dir("/abs/path".into())
+    );
     assert_eq!(
         ModelSource::parse("Dream-org/Dream-Coder-v0-Base-7B"),
-        ModelSource::Hub { id: "Dream-org/Dream-Coder-v0-Base-7B".into(), revision: None }
+        ModelSource::Hub {
+            id: "Dream-org/Dream-Coder-v0-Base-7B".into(),
+            revision: None
+        }
     );
     assert_eq!(
         ModelSource::parse("GSAI-ML/LLaDA-8B-Base@main"),
-        ModelSource::Hub { id: "GSAI-ML/LLaDA-8B-Base".into(), revision: Some("main".into()) }
+        ModelSource::Hub {
+            id: "GSAI-ML/LLaDA-8B-Base".into(),
+            revision: Some("main".into())
+        }
     );
     let existing = fixture("dream-tiny");
-    assert_eq!(ModelSource::parse(existing.to_str().unwrap()), ModelSource::Dir(existing.clone()));
-    assert_eq!(ModelSource::Dir(existing.clone()).resolve().unwrap(), existing);
-    assert!(matches!(ModelSource::parse("./no/such/dir").resolve(), Err(Error::MissingFile { .. })));
+    assert_eq!(
+        ModelSource::parse(existing.to_str().unwrap()),
+        ModelSource::Dir(existing.clone())
+    );
+    assert_eq!(
+        ModelSource::Dir(existing.clone()).resolve().unwrap(),
+        existing
+    );
+    assert!(matches!(
+        ModelSource::parse("./no/such/dir").resolve(),
+        Err(Error::MissingFile { .. })
+    ));
     #[cfg(not(feature = "hub"))]
     {
-        let err = ModelSource::parse("Dream-org/Dream-v0-Base-7B").resolve().unwrap_err();
+        let err = ModelSource::parse("Dream-org/Dream-v0-Base-7B")
+            .resolve()
+            .unwrap_err();
         assert!(matches!(err, Error::Hub { .. }));
         assert!(err.to_string().contains("hub"));
     }

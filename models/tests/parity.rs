@@ -40,7 +40,11 @@ fn llada_matches_transformers_llama_under_llada_names() {
 #[test]
 fn bf16_weights_load_exactly_in_f32_and_closely_in_bf16() {
     check_parity("dream-tiny-bf16", Family::Dream);
-    let model = DiffusionModel::load_dir(&fixture("dream-tiny-bf16"), &LoadOptions { dtype: DType::BF16 }).unwrap();
+    let model = DiffusionModel::load_dir(
+        &fixture("dream-tiny-bf16"),
+        &LoadOptions { dtype: DType::BF16 },
+    )
+    .unwrap();
     let (ids, expected) = reference("dream-tiny-bf16");
     let err = relative_error(&model.raw_logits(&ids).unwrap(), &expected);
     assert!(err < BF16_BOUND, "bf16 compute: relative error {err}");
@@ -49,7 +53,9 @@ fn bf16_weights_load_exactly_in_f32_and_closely_in_bf16() {
 
 #[test]
 fn f32_checkpoint_runs_in_bf16_within_the_stated_bound() {
-    let model = DiffusionModel::load_dir(&fixture("llada-tiny"), &LoadOptions { dtype: DType::BF16 }).unwrap();
+    let model =
+        DiffusionModel::load_dir(&fixture("llada-tiny"), &LoadOptions { dtype: DType::BF16 })
+            .unwrap();
     let (ids, expected) = reference("llada-tiny");
     let err = relative_error(&model.raw_logits(&ids).unwrap(), &expected);
     assert!(err < BF16_BOUND, "relative error {err}");
@@ -74,7 +80,14 @@ fn dream_predicts_each_token_from_the_previous_position() {
     let positions: Vec<usize> = (0..ids.len()).collect();
     let predicted = model.predict(&ids, &positions).unwrap();
     // shifted = cat([logits[:1], logits[:-1]])
-    let shifted = Tensor::cat(&[expected.i(0..1).unwrap(), expected.i(0..ids.len() - 1).unwrap()], 0).unwrap();
+    let shifted = Tensor::cat(
+        &[
+            expected.i(0..1).unwrap(),
+            expected.i(0..ids.len() - 1).unwrap(),
+        ],
+        0,
+    )
+    .unwrap();
     assert!(relative_error(&predicted, &shifted) < F32_BOUND);
 }
 
@@ -83,7 +96,15 @@ fn llada_predicts_at_the_same_position() {
     let model = load("llada-tiny");
     let (ids, expected) = reference("llada-tiny");
     let predicted = model.predict(&ids, &[3, 7, 1]).unwrap();
-    let rows = Tensor::stack(&[expected.i(3).unwrap(), expected.i(7).unwrap(), expected.i(1).unwrap()], 0).unwrap();
+    let rows = Tensor::stack(
+        &[
+            expected.i(3).unwrap(),
+            expected.i(7).unwrap(),
+            expected.i(1).unwrap(),
+        ],
+        0,
+    )
+    .unwrap();
     assert!(relative_error(&predicted, &rows) < F32_BOUND);
 }
 
@@ -100,21 +121,44 @@ fn padding_mask_hides_padded_keys() {
     let keep: Vec<bool> = (0..n + 5).map(|i| i < n).collect();
     let t = Tensor::from_slice(&padded, (1, n + 5), &candle_core::Device::Cpu).unwrap();
     let positions: Vec<usize> = (0..n + 5).collect();
-    let logits = model.transformer().forward(&t, &positions, Some(&[keep]), None).unwrap().squeeze(0).unwrap();
+    let logits = model
+        .transformer()
+        .forward(&t, &positions, Some(&[keep]), None)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
     assert!(relative_error(&logits.i(..n).unwrap(), &expected) < F32_BOUND);
-    let unmasked = model.transformer().forward(&t, &positions, None, None).unwrap().squeeze(0).unwrap();
-    assert!(relative_error(&unmasked.i(..n).unwrap(), &expected) > 1e-3, "padding must matter when not masked");
+    let unmasked = model
+        .transformer()
+        .forward(&t, &positions, None, None)
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    assert!(
+        relative_error(&unmasked.i(..n).unwrap(), &expected) > 1e-3,
+        "padding must matter when not masked"
+    );
 }
 
 #[test]
 fn special_tokens_come_from_the_checkpoint_files() {
     let dream = load("dream-tiny");
     let tok = dream.tokenizer();
-    assert_eq!(dream.special_tokens().mask, tok.token_to_id("<|mask|>").unwrap());
-    assert!(dream.special_tokens().is_end(tok.token_to_id("<|endoftext|>").unwrap()));
+    assert_eq!(
+        dream.special_tokens().mask,
+        tok.token_to_id("<|mask|>").unwrap()
+    );
+    assert!(dream
+        .special_tokens()
+        .is_end(tok.token_to_id("<|endoftext|>").unwrap()));
     let llada = load("llada-tiny");
     let tok = llada.tokenizer();
-    assert_eq!(llada.special_tokens().mask, tok.token_to_id("<|mdm_mask|>").unwrap());
-    assert!(llada.special_tokens().is_end(tok.token_to_id("<|eot|>").unwrap()));
+    assert_eq!(
+        llada.special_tokens().mask,
+        tok.token_to_id("<|mdm_mask|>").unwrap()
+    );
+    assert!(llada
+        .special_tokens()
+        .is_end(tok.token_to_id("<|eot|>").unwrap()));
     assert_ne!(dream.special_tokens().mask, llada.special_tokens().mask);
 }

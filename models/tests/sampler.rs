@@ -1,5 +1,6 @@
 //! The infill sampler on the fixture checkpoints (and, where a behaviour needs a model that
 //! predicts something specific, on a scripted predictor).
+#![allow(clippy::single_range_in_vec_init)]
 
 mod common;
 
@@ -8,8 +9,8 @@ use std::cell::Cell;
 use candle_core::{Device, Tensor};
 use common::load;
 use dllm_models::{
-    sample, CancelFlag, Canvas, DiffusionModel, Error, InfillRequest, SamplerOptions, Segment, SpecialTokens,
-    Strategy, TokenPredictor,
+    sample, CancelFlag, Canvas, DiffusionModel, Error, InfillRequest, SamplerOptions, Segment,
+    SpecialTokens, Strategy, TokenPredictor,
 };
 
 /// Wraps a model and counts forward passes.
@@ -41,10 +42,18 @@ impl TokenPredictor for Scripted {
         let mut rows = vec![0f32; positions.len() * self.vocab];
         for (i, &p) in positions.iter().enumerate() {
             let token = (self.want)(p);
-            let boost = if self.special.is_end(token) { 10.0 } else { 0.0 };
+            let boost = if self.special.is_end(token) {
+                10.0
+            } else {
+                0.0
+            };
             rows[i * self.vocab + token as usize] = 5.0 + p as f32 * 0.1 + boost;
         }
-        Ok(Tensor::from_vec(rows, (positions.len(), self.vocab), &Device::Cpu)?)
+        Ok(Tensor::from_vec(
+            rows,
+            (positions.len(), self.vocab),
+            &Device::Cpu,
+        )?)
     }
     fn special_tokens(&self) -> &SpecialTokens {
         &self.special
@@ -53,7 +62,13 @@ impl TokenPredictor for Scripted {
 
 fn scripted(want: fn(usize) -> u32) -> Scripted {
     Scripted {
-        special: SpecialTokens { mask: 0, end: vec![1], pad: 1, bos: None, add_bos: false },
+        special: SpecialTokens {
+            mask: 0,
+            end: vec![1],
+            pad: 1,
+            bos: None,
+            add_bos: false,
+        },
         vocab: 16,
         want,
     }
@@ -61,25 +76,47 @@ fn scripted(want: fn(usize) -> u32) -> Scripted {
 
 /// prefix 4 tokens, span 6, suffix 4 — from the fixture's reference input.
 fn canvas(model: &DiffusionModel) -> Canvas {
-    let ids = model.tokenizer().encode("def add(a, b):\n    return a + b\n").unwrap();
+    let ids = model
+        .tokenizer()
+        .encode("def add(a, b):\n    return a + b\n")
+        .unwrap();
     let mut tokens = ids[..4].to_vec();
     tokens.extend([0; 6]);
     tokens.extend(&ids[ids.len() - 4..]);
-    Canvas { tokens, spans: vec![4..10] }
+    Canvas {
+        tokens,
+        spans: vec![4..10],
+    }
 }
 
 fn opts() -> SamplerOptions {
-    SamplerOptions { trace: true, ..Default::default() }
+    SamplerOptions {
+        trace: true,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn steps_equal_to_span_length_commit_one_token_per_step() {
     let model = load("dream-tiny");
     for strategy in Strategy::ALL {
-        let out = sample(&model, canvas(&model), &SamplerOptions { strategy, steps: Some(6), ..opts() }, &CancelFlag::new(), None)
-            .unwrap();
+        let out = sample(
+            &model,
+            canvas(&model),
+            &SamplerOptions {
+                strategy,
+                steps: Some(6),
+                ..opts()
+            },
+            &CancelFlag::new(),
+            None,
+        )
+        .unwrap();
         assert_eq!(out.steps, 6, "{strategy:?}");
-        assert!(out.trace.iter().all(|s| s.committed.len() == 1), "{strategy:?}");
+        assert!(
+            out.trace.iter().all(|s| s.committed.len() == 1),
+            "{strategy:?}"
+        );
         assert!(!out.tokens.contains(&model.special_tokens().mask));
     }
 }
@@ -87,7 +124,17 @@ fn steps_equal_to_span_length_commit_one_token_per_step() {
 #[test]
 fn fewer_steps_commit_several_tokens_per_step() {
     let model = load("llada-tiny");
-    let out = sample(&model, canvas(&model), &SamplerOptions { steps: Some(2), ..opts() }, &CancelFlag::new(), None).unwrap();
+    let out = sample(
+        &model,
+        canvas(&model),
+        &SamplerOptions {
+            steps: Some(2),
+            ..opts()
+        },
+        &CancelFlag::new(),
+        None,
+    )
+    .unwrap();
     // A span can end early, so later steps may have less to do, never more than the quota.
     assert!(out.steps <= 2);
     assert_eq!(out.trace[0].committed.len(), 3);
@@ -96,12 +143,30 @@ fn fewer_steps_commit_several_tokens_per_step() {
 #[test]
 fn threshold_zero_commits_everything_at_once_and_one_commits_by_schedule() {
     let model = load("dream-tiny");
-    let all = sample(&model, canvas(&model), &SamplerOptions { threshold: Some(0.0), ..opts() }, &CancelFlag::new(), None)
-        .unwrap();
+    let all = sample(
+        &model,
+        canvas(&model),
+        &SamplerOptions {
+            threshold: Some(0.0),
+            ..opts()
+        },
+        &CancelFlag::new(),
+        None,
+    )
+    .unwrap();
     assert_eq!(all.steps, 1);
     assert_eq!(all.trace[0].committed.len(), 6);
-    let one = sample(&model, canvas(&model), &SamplerOptions { threshold: Some(1.0), ..opts() }, &CancelFlag::new(), None)
-        .unwrap();
+    let one = sample(
+        &model,
+        canvas(&model),
+        &SamplerOptions {
+            threshold: Some(1.0),
+            ..opts()
+        },
+        &CancelFlag::new(),
+        None,
+    )
+    .unwrap();
     assert!(one.trace.iter().all(|s| s.committed.len() == 1));
 }
 
@@ -111,7 +176,12 @@ fn prefix_and_suffix_never_change() {
     let input = canvas(&model);
     for strategy in Strategy::ALL {
         for temperature in [0.0, 1.0] {
-            let o = SamplerOptions { strategy, temperature, threshold: Some(0.5), ..opts() };
+            let o = SamplerOptions {
+                strategy,
+                temperature,
+                threshold: Some(0.5),
+                ..opts()
+            };
             let out = sample(&model, input.clone(), &o, &CancelFlag::new(), None).unwrap();
             assert_eq!(out.tokens[..4], input.tokens[..4], "{strategy:?}");
             assert_eq!(out.tokens[10..], input.tokens[10..], "{strategy:?}");
@@ -133,9 +203,14 @@ fn several_spans_are_denoised_jointly_in_one_run() {
     assert_eq!(out.spans.len(), 2);
     // The first step sees every masked position of both spans.
     assert_eq!(out.trace[0].asked, 9);
-    let touched: std::collections::BTreeSet<usize> =
-        out.trace.iter().flat_map(|s| s.committed.iter().map(|c| c.position)).collect();
-    assert!(touched.iter().all(|p| (4..10).contains(p) || (14..17).contains(p)));
+    let touched: std::collections::BTreeSet<usize> = out
+        .trace
+        .iter()
+        .flat_map(|s| s.committed.iter().map(|c| c.position))
+        .collect();
+    assert!(touched
+        .iter()
+        .all(|p| (4..10).contains(p) || (14..17).contains(p)));
     assert_eq!(out.tokens[10..14], c.tokens[10..14]);
     assert_eq!(out.tokens[17..], c.tokens[17..]);
 }
@@ -145,17 +220,26 @@ fn overlapping_or_empty_spans_are_rejected() {
     let model = load("dream-tiny");
     let mut c = canvas(&model);
     c.spans.push(8..12);
-    assert!(matches!(sample(&model, c, &opts(), &CancelFlag::new(), None), Err(Error::InvalidRequest(_))));
+    assert!(matches!(
+        sample(&model, c, &opts(), &CancelFlag::new(), None),
+        Err(Error::InvalidRequest(_))
+    ));
     let mut c = canvas(&model);
     c.spans = vec![3..3];
-    assert!(matches!(sample(&model, c, &opts(), &CancelFlag::new(), None), Err(Error::InvalidRequest(_))));
+    assert!(matches!(
+        sample(&model, c, &opts(), &CancelFlag::new(), None),
+        Err(Error::InvalidRequest(_))
+    ));
 }
 
 #[test]
 fn an_end_token_inside_a_span_ends_it() {
     // Wants 7 everywhere but EOS (1) at position 5: the span 2..10 returns 3 tokens.
     let model = scripted(|p| if p == 5 { 1 } else { 7 });
-    let c = Canvas { tokens: vec![3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4], spans: vec![2..10] };
+    let c = Canvas {
+        tokens: vec![3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4],
+        spans: vec![2..10],
+    };
     let out = sample(&model, c, &opts(), &CancelFlag::new(), None).unwrap();
     assert_eq!(out.spans, vec![vec![7, 7, 7]]);
     assert_eq!(out.tokens, vec![3, 3, 7, 7, 7, 1, 1, 1, 1, 1, 4, 4]);
@@ -169,11 +253,28 @@ fn blocks_are_denoised_left_to_right() {
     // The scripted model is most confident at the right end, so without blocks the right end
     // goes first; with blocks of 2, commits must move left to right.
     let model = scripted(|_| 7);
-    let c = Canvas { tokens: vec![3, 0, 0, 0, 0, 0, 0, 4], spans: vec![1..7] };
+    let c = Canvas {
+        tokens: vec![3, 0, 0, 0, 0, 0, 0, 4],
+        spans: vec![1..7],
+    };
     let free = sample(&model, c.clone(), &opts(), &CancelFlag::new(), None).unwrap();
     assert_eq!(free.trace[0].committed[0].position, 6);
-    let blocked = sample(&model, c, &SamplerOptions { block_length: Some(2), ..opts() }, &CancelFlag::new(), None).unwrap();
-    let order: Vec<usize> = blocked.trace.iter().map(|s| s.committed[0].position).collect();
+    let blocked = sample(
+        &model,
+        c,
+        &SamplerOptions {
+            block_length: Some(2),
+            ..opts()
+        },
+        &CancelFlag::new(),
+        None,
+    )
+    .unwrap();
+    let order: Vec<usize> = blocked
+        .trace
+        .iter()
+        .map(|s| s.committed[0].position)
+        .collect();
     assert_eq!(order, vec![2, 1, 4, 3, 6, 5]);
 }
 
@@ -181,8 +282,15 @@ fn blocks_are_denoised_left_to_right() {
 fn same_seed_same_output() {
     let model = load("llada-tiny");
     let run = |seed| {
-        let o = SamplerOptions { temperature: 1.0, top_p: 0.9, seed, ..opts() };
-        sample(&model, canvas(&model), &o, &CancelFlag::new(), None).unwrap().tokens
+        let o = SamplerOptions {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed,
+            ..opts()
+        };
+        sample(&model, canvas(&model), &o, &CancelFlag::new(), None)
+            .unwrap()
+            .tokens
     };
     assert_eq!(run(11), run(11));
     let differs = (12..20).any(|s| run(s) != run(11));
@@ -192,18 +300,33 @@ fn same_seed_same_output() {
 #[test]
 fn cancellation_returns_within_one_forward_pass() {
     let model = load("dream-tiny");
-    let counting = Counting { inner: &model, calls: Cell::new(0) };
+    let counting = Counting {
+        inner: &model,
+        calls: Cell::new(0),
+    };
     let cancel = CancelFlag::new();
     let flag = cancel.clone();
     let mut observer = |_: &dllm_models::StepTrace, _: &[u32]| flag.cancel();
-    let result = sample(&counting, canvas(&model), &opts(), &cancel, Some(&mut observer));
+    let result = sample(
+        &counting,
+        canvas(&model),
+        &opts(),
+        &cancel,
+        Some(&mut observer),
+    );
     assert!(matches!(result, Err(Error::Cancelled)));
     assert_eq!(counting.calls.get(), 1);
 
     let cancelled = CancelFlag::new();
     cancelled.cancel();
-    let counting = Counting { inner: &model, calls: Cell::new(0) };
-    assert!(matches!(sample(&counting, canvas(&model), &opts(), &cancelled, None), Err(Error::Cancelled)));
+    let counting = Counting {
+        inner: &model,
+        calls: Cell::new(0),
+    };
+    assert!(matches!(
+        sample(&counting, canvas(&model), &opts(), &cancelled, None),
+        Err(Error::Cancelled)
+    ));
     assert_eq!(counting.calls.get(), 0);
 }
 
@@ -211,11 +334,26 @@ fn cancellation_returns_within_one_forward_pass() {
 fn bad_options_are_rejected_with_a_message() {
     let model = load("dream-tiny");
     for bad in [
-        SamplerOptions { steps: Some(0), ..opts() },
-        SamplerOptions { temperature: -1.0, ..opts() },
-        SamplerOptions { top_p: 0.0, ..opts() },
-        SamplerOptions { threshold: Some(1.5), ..opts() },
-        SamplerOptions { block_length: Some(0), ..opts() },
+        SamplerOptions {
+            steps: Some(0),
+            ..opts()
+        },
+        SamplerOptions {
+            temperature: -1.0,
+            ..opts()
+        },
+        SamplerOptions {
+            top_p: 0.0,
+            ..opts()
+        },
+        SamplerOptions {
+            threshold: Some(1.5),
+            ..opts()
+        },
+        SamplerOptions {
+            block_length: Some(0),
+            ..opts()
+        },
     ] {
         let err = sample(&model, canvas(&model), &bad, &CancelFlag::new(), None).unwrap_err();
         assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err}");
@@ -229,10 +367,15 @@ fn bad_options_are_rejected_with_a_message() {
 fn infill_text_round_trip_through_the_tokenizer() {
     let model = load("dream-tiny");
     let req = InfillRequest::single("def add(a, b):\n    return ", 5, "\n");
-    let out = model.infill(&req, &SamplerOptions::default(), &CancelFlag::new()).unwrap();
+    let out = model
+        .infill(&req, &SamplerOptions::default(), &CancelFlag::new())
+        .unwrap();
     assert_eq!(out.spans.len(), 1);
     assert!(out.span_tokens[0].len() <= 5);
-    assert_eq!(out.spans[0], model.tokenizer().decode(&out.span_tokens[0]).unwrap());
+    assert_eq!(
+        out.spans[0],
+        model.tokenizer().decode(&out.span_tokens[0]).unwrap()
+    );
     assert!(out.steps >= 1 && out.steps <= 5);
 
     let two = InfillRequest {
@@ -245,23 +388,51 @@ fn infill_text_round_trip_through_the_tokenizer() {
         ],
         max_context_tokens: Some(64),
     };
-    let out = model.infill(&two, &SamplerOptions::default(), &CancelFlag::new()).unwrap();
+    let out = model
+        .infill(&two, &SamplerOptions::default(), &CancelFlag::new())
+        .unwrap();
     assert_eq!(out.spans.len(), 2);
     assert!(out.canvas_tokens <= 64);
 
-    let none = InfillRequest { segments: vec![Segment::Text("x".into())], max_context_tokens: None };
-    assert!(model.infill(&none, &SamplerOptions::default(), &CancelFlag::new()).is_err());
+    let none = InfillRequest {
+        segments: vec![Segment::Text("x".into())],
+        max_context_tokens: None,
+    };
+    assert!(model
+        .infill(&none, &SamplerOptions::default(), &CancelFlag::new())
+        .is_err());
 }
 
 #[test]
 fn long_context_is_trimmed_to_fit() {
     let model = load("llada-tiny");
     let prefix = "x = 1\n".repeat(200);
-    let req = InfillRequest { max_context_tokens: Some(48), ..InfillRequest::single(&prefix, 4, &prefix) };
-    let out = model.infill(&req, &SamplerOptions { steps: Some(1), ..Default::default() }, &CancelFlag::new()).unwrap();
+    let req = InfillRequest {
+        max_context_tokens: Some(48),
+        ..InfillRequest::single(&prefix, 4, &prefix)
+    };
+    let out = model
+        .infill(
+            &req,
+            &SamplerOptions {
+                steps: Some(1),
+                ..Default::default()
+            },
+            &CancelFlag::new(),
+        )
+        .unwrap();
     assert!(out.canvas_tokens <= 48);
     // The model's own limit (256 positions in the fixture) applies without an explicit bound.
     let req = InfillRequest::single(&prefix, 4, &prefix);
-    let out = model.infill(&req, &SamplerOptions { steps: Some(1), ..Default::default() }, &CancelFlag::new()).unwrap();
+    let out = model
+        .infill(
+            &req,
+            &SamplerOptions {
+                steps: Some(1),
+                ..Default::default()
+            },
+            &CancelFlag::new(),
+        )
+        .unwrap();
     assert!(out.canvas_tokens <= model.config().max_positions);
 }

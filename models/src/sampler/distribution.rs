@@ -92,7 +92,11 @@ pub fn propose(
     }
     softmax_in_place(&mut probs);
     top_p_filter(&mut probs, top_p);
-    let token = if temperature > 0.0 { sample_index(&probs, rng) } else { argmax(&probs) };
+    let token = if temperature > 0.0 {
+        sample_index(&probs, rng)
+    } else {
+        argmax(&probs)
+    };
     let probability = probs[token];
     let confidence = match strategy {
         Strategy::LowConfidence => {
@@ -112,10 +116,18 @@ pub fn propose(
             }
             first - second
         }
-        Strategy::Entropy => probs.iter().filter(|&&p| p > 0.0).map(|&p| p * p.ln()).sum(),
+        Strategy::Entropy => probs
+            .iter()
+            .filter(|&&p| p > 0.0)
+            .map(|&p| p * p.ln())
+            .sum(),
         Strategy::Random => rng.random::<f32>(),
     };
-    Proposal { token: token as u32, probability, confidence }
+    Proposal {
+        token: token as u32,
+        probability,
+        confidence,
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +140,14 @@ mod tests {
     #[test]
     fn greedy_takes_argmax_and_never_the_forbidden_token() {
         let mut rng = StdRng::seed_from_u64(0);
-        let p = propose(&[1.0, 5.0, 2.0], &[1], Strategy::MaskgitPlus, 0.0, 1.0, &mut rng);
+        let p = propose(
+            &[1.0, 5.0, 2.0],
+            &[1],
+            Strategy::MaskgitPlus,
+            0.0,
+            1.0,
+            &mut rng,
+        );
         assert_eq!(p.token, 2);
         let expected = (2f32).exp() / ((1f32).exp() + (2f32).exp());
         assert!((p.probability - expected).abs() < 1e-6);
@@ -139,7 +158,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         let peaked = [10.0, 0.0, 0.0, 0.0];
         let flat = [1.0, 0.9, 0.8, 0.7];
-        for s in [Strategy::LowConfidence, Strategy::MaskgitPlus, Strategy::TopkMargin, Strategy::Entropy] {
+        for s in [
+            Strategy::LowConfidence,
+            Strategy::MaskgitPlus,
+            Strategy::TopkMargin,
+            Strategy::Entropy,
+        ] {
             let a = propose(&peaked, &[], s, 0.0, 1.0, &mut rng).confidence;
             let b = propose(&flat, &[], s, 0.0, 1.0, &mut rng).confidence;
             assert!(a > b, "{s:?}: peaked {a} should outrank flat {b}");
@@ -160,7 +184,9 @@ mod tests {
         let logits = [0.1, 0.2, 0.3, 0.4, 0.5];
         let run = |seed| {
             let mut rng = StdRng::seed_from_u64(seed);
-            (0..20).map(|_| propose(&logits, &[], Strategy::MaskgitPlus, 1.0, 1.0, &mut rng).token).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| propose(&logits, &[], Strategy::MaskgitPlus, 1.0, 1.0, &mut rng).token)
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));

@@ -24,6 +24,9 @@ pub use options::{SamplerOptions, Strategy};
 use crate::error::{Error, Result};
 use crate::model::TokenPredictor;
 
+/// Called after every step with its trace and the canvas after it (for streaming previews).
+pub type StepObserver<'a> = &'a mut dyn FnMut(&StepTrace, &[u32]);
+
 /// A cheap, cloneable flag checked between denoising steps.
 #[derive(Debug, Clone, Default)]
 pub struct CancelFlag(Arc<AtomicBool>);
@@ -86,7 +89,10 @@ fn validate_canvas(canvas: &Canvas) -> Result<()> {
             )));
         }
         if i > 0 && spans[i - 1].end > span.start {
-            return Err(Error::InvalidRequest(format!("spans {:?} and {span:?} overlap", spans[i - 1])));
+            return Err(Error::InvalidRequest(format!(
+                "spans {:?} and {span:?} overlap",
+                spans[i - 1]
+            )));
         }
     }
     Ok(())
@@ -94,7 +100,9 @@ fn validate_canvas(canvas: &Canvas) -> Result<()> {
 
 /// Splits `total` steps over `blocks` blocks, earlier blocks taking the remainder; at least 1 each.
 fn steps_per_block(total: usize, blocks: usize) -> Vec<usize> {
-    (0..blocks).map(|b| (total / blocks + usize::from(b < total % blocks)).max(1)).collect()
+    (0..blocks)
+        .map(|b| (total / blocks + usize::from(b < total % blocks)).max(1))
+        .collect()
 }
 
 /// Runs the reverse process on `canvas`. `observer` sees each step's trace and the canvas after it.
@@ -103,15 +111,18 @@ pub fn sample(
     canvas: Canvas,
     options: &SamplerOptions,
     cancel: &CancelFlag,
-    mut observer: Option<&mut dyn FnMut(&StepTrace, &[u32])>,
+    mut observer: Option<StepObserver>,
 ) -> Result<SampleOutput> {
     options.validate()?;
     validate_canvas(&canvas)?;
     let special = model.special_tokens().clone();
     let Canvas { mut tokens, spans } = canvas;
     // span index of every masked position, in canvas order
-    let mut order: Vec<(usize, usize)> =
-        spans.iter().enumerate().flat_map(|(s, r)| r.clone().map(move |p| (p, s))).collect();
+    let mut order: Vec<(usize, usize)> = spans
+        .iter()
+        .enumerate()
+        .flat_map(|(s, r)| r.clone().map(move |p| (p, s)))
+        .collect();
     order.sort_unstable();
     for &(p, _) in &order {
         tokens[p] = special.mask;
@@ -126,8 +137,11 @@ pub fn sample(
 
     for (block, mut steps_left) in blocks.into_iter().zip(budget) {
         loop {
-            let active: Vec<(usize, usize)> =
-                block.iter().copied().filter(|&(p, _)| tokens[p] == special.mask).collect();
+            let active: Vec<(usize, usize)> = block
+                .iter()
+                .copied()
+                .filter(|&(p, _)| tokens[p] == special.mask)
+                .collect();
             if active.is_empty() {
                 break;
             }
@@ -138,7 +152,16 @@ pub fn sample(
             let logits = model.predict(&tokens, &positions)?.to_vec2::<f32>()?;
             let proposals: Vec<Proposal> = logits
                 .iter()
-                .map(|row| propose(row, &forbidden, options.strategy, options.temperature, options.top_p, &mut rng))
+                .map(|row| {
+                    propose(
+                        row,
+                        &forbidden,
+                        options.strategy,
+                        options.temperature,
+                        options.top_p,
+                        &mut rng,
+                    )
+                })
                 .collect();
 
             let quota = active.len().div_ceil(steps_left.max(1));
@@ -146,24 +169,36 @@ pub fn sample(
             ranked.sort_by(|&a, &b| proposals[b].confidence.total_cmp(&proposals[a].confidence));
             let mut chosen: Vec<usize> = ranked[..quota].to_vec();
             if let Some(threshold) = options.threshold {
-                chosen.extend(ranked[quota..].iter().filter(|&&i| proposals[i].probability >= threshold));
+                chosen.extend(
+                    ranked[quota..]
+                        .iter()
+                        .filter(|&&i| proposals[i].probability >= threshold),
+                );
             }
             chosen.sort_unstable_by_key(|&i| active[i].0);
 
             let mut committed = Vec::with_capacity(chosen.len());
             for &i in &chosen {
                 let (position, span) = active[i];
-                let Proposal { token, confidence, .. } = proposals[i];
+                let Proposal {
+                    token, confidence, ..
+                } = proposals[i];
                 tokens[position] = token;
-                committed.push(Commit { position, token, confidence });
+                committed.push(Commit {
+                    position,
+                    token,
+                    confidence,
+                });
                 if special.is_end(token) {
                     // The span ends here: everything after it inside the span is padding.
-                    for p in position + 1..spans[span].end {
-                        tokens[p] = special.pad;
-                    }
+                    tokens[position + 1..spans[span].end].fill(special.pad);
                 }
             }
-            let record = StepTrace { step, asked: active.len(), committed };
+            let record = StepTrace {
+                step,
+                asked: active.len(),
+                committed,
+            };
             if let Some(obs) = observer.as_mut() {
                 obs(&record, &tokens);
             }
@@ -177,9 +212,20 @@ pub fn sample(
 
     let span_tokens = spans
         .iter()
-        .map(|r| tokens[r.clone()].iter().copied().take_while(|&t| !special.is_end(t)).collect())
+        .map(|r| {
+            tokens[r.clone()]
+                .iter()
+                .copied()
+                .take_while(|&t| !special.is_end(t))
+                .collect()
+        })
         .collect();
-    Ok(SampleOutput { tokens, spans: span_tokens, steps: step, trace })
+    Ok(SampleOutput {
+        tokens,
+        spans: span_tokens,
+        steps: step,
+        trace,
+    })
 }
 
 #[cfg(test)]

@@ -24,8 +24,13 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] =
-        [Strategy::LowConfidence, Strategy::MaskgitPlus, Strategy::TopkMargin, Strategy::Entropy, Strategy::Random];
+    pub const ALL: [Strategy; 5] = [
+        Strategy::LowConfidence,
+        Strategy::MaskgitPlus,
+        Strategy::TopkMargin,
+        Strategy::Entropy,
+        Strategy::Random,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -48,7 +53,10 @@ impl FromStr for Strategy {
             .find(|st| st.name() == s || (s == "origin" && *st == Strategy::Random))
             .ok_or_else(|| {
                 let names: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
-                Error::InvalidRequest(format!("unknown strategy {s:?}; one of {}", names.join(", ")))
+                Error::InvalidRequest(format!(
+                    "unknown strategy {s:?}; one of {}",
+                    names.join(", ")
+                ))
             })
     }
 }
@@ -99,7 +107,10 @@ impl SamplerOptions {
             return bad("block_length must be at least 1".into());
         }
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return bad(format!("temperature must be a number >= 0, not {}", self.temperature));
+            return bad(format!(
+                "temperature must be a number >= 0, not {}",
+                self.temperature
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return bad(format!("top_p must be in (0, 1], not {}", self.top_p));

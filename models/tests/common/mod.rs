@@ -7,7 +7,9 @@ use candle_core::{Device, Tensor};
 use dllm_models::{DiffusionModel, LoadOptions};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn load(name: &str) -> DiffusionModel {
@@ -16,15 +18,35 @@ pub fn load(name: &str) -> DiffusionModel {
 
 /// `input_ids` and raw `logits` written by `reference/make_fixtures.py` from transformers.
 pub fn reference(name: &str) -> (Vec<u32>, Tensor) {
-    let t = candle_core::safetensors::load(fixture(name).join("reference.safetensors"), &Device::Cpu).unwrap();
-    let ids: Vec<u32> = t["input_ids"].to_vec1::<i64>().unwrap().into_iter().map(|x| x as u32).collect();
+    let t =
+        candle_core::safetensors::load(fixture(name).join("reference.safetensors"), &Device::Cpu)
+            .unwrap();
+    let ids: Vec<u32> = t["input_ids"]
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
     (ids, t["logits"].clone())
 }
 
 /// max |a - b| / max |b|: relative to the scale of the reference logits.
 pub fn relative_error(a: &Tensor, b: &Tensor) -> f32 {
-    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-    let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let scale = b
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     diff / scale
 }
 

@@ -1,0 +1,117 @@
+//! Benchmark: milliseconds per denoising step of a Qwen2.5-0.5B-shaped model (random weights) on a
+//! 512-token canvas, in f32 and bf16, with peak memory, and the achieved GFLOP/s of a step next to
+//! a plain large matrix product timed in the same run (the machine's practical ceiling).
+//!
+//!     cargo run --release -p dllm-models --example bench_step [-- --canvas 512 --masked 32 --reps 3]
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use dllm_models::{ArchConfig, Transformer};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+/// FLOPs of one forward over `seq` tokens with the head computed on `head_rows` rows.
+fn step_flops(cfg: &ArchConfig, seq: usize, head_rows: usize) -> f64 {
+    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
+    let q = (cfg.num_heads * cfg.head_dim) as f64;
+    let kv = (cfg.num_kv_heads * cfg.head_dim) as f64;
+    let s = seq as f64;
+    let proj = 2.0 * s * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
+    let attn = 2.0 * 2.0 * s * s * q; // scores and weighted values
+    let head = 2.0 * head_rows as f64 * h * cfg.vocab_size as f64;
+    cfg.num_layers as f64 * (proj + attn) + head
+}
+
+fn time_matmul(n: usize, dtype: DType, reps: usize) -> f64 {
+    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
+    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap();
+    a.matmul(&b).unwrap();
+    let times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            a.matmul(&b).unwrap();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    2.0 * (n as f64).powi(3) / median(times) / 1e9
+}
+
+fn main() {
+    let canvas = arg("--canvas", 512);
+    let masked = arg("--masked", 32).min(canvas);
+    let reps = arg("--reps", 3).max(1);
+    let cfg = ArchConfig::qwen2_5_0_5b();
+    println!(
+        "Qwen2.5-0.5B-shaped bidirectional model: {:.0}M parameters, canvas {canvas} tokens, {masked} masked, {reps} timed steps (median), {} threads",
+        cfg.parameter_count() as f64 / 1e6,
+        candle_core::utils::get_num_threads()
+    );
+    let tokens: Vec<u32> = (0..canvas as u32)
+        .map(|i| (i * 7919) % cfg.vocab_size as u32)
+        .collect();
+    let tokens = Tensor::from_vec(tokens, (1, canvas), &Device::Cpu).unwrap();
+    let positions: Vec<usize> = (0..canvas).collect();
+    let rows: Vec<usize> = (canvas - masked..canvas).collect();
+
+    println!("| dtype | head rows | ms / step | GFLOP/s | matmul ceiling GFLOP/s | share of ceiling | peak RSS MiB |");
+    println!("|---|---|---|---|---|---|---|");
+    for dtype in [DType::BF16, DType::F32] {
+        let ceiling = time_matmul(2048, dtype, reps);
+        let model = Transformer::random(cfg.clone(), dtype, 0).unwrap();
+        for head_rows in [masked, canvas] {
+            let want: Option<&[usize]> = if head_rows == canvas {
+                None
+            } else {
+                Some(&rows)
+            };
+            model.forward(&tokens, &positions, None, want).unwrap();
+            let times: Vec<f64> = (0..reps)
+                .map(|_| {
+                    let t = Instant::now();
+                    model.forward(&tokens, &positions, None, want).unwrap();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect();
+            let secs = median(times);
+            let gflops = step_flops(&cfg, canvas, head_rows) / secs / 1e9;
+            println!(
+                "| {dtype:?} | {head_rows} | {:.0} | {gflops:.1} | {ceiling:.1} | {:.0}% | {:.0} |",
+                secs * 1e3,
+                100.0 * gflops / ceiling,
+                peak_mib()
+            );
+        }
+    }
+    println!("(peak RSS is the process high-water mark so far: bf16 runs first, so the f32 rows include it)");
+}
