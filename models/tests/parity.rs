@@ -19,6 +19,7 @@ fn check_parity(name: &str, family: Family) {
     let logits = model.raw_logits(&ids).unwrap();
     assert_eq!(logits.dims(), expected.dims());
     let err = relative_error(&logits, &expected);
+    eprintln!("{name}: f32 relative error {err:e}");
     assert!(err < F32_BOUND, "{name}: relative error {err}");
 }
 
@@ -47,6 +48,7 @@ fn bf16_weights_load_exactly_in_f32_and_closely_in_bf16() {
     .unwrap();
     let (ids, expected) = reference("dream-tiny-bf16");
     let err = relative_error(&model.raw_logits(&ids).unwrap(), &expected);
+    eprintln!("dream-tiny-bf16: bf16 compute relative error {err:e}");
     assert!(err < BF16_BOUND, "bf16 compute: relative error {err}");
     assert!(err > 0.0, "bf16 compute should not be bit-identical to f32");
 }
@@ -58,6 +60,7 @@ fn f32_checkpoint_runs_in_bf16_within_the_stated_bound() {
             .unwrap();
     let (ids, expected) = reference("llada-tiny");
     let err = relative_error(&model.raw_logits(&ids).unwrap(), &expected);
+    eprintln!("llada-tiny: bf16 compute relative error {err:e}");
     assert!(err < BF16_BOUND, "relative error {err}");
 }
 
