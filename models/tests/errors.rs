@@ -326,3 +326,25 @@ fn model_sources_parse_and_report_clearly() {
         assert!(err.to_string().contains("hub"));
     }
 }
+
+#[test]
+fn a_tied_head_reads_the_embedding() {
+    // Untied, with the head set equal to the embedding, must equal the tied model without a head.
+    let untied = copy_fixture("dream-tiny");
+    edit_weights(untied.path(), |t| {
+        let embed = t["model.embed_tokens.weight"].clone();
+        t.insert("lm_head.weight".into(), embed);
+    });
+    let tied = copy_fixture("dream-tiny");
+    edit_weights(tied.path(), |t| {
+        t.remove("lm_head.weight");
+    });
+    edit_json(tied.path(), "config.json", |j| j["tie_word_embeddings"] = true.into());
+    let (ids, _) = reference("dream-tiny");
+    let a = load(untied.path()).unwrap().raw_logits(&ids).unwrap();
+    let b = load(tied.path()).unwrap().raw_logits(&ids).unwrap();
+    assert!(relative_error(&a, &b) < 1e-6);
+    // Untied without a head is a missing tensor, not a silent tie.
+    edit_json(tied.path(), "config.json", |j| j["tie_word_embeddings"] = false.into());
+    assert!(matches!(load(tied.path()).err().unwrap(), Error::MissingTensor { .. }));
+}
