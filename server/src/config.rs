@@ -1,0 +1,243 @@
+//! Server settings from `initializationOptions` and `workspace/didChangeConfiguration`.
+//!
+//! Each key is applied on its own: an unknown key is warned about, a bad value is reported and the
+//! old value kept, so one typo never resets the rest.
+
+use dllm_models::{SamplerOptions, Strategy};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Checkpoint directory or Hugging Face id; `None` = the embedded default model.
+    pub model: Option<String>,
+    /// "f32" or "bf16".
+    pub dtype: String,
+    pub sampler: SamplerOptions,
+    /// Token budget of an inline (single-line) completion.
+    pub max_tokens_inline: usize,
+    /// Token budget of a multi-line span (block completion, rewrite, each hole).
+    pub max_tokens_block: usize,
+    /// Languages served (LSP language ids); empty = all supported.
+    pub languages: Vec<String>,
+    /// Extra hole markers (comment tags or macro names) beside the defaults.
+    pub hole_markers: Vec<String>,
+    /// Tokens of context around the span.
+    pub context_tokens: usize,
+    /// Rounds of re-masking when a candidate adds syntax errors.
+    pub repair_rounds: usize,
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            model: None,
+            dtype: "f32".into(),
+            sampler: SamplerOptions {
+                threshold: Some(0.9),
+                ..SamplerOptions::default()
+            },
+            max_tokens_inline: 24,
+            max_tokens_block: 64,
+            languages: vec![],
+            hole_markers: vec![],
+            context_tokens: 1024,
+            repair_rounds: 2,
+            log_level: "info".into(),
+        }
+    }
+}
+
+pub const KEYS: &[&str] = &[
+    "model",
+    "dtype",
+    "strategy",
+    "steps",
+    "maxTokensInline",
+    "maxTokensBlock",
+    "threshold",
+    "blockLength",
+    "temperature",
+    "topP",
+    "seed",
+    "languages",
+    "holeMarkers",
+    "contextTokens",
+    "repairRounds",
+    "logLevel",
+];
+
+/// What applying settings did: messages to show, and whether the model must be reloaded.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    pub warnings: Vec<String>,
+    pub reload_model: bool,
+}
+
+fn positive(v: &Value, max: u64) -> Result<usize, String> {
+    v.as_u64()
+        .filter(|n| (1..=max).contains(n))
+        .map(|n| n as usize)
+        .ok_or(format!("expected an integer from 1 to {max}"))
+}
+
+fn unit_interval(v: &Value) -> Result<f32, String> {
+    v.as_f64()
+        .filter(|x| (0.0..=1.0).contains(x))
+        .map(|x| x as f32)
+        .ok_or("expected a number from 0 to 1".into())
+}
+
+fn strings(v: &Value) -> Result<Vec<String>, String> {
+    v.as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or("expected a list of strings".into())
+}
+
+fn optional<T>(v: &Value, f: impl Fn(&Value) -> Result<T, String>) -> Result<Option<T>, String> {
+    if v.is_null() {
+        Ok(None)
+    } else {
+        f(v).map(Some)
+    }
+}
+
+impl Config {
+    /// Applies a settings object: either the keys themselves or nested under `"dllm"`.
+    pub fn apply(&mut self, settings: &Value) -> Applied {
+        let mut applied = Applied::default();
+        let map: &Map<String, Value> = match settings.get("dllm").unwrap_or(settings) {
+            Value::Object(map) => map,
+            Value::Null => return applied,
+            other => {
+                applied
+                    .warnings
+                    .push(format!("settings must be an object, got {other}"));
+                return applied;
+            }
+        };
+        for (key, value) in map {
+            if let Err(problem) = self.apply_key(key, value, &mut applied) {
+                applied.warnings.push(format!(
+                    "setting `{key}` = {value}: {problem}; keeping the previous value"
+                ));
+            }
+        }
+        applied
+    }
+
+    fn apply_key(&mut self, key: &str, v: &Value, applied: &mut Applied) -> Result<(), String> {
+        let s = &mut self.sampler;
+        match key {
+            "model" => {
+                let model = optional(v, |v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or("expected a path or a model id".into())
+                })?;
+                applied.reload_model |= model != self.model;
+                self.model = model;
+            }
+            "dtype" => {
+                let d = v
+                    .as_str()
+                    .filter(|d| matches!(*d, "f32" | "bf16"))
+                    .ok_or("expected \"f32\" or \"bf16\"")?;
+                applied.reload_model |= d != self.dtype;
+                self.dtype = d.to_string();
+            }
+            "strategy" => {
+                s.strategy = v
+                    .as_str()
+                    .ok_or("expected a string")?
+                    .parse::<Strategy>()
+                    .map_err(|e| e.to_string())?
+            }
+            "steps" => s.steps = optional(v, |v| positive(v, 4096))?,
+            "threshold" => s.threshold = optional(v, unit_interval)?,
+            "blockLength" => s.block_length = optional(v, |v| positive(v, 4096))?,
+            "temperature" => {
+                s.temperature = v
+                    .as_f64()
+                    .filter(|t| (0.0..=10.0).contains(t))
+                    .ok_or("expected a number from 0 to 10")? as f32
+            }
+            "topP" => {
+                s.top_p = v
+                    .as_f64()
+                    .filter(|p| *p > 0.0 && *p <= 1.0)
+                    .ok_or("expected a number in (0, 1]")? as f32
+            }
+            "seed" => s.seed = v.as_u64().ok_or("expected a non-negative integer")?,
+            "maxTokensInline" => self.max_tokens_inline = positive(v, 512)?,
+            "maxTokensBlock" => self.max_tokens_block = positive(v, 2048)?,
+            "languages" => self.languages = strings(v)?,
+            "holeMarkers" => self.hole_markers = strings(v)?,
+            "contextTokens" => self.context_tokens = positive(v, 1 << 20)?,
+            "repairRounds" => {
+                self.repair_rounds =
+                    v.as_u64()
+                        .filter(|n| *n <= 8)
+                        .ok_or("expected an integer from 0 to 8")? as usize
+            }
+            "logLevel" => {
+                let level = v
+                    .as_str()
+                    .filter(|l| matches!(*l, "error" | "warn" | "info" | "debug" | "trace"))
+                    .ok_or("expected one of error, warn, info, debug, trace")?;
+                self.log_level = level.to_string();
+            }
+            _ => return Err(format!("unknown setting; known: {}", KEYS.join(", "))),
+        }
+        Ok(())
+    }
+
+    pub fn language_enabled(&self, language_id: &str) -> bool {
+        self.languages.is_empty() || self.languages.iter().any(|l| l == language_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn good_values_apply_and_bad_ones_keep_the_old_value() {
+        let mut c = Config::default();
+        let applied = c.apply(&json!({"strategy": "entropy", "steps": 8, "threshold": 2.0, "bogus": 1, "model": "/m"}));
+        assert_eq!(c.sampler.strategy, Strategy::Entropy);
+        assert_eq!(c.sampler.steps, Some(8));
+        assert_eq!(
+            c.sampler.threshold,
+            Some(0.9),
+            "bad threshold keeps the default"
+        );
+        assert_eq!(c.model.as_deref(), Some("/m"));
+        assert!(applied.reload_model);
+        assert_eq!(applied.warnings.len(), 2, "{:?}", applied.warnings);
+        assert!(applied
+            .warnings
+            .iter()
+            .any(|w| w.contains("bogus") && w.contains("unknown")));
+        assert!(applied.warnings.iter().any(|w| w.contains("threshold")));
+    }
+
+    #[test]
+    fn nested_under_dllm_and_null_clears_optional_values() {
+        let mut c = Config::default();
+        let applied =
+            c.apply(&json!({"dllm": {"threshold": null, "languages": ["rust"], "model": null}}));
+        assert!(applied.warnings.is_empty());
+        assert!(!applied.reload_model);
+        assert_eq!(c.sampler.threshold, None);
+        assert!(c.language_enabled("rust"));
+        assert!(!c.language_enabled("go"));
+        assert_eq!(c.apply(&json!("nope")).warnings.len(), 1);
+    }
+}

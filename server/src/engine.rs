@@ -1,0 +1,234 @@
+//! The engine worker: one thread owns the model and runs jobs in order, off the LSP loop.
+//!
+//! Requests carry everything they need (text snapshot already turned into an `InfillRequest`), so
+//! `didChange` never waits for inference. Each job has a `CancelFlag` that the sampler checks
+//! between steps; a job cancelled while queued is dropped without running.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use dllm_models::{
+    CancelFlag, DType, DiffusionModel, InfillOutput, InfillRequest, LoadOptions, ModelSource,
+    SamplerOptions,
+};
+use tokio::sync::oneshot;
+
+use crate::default_model;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelStatus {
+    NotLoaded,
+    Loading(String),
+    Ready(String),
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the model is not ready: {0}")]
+    NotReady(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Model(#[from] dllm_models::Error),
+    #[error("the engine worker stopped")]
+    WorkerGone,
+    #[error("the engine panicked: {0}")]
+    Panicked(String),
+}
+
+enum Job {
+    Load {
+        model: Option<String>,
+        dtype: DType,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    Infill {
+        request: Box<InfillRequest>,
+        options: SamplerOptions,
+        cancel: CancelFlag,
+        reply: oneshot::Sender<Result<InfillOutput, EngineError>>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    jobs: mpsc::Sender<Job>,
+    status: Arc<Mutex<ModelStatus>>,
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn load(model: Option<&str>, dtype: DType) -> Result<(DiffusionModel, String), String> {
+    let source = match model {
+        Some(spec) => ModelSource::parse(spec),
+        None => ModelSource::Dir(default_model::directory().map_err(|e| e.to_string())?),
+    };
+    let loaded =
+        DiffusionModel::load(&source, &LoadOptions { dtype }).map_err(|e| e.to_string())?;
+    let cfg = loaded.config();
+    let name = model
+        .map(str::to_string)
+        .unwrap_or_else(|| "embedded default model".into());
+    let description = format!(
+        "{name} ({:?}, {:.1}M parameters, {dtype:?})",
+        cfg.family,
+        cfg.parameter_count() as f64 / 1e6
+    );
+    Ok((loaded, description))
+}
+
+impl Engine {
+    /// Starts the worker thread. No model is loaded until [`Engine::load`].
+    pub fn start() -> Self {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let status = Arc::new(Mutex::new(ModelStatus::NotLoaded));
+        let worker_status = status.clone();
+        thread::Builder::new()
+            .name("dllm-engine".into())
+            .spawn(move || {
+                let mut model: Option<DiffusionModel> = None;
+                for job in rx {
+                    match job {
+                        Job::Load {
+                            model: spec,
+                            dtype,
+                            reply,
+                        } => {
+                            let label = spec
+                                .clone()
+                                .unwrap_or_else(|| "embedded default model".into());
+                            *worker_status.lock().unwrap() = ModelStatus::Loading(label);
+                            model = None;
+                            let result = catch_unwind(|| load(spec.as_deref(), dtype))
+                                .unwrap_or_else(|p| {
+                                    Err(format!("panic while loading: {}", panic_message(p)))
+                                });
+                            let outcome = match result {
+                                Ok((m, description)) => {
+                                    model = Some(m);
+                                    *worker_status.lock().unwrap() =
+                                        ModelStatus::Ready(description.clone());
+                                    Ok(description)
+                                }
+                                Err(e) => {
+                                    *worker_status.lock().unwrap() = ModelStatus::Failed(e.clone());
+                                    Err(e)
+                                }
+                            };
+                            let _ = reply.send(outcome);
+                        }
+                        Job::Infill {
+                            request,
+                            options,
+                            cancel,
+                            reply,
+                        } => {
+                            if cancel.is_cancelled() {
+                                let _ = reply.send(Err(EngineError::Cancelled));
+                                continue;
+                            }
+                            let result = match &model {
+                                None => Err(EngineError::NotReady(format!(
+                                    "{:?}",
+                                    worker_status.lock().unwrap()
+                                ))),
+                                Some(m) => catch_unwind(AssertUnwindSafe(|| {
+                                    m.infill(&request, &options, &cancel)
+                                }))
+                                .map_err(|p| EngineError::Panicked(panic_message(p)))
+                                .and_then(|r| {
+                                    r.map_err(|e| match e {
+                                        dllm_models::Error::Cancelled => EngineError::Cancelled,
+                                        e => EngineError::Model(e),
+                                    })
+                                }),
+                            };
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            })
+            .expect("spawn the engine thread");
+        Engine { jobs, status }
+    }
+
+    pub fn status(&self) -> ModelStatus {
+        self.status.lock().unwrap().clone()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(self.status(), ModelStatus::Ready(_))
+    }
+
+    /// Loads (or replaces) the model; resolves when it is ready or failed.
+    pub async fn load(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Load {
+                model,
+                dtype,
+                reply,
+            })
+            .map_err(|_| "the engine worker stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the engine worker stopped".to_string())?
+    }
+
+    pub async fn infill(
+        &self,
+        request: InfillRequest,
+        options: SamplerOptions,
+        cancel: CancelFlag,
+    ) -> Result<InfillOutput, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Infill {
+                request: Box::new(request),
+                options,
+                cancel,
+                reply,
+            })
+            .map_err(|_| EngineError::WorkerGone)?;
+        rx.await.map_err(|_| EngineError::WorkerGone)?
+    }
+
+    /// The blocking form, for the CLI.
+    pub fn infill_blocking(
+        &self,
+        request: InfillRequest,
+        options: SamplerOptions,
+        cancel: CancelFlag,
+    ) -> Result<InfillOutput, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Infill {
+                request: Box::new(request),
+                options,
+                cancel,
+                reply,
+            })
+            .map_err(|_| EngineError::WorkerGone)?;
+        rx.blocking_recv().map_err(|_| EngineError::WorkerGone)?
+    }
+
+    pub fn load_blocking(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Load {
+                model,
+                dtype,
+                reply,
+            })
+            .map_err(|_| "the engine worker stopped".to_string())?;
+        rx.blocking_recv()
+            .map_err(|_| "the engine worker stopped".to_string())?
+    }
+}

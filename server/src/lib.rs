@@ -1,0 +1,5 @@
+//! dllm-ls: the language server. Only this crate knows LSP, JSON-RPC and tokio.
+pub mod config;
+pub mod default_model;
+pub mod document;
+pub mod engine;
