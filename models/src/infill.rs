@@ -17,11 +17,14 @@ pub enum Segment {
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct InfillRequest {
     pub segments: Vec<Segment>,
     /// Upper bound on the canvas, in tokens; the model's own limit applies too.
     pub max_context_tokens: Option<usize>,
+    /// Groups of span indices (in request order, equal `max_tokens`) that must be filled with
+    /// the same text, e.g. every occurrence of a renamed identifier.
+    pub ties: Vec<Vec<usize>>,
 }
 
 impl InfillRequest {
@@ -33,7 +36,7 @@ impl InfillRequest {
                 Segment::Span { max_tokens },
                 Segment::Text(suffix.to_string()),
             ],
-            max_context_tokens: None,
+            ..Default::default()
         }
     }
 }
@@ -115,7 +118,12 @@ impl DiffusionModel {
             }
         }
         let canvas_tokens = tokens.len();
-        let out = sample(self, Canvas { tokens, spans }, options, cancel, observer)?;
+        let canvas = Canvas {
+            tokens,
+            spans,
+            ties: request.ties.clone(),
+        };
+        let out = sample(self, canvas, options, cancel, observer)?;
         let spans = out
             .spans
             .iter()

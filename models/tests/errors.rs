@@ -339,12 +339,19 @@ fn a_tied_head_reads_the_embedding() {
     edit_weights(tied.path(), |t| {
         t.remove("lm_head.weight");
     });
-    edit_json(tied.path(), "config.json", |j| j["tie_word_embeddings"] = true.into());
+    edit_json(tied.path(), "config.json", |j| {
+        j["tie_word_embeddings"] = true.into()
+    });
     let (ids, _) = reference("dream-tiny");
     let a = load(untied.path()).unwrap().raw_logits(&ids).unwrap();
     let b = load(tied.path()).unwrap().raw_logits(&ids).unwrap();
     assert!(relative_error(&a, &b) < 1e-6);
     // Untied without a head is a missing tensor, not a silent tie.
-    edit_json(tied.path(), "config.json", |j| j["tie_word_embeddings"] = false.into());
-    assert!(matches!(load(tied.path()).err().unwrap(), Error::MissingTensor { .. }));
+    edit_json(tied.path(), "config.json", |j| {
+        j["tie_word_embeddings"] = false.into()
+    });
+    assert!(matches!(
+        load(tied.path()).err().unwrap(),
+        Error::MissingTensor { .. }
+    ));
 }

@@ -83,10 +83,7 @@ fn canvas(model: &DiffusionModel) -> Canvas {
     let mut tokens = ids[..4].to_vec();
     tokens.extend([0; 6]);
     tokens.extend(&ids[ids.len() - 4..]);
-    Canvas {
-        tokens,
-        spans: vec![4..10],
-    }
+    Canvas::new(tokens, vec![4..10])
 }
 
 fn opts() -> SamplerOptions {
@@ -236,10 +233,7 @@ fn overlapping_or_empty_spans_are_rejected() {
 fn an_end_token_inside_a_span_ends_it() {
     // Wants 7 everywhere but EOS (1) at position 5: the span 2..10 returns 3 tokens.
     let model = scripted(|p| if p == 5 { 1 } else { 7 });
-    let c = Canvas {
-        tokens: vec![3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4],
-        spans: vec![2..10],
-    };
+    let c = Canvas::new(vec![3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4], vec![2..10]);
     let out = sample(&model, c, &opts(), &CancelFlag::new(), None).unwrap();
     assert_eq!(out.spans, vec![vec![7, 7, 7]]);
     assert_eq!(out.tokens, vec![3, 3, 7, 7, 7, 1, 1, 1, 1, 1, 4, 4]);
@@ -253,10 +247,7 @@ fn blocks_are_denoised_left_to_right() {
     // The scripted model is most confident at the right end, so without blocks the right end
     // goes first; with blocks of 2, commits must move left to right.
     let model = scripted(|_| 7);
-    let c = Canvas {
-        tokens: vec![3, 0, 0, 0, 0, 0, 0, 4],
-        spans: vec![1..7],
-    };
+    let c = Canvas::new(vec![3, 0, 0, 0, 0, 0, 0, 4], vec![1..7]);
     let free = sample(&model, c.clone(), &opts(), &CancelFlag::new(), None).unwrap();
     assert_eq!(free.trace[0].committed[0].position, 6);
     let blocked = sample(
@@ -387,6 +378,7 @@ fn infill_text_round_trip_through_the_tokenizer() {
             Segment::Text("}".into()),
         ],
         max_context_tokens: Some(64),
+        ..Default::default()
     };
     let out = model
         .infill(&two, &SamplerOptions::default(), &CancelFlag::new())
@@ -396,7 +388,7 @@ fn infill_text_round_trip_through_the_tokenizer() {
 
     let none = InfillRequest {
         segments: vec![Segment::Text("x".into())],
-        max_context_tokens: None,
+        ..Default::default()
     };
     assert!(model
         .infill(&none, &SamplerOptions::default(), &CancelFlag::new())
@@ -435,4 +427,43 @@ fn long_context_is_trimmed_to_fit() {
         )
         .unwrap();
     assert!(out.canvas_tokens <= model.config().max_positions);
+}
+
+#[test]
+fn tied_spans_come_out_identical_and_combine_their_predictions() {
+    // Wants 7 at positions below 10 and 9 at and above 10, more confidently above: tied spans
+    // 2..4 and 12..14 get one decision per pair, from both predictions together.
+    let model = scripted(|p| if p < 10 { 7 } else { 9 });
+    let mut c = Canvas::new(
+        vec![3, 3, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 4],
+        vec![2..4, 12..14],
+    );
+    c.ties = vec![vec![0, 1]];
+    let out = sample(&model, c.clone(), &opts(), &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans[0], out.spans[1]);
+    assert_eq!(
+        out.spans[0],
+        vec![9, 9],
+        "the more confident prediction wins for both"
+    );
+    assert_eq!(out.steps, 2, "one decision per tied pair of positions");
+    assert_eq!(out.trace[0].asked, 2);
+
+    let model = load("llada-tiny");
+    let mut c = canvas(&model);
+    c.tokens.extend([0; 6]);
+    c.spans.push(14..20);
+    c.ties = vec![vec![0, 1]];
+    let out = sample(&model, c.clone(), &opts(), &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans[0], out.spans[1]);
+    assert_eq!(out.tokens[4..10], out.tokens[14..20]);
+
+    c.spans[1] = 14..19;
+    assert!(matches!(
+        sample(&model, c.clone(), &opts(), &CancelFlag::new(), None),
+        Err(Error::InvalidRequest(_))
+    ));
+    c.spans[1] = 14..20;
+    c.ties = vec![vec![0, 5]];
+    assert!(sample(&model, c, &opts(), &CancelFlag::new(), None).is_err());
 }

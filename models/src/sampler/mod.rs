@@ -44,10 +44,24 @@ impl CancelFlag {
 }
 
 /// Tokens with the positions to fill. The sampler writes the mask token into every span position.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Canvas {
     pub tokens: Vec<u32>,
     pub spans: Vec<Range<usize>>,
+    /// Groups of span indices (equal lengths) that must come out identical, e.g. every
+    /// occurrence of a renamed identifier: their predictions are combined (summed
+    /// log-probabilities) and each committed token is written to all of them.
+    pub ties: Vec<Vec<usize>>,
+}
+
+impl Canvas {
+    pub fn new(tokens: Vec<u32>, spans: Vec<Range<usize>>) -> Self {
+        Canvas {
+            tokens,
+            spans,
+            ties: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -95,7 +109,43 @@ fn validate_canvas(canvas: &Canvas) -> Result<()> {
             )));
         }
     }
+    let mut seen = vec![false; canvas.spans.len()];
+    for group in &canvas.ties {
+        for &s in group {
+            if s >= canvas.spans.len() || std::mem::replace(&mut seen[s], true) {
+                return Err(Error::InvalidRequest(format!(
+                    "tie group {group:?} names a span that does not exist or is tied twice"
+                )));
+            }
+            if canvas.spans[s].len() != canvas.spans[group[0]].len() {
+                return Err(Error::InvalidRequest(format!(
+                    "tied spans must have the same length: {group:?}"
+                )));
+            }
+        }
+    }
     Ok(())
+}
+
+/// For every span, the spans that copy it (its followers in a tie group; empty if untied or a
+/// follower itself), and whether it is a follower.
+fn tie_followers(canvas: &Canvas) -> (Vec<Vec<usize>>, Vec<bool>) {
+    let mut followers = vec![Vec::new(); canvas.spans.len()];
+    let mut is_follower = vec![false; canvas.spans.len()];
+    for group in canvas.ties.iter().filter(|g| !g.is_empty()) {
+        followers[group[0]] = group[1..].to_vec();
+        for &f in &group[1..] {
+            is_follower[f] = true;
+        }
+    }
+    (followers, is_follower)
+}
+
+/// log-softmax of a row, for combining tied positions.
+fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    row.iter().map(|x| x - lse).collect()
 }
 
 /// Splits `total` steps over `blocks` blocks, earlier blocks taking the remainder; at least 1 each.
@@ -116,17 +166,29 @@ pub fn sample(
     options.validate()?;
     validate_canvas(&canvas)?;
     let special = model.special_tokens().clone();
-    let Canvas { mut tokens, spans } = canvas;
-    // span index of every masked position, in canvas order
+    let (followers, is_follower) = tie_followers(&canvas);
+    let Canvas {
+        mut tokens, spans, ..
+    } = canvas;
+    for r in &spans {
+        tokens[r.clone()].fill(special.mask);
+    }
+    // (position, span) of every masked position the sampler decides, in canvas order; positions
+    // of tied followers are decided with their leader.
     let mut order: Vec<(usize, usize)> = spans
         .iter()
         .enumerate()
+        .filter(|&(s, _)| !is_follower[s])
         .flat_map(|(s, r)| r.clone().map(move |p| (p, s)))
         .collect();
     order.sort_unstable();
-    for &(p, _) in &order {
-        tokens[p] = special.mask;
-    }
+    // every position that receives the token decided at (position, span), leader first
+    let group_of = |p: usize, s: usize| -> Vec<(usize, usize)> {
+        let i = p - spans[s].start;
+        std::iter::once((p, s))
+            .chain(followers[s].iter().map(|&f| (spans[f].start + i, f)))
+            .collect()
+    };
     let block_len = options.block_length.unwrap_or(order.len()).max(1);
     let blocks: Vec<&[(usize, usize)]> = order.chunks(block_len).collect();
     let budget = steps_per_block(options.steps.unwrap_or(order.len()).max(1), blocks.len());
@@ -148,9 +210,30 @@ pub fn sample(
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            let positions: Vec<usize> = active.iter().map(|&(p, _)| p).collect();
-            let logits = model.predict(&tokens, &positions)?.to_vec2::<f32>()?;
-            let proposals: Vec<Proposal> = logits
+            let groups: Vec<Vec<(usize, usize)>> =
+                active.iter().map(|&(p, s)| group_of(p, s)).collect();
+            let positions: Vec<usize> = groups.iter().flatten().map(|&(p, _)| p).collect();
+            let mut rows = model
+                .predict(&tokens, &positions)?
+                .to_vec2::<f32>()?
+                .into_iter();
+            let combined: Vec<Vec<f32>> = groups
+                .iter()
+                .map(|g| {
+                    let first = rows.next().unwrap_or_default();
+                    if g.len() == 1 {
+                        return first;
+                    }
+                    let mut sum = log_softmax(&first);
+                    for row in rows.by_ref().take(g.len() - 1) {
+                        sum.iter_mut()
+                            .zip(log_softmax(&row))
+                            .for_each(|(a, b)| *a += b);
+                    }
+                    sum
+                })
+                .collect();
+            let proposals: Vec<Proposal> = combined
                 .iter()
                 .map(|row| {
                     propose(
@@ -179,19 +262,20 @@ pub fn sample(
 
             let mut committed = Vec::with_capacity(chosen.len());
             for &i in &chosen {
-                let (position, span) = active[i];
                 let Proposal {
                     token, confidence, ..
                 } = proposals[i];
-                tokens[position] = token;
-                committed.push(Commit {
-                    position,
-                    token,
-                    confidence,
-                });
-                if special.is_end(token) {
-                    // The span ends here: everything after it inside the span is padding.
-                    tokens[position + 1..spans[span].end].fill(special.pad);
+                for &(position, span) in &groups[i] {
+                    tokens[position] = token;
+                    committed.push(Commit {
+                        position,
+                        token,
+                        confidence,
+                    });
+                    if special.is_end(token) {
+                        // The span ends here: everything after it inside the span is padding.
+                        tokens[position + 1..spans[span].end].fill(special.pad);
+                    }
                 }
             }
             let record = StepTrace {
