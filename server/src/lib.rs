@@ -1,5 +1,9 @@
 //! dllm-ls: the language server. Only this crate knows LSP, JSON-RPC and tokio.
+pub mod cli;
 pub mod config;
 pub mod default_model;
 pub mod document;
 pub mod engine;
+pub mod logging;
+pub mod lsp;
+pub mod pipeline;

@@ -1,1 +1,31 @@
-fn main() {}
+use clap::Parser;
+use dllm_ls::cli::{self, Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    dllm_ls::logging::init("info");
+    let result = match cli.command {
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(rt) => {
+                    rt.block_on(dllm_ls::lsp::serve_stdio());
+                    Ok(())
+                }
+                Err(e) => Err(cli::CliError {
+                    code: 1,
+                    error: e.into(),
+                }),
+            }
+        }
+        Some(Command::Infill(args)) => cli::infill(args),
+        Some(Command::FillHoles(args)) => cli::fill_holes(args),
+    };
+    if let Err(e) = result {
+        eprintln!("dllm-ls: {:#}", e.error);
+        std::process::exit(e.code);
+    }
+}

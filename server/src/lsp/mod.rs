@@ -1,0 +1,325 @@
+//! The LSP face of dllm-ls: state-changing notifications (open, change, close, configuration)
+//! are applied in place on the LSP loop; everything slow runs on a snapshot through the pipeline
+//! and the engine worker. One file per feature.
+
+mod actions;
+mod inline;
+mod protocol;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use dllm_models::CancelFlag;
+use serde_json::Value;
+use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use crate::config::Config;
+use crate::document::{Document, Encoding};
+use crate::engine::{Engine, ModelStatus};
+use crate::pipeline::Snapshot;
+
+pub const COMMAND_REWRITE: &str = "dllm.rewrite";
+pub const COMMAND_FILL_HOLES: &str = "dllm.fillHoles";
+pub const COMMAND_COMPLETE_BLOCK: &str = "dllm.completeBlock";
+pub const COMMAND_STATUS: &str = "dllm.status";
+
+/// Sets the flag when dropped: a request aborted by `$/cancelRequest` (its future dropped)
+/// stops the sampler at the next step.
+pub(crate) struct CancelOnDrop(pub CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub docs: HashMap<Uri, Document>,
+    pub config: Config,
+    pub encoding: Encoding,
+    /// The newest inline request per document; a newer one cancels it.
+    pub inline_inflight: HashMap<Uri, CancelFlag>,
+    /// All in-flight model work per document, cancelled when the document changes.
+    pub doc_inflight: HashMap<Uri, Vec<CancelFlag>>,
+}
+
+pub struct Backend {
+    pub(crate) client: Client,
+    pub(crate) engine: Engine,
+    pub(crate) state: Arc<Mutex<State>>,
+}
+
+impl Backend {
+    /// Everything a request needs, copied out under the lock (a rope clone shares its
+    /// structure), so no lock is held while the model runs.
+    pub(crate) fn snapshot_with_doc(
+        &self,
+        uri: &Uri,
+    ) -> RpcResult<(Snapshot, Encoding, Config, Document)> {
+        let state = self.state.lock().unwrap();
+        let doc = state
+            .docs
+            .get(uri)
+            .ok_or_else(|| invalid_params(format!("document not open: {}", uri.as_str())))?;
+        let snapshot = Snapshot::new(
+            doc.text.clone(),
+            &doc.language_id,
+            uri_path(uri).as_deref(),
+            doc.version,
+        );
+        Ok((snapshot, state.encoding, state.config.clone(), doc.clone()))
+    }
+
+    /// A cancel flag registered for `uri`, cancelled by the next edit of that document.
+    pub(crate) fn track(&self, uri: &Uri) -> CancelFlag {
+        let flag = CancelFlag::new();
+        let mut state = self.state.lock().unwrap();
+        let list = state.doc_inflight.entry(uri.clone()).or_default();
+        list.retain(|f| !f.is_cancelled());
+        list.push(flag.clone());
+        flag
+    }
+
+    async fn load_model(&self) {
+        let (model, dtype) = {
+            let state = self.state.lock().unwrap();
+            (state.config.model.clone(), state.config.dtype.clone())
+        };
+        let dtype =
+            dllm_models::transformer::parse_dtype(&dtype).unwrap_or(dllm_models::DType::F32);
+        let label = model
+            .clone()
+            .unwrap_or_else(|| "embedded default model".into());
+        let token = ProgressToken::String(format!("dllm-load-{}", std::process::id()));
+        let progress = match self.client.create_work_done_progress(token.clone()).await {
+            Ok(()) => Some(
+                self.client
+                    .progress(token, "dllm-ls")
+                    .with_message(format!("loading {label}"))
+                    .begin()
+                    .await,
+            ),
+            Err(_) => None,
+        };
+        match self.engine.load(model, dtype).await {
+            Ok(description) => {
+                tracing::info!("model ready: {description}");
+                if let Some(p) = progress {
+                    p.finish_with_message(format!("ready: {description}")).await;
+                }
+            }
+            Err(e) => {
+                tracing::error!("model failed to load: {e}");
+                if let Some(p) = progress {
+                    p.finish_with_message("model failed to load").await;
+                }
+                self.client
+                    .show_message(MessageType::ERROR, format!("dllm-ls: the model failed to load: {e}. Features that need no model keep working."))
+                    .await;
+            }
+        }
+    }
+
+    async fn apply_settings(&self, settings: &Value) {
+        let applied = self.state.lock().unwrap().config.apply(settings);
+        for warning in &applied.warnings {
+            tracing::warn!("{warning}");
+            self.client
+                .show_message(MessageType::WARNING, format!("dllm-ls: {warning}"))
+                .await;
+        }
+        if applied.reload_model {
+            self.load_model().await;
+        }
+    }
+}
+
+pub(crate) fn invalid_params(message: impl Into<String>) -> RpcError {
+    RpcError {
+        code: tower_lsp_server::jsonrpc::ErrorCode::InvalidParams,
+        message: message.into().into(),
+        data: None,
+    }
+}
+
+pub(crate) fn uri_path(uri: &Uri) -> Option<std::path::PathBuf> {
+    uri.to_file_path().map(|p| p.into_owned())
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
+        let encoding = Encoding::negotiate(
+            params
+                .capabilities
+                .general
+                .as_ref()
+                .and_then(|g| g.position_encodings.as_deref()),
+        );
+        let warnings = {
+            let mut state = self.state.lock().unwrap();
+            state.encoding = encoding;
+            params
+                .initialization_options
+                .as_ref()
+                .map(|o| state.config.apply(o).warnings)
+                .unwrap_or_default()
+        };
+        for w in warnings {
+            tracing::warn!("{w}");
+            self.client
+                .show_message(MessageType::WARNING, format!("dllm-ls: {w}"))
+                .await;
+        }
+        Ok(InitializeResult {
+            server_info: Some(ServerInfo {
+                name: "dllm-ls".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            capabilities: ServerCapabilities {
+                position_encoding: Some(encoding.kind()),
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(
+                    TextDocumentSyncKind::INCREMENTAL,
+                )),
+                inline_completion_provider: Some(OneOf::Left(true)),
+                completion_provider: Some(CompletionOptions::default()),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![
+                            CodeActionKind::REFACTOR_REWRITE,
+                            CodeActionKind::QUICKFIX,
+                        ]),
+                        resolve_provider: Some(true),
+                        work_done_progress_options: Default::default(),
+                    },
+                )),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![
+                        COMMAND_REWRITE.into(),
+                        COMMAND_FILL_HOLES.into(),
+                        COMMAND_COMPLETE_BLOCK.into(),
+                        COMMAND_STATUS.into(),
+                    ],
+                    work_done_progress_options: Default::default(),
+                }),
+                ..Default::default()
+            },
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        self.load_model().await;
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        let state = self.state.lock().unwrap();
+        state
+            .doc_inflight
+            .values()
+            .flatten()
+            .for_each(CancelFlag::cancel);
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let d = params.text_document;
+        self.state
+            .lock()
+            .unwrap()
+            .docs
+            .insert(d.uri, Document::new(&d.language_id, d.version, &d.text));
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let mut state = self.state.lock().unwrap();
+        let encoding = state.encoding;
+        if let Some(flags) = state.doc_inflight.remove(&uri) {
+            flags.iter().for_each(CancelFlag::cancel);
+        }
+        match state.docs.get_mut(&uri) {
+            None => tracing::warn!(
+                "didChange for a document that is not open: {}",
+                uri.as_str()
+            ),
+            Some(doc) => {
+                if let Err(e) = doc.apply_changes(
+                    params.text_document.version,
+                    &params.content_changes,
+                    encoding,
+                ) {
+                    tracing::error!(
+                        "rejected an edit of {} (version {}): {e}; keeping the last good text",
+                        uri.as_str(),
+                        params.text_document.version
+                    );
+                }
+            }
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let mut state = self.state.lock().unwrap();
+        state.docs.remove(&uri);
+        state.inline_inflight.remove(&uri);
+        if let Some(flags) = state.doc_inflight.remove(&uri) {
+            flags.iter().for_each(CancelFlag::cancel);
+        }
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        self.apply_settings(&params.settings).await;
+    }
+
+    async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
+        inline::completion(self, params).await
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
+        actions::list(self, params)
+    }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> RpcResult<CodeAction> {
+        actions::resolve(self, action).await
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
+        if params.command == COMMAND_STATUS {
+            let status = match self.engine.status() {
+                ModelStatus::NotLoaded => serde_json::json!({"state": "not_loaded"}),
+                ModelStatus::Loading(m) => serde_json::json!({"state": "loading", "model": m}),
+                ModelStatus::Ready(m) => serde_json::json!({"state": "ready", "model": m}),
+                ModelStatus::Failed(e) => serde_json::json!({"state": "failed", "error": e}),
+            };
+            return Ok(Some(status));
+        }
+        actions::execute(self, params).await
+    }
+}
+
+impl Backend {
+    async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> RpcResult<Option<InlineCompletionResponse>> {
+        inline::inline_completion(self, params).await
+    }
+}
+
+/// Serves LSP on stdin/stdout until the client exits.
+pub async fn serve_stdio() {
+    let (service, socket) = LspService::build(|client| Backend {
+        client,
+        engine: Engine::start(),
+        state: Arc::new(Mutex::new(State::default())),
+    })
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .finish();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .serve(service)
+        .await;
+}
