@@ -168,18 +168,60 @@ impl Engine {
         matches!(self.status(), ModelStatus::Ready(_))
     }
 
-    /// Loads (or replaces) the model; resolves when it is ready or failed.
-    pub async fn load(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
+    /// Queues loading (or replacing) the model. The status says "loading" from this call on,
+    /// so nobody sees the previous state while the job waits its turn.
+    pub fn start_load(
+        &self,
+        model: Option<String>,
+        dtype: DType,
+    ) -> oneshot::Receiver<Result<String, String>> {
+        let label = model
+            .clone()
+            .unwrap_or_else(|| "embedded default model".into());
+        *self.status.lock().unwrap() = ModelStatus::Loading(label);
         let (reply, rx) = oneshot::channel();
-        self.jobs
+        if self
+            .jobs
             .send(Job::Load {
                 model,
                 dtype,
                 reply,
             })
-            .map_err(|_| "the engine worker stopped".to_string())?;
-        rx.await
+            .is_err()
+        {
+            *self.status.lock().unwrap() = ModelStatus::Failed("the engine worker stopped".into());
+        }
+        rx
+    }
+
+    /// Loads (or replaces) the model; resolves when it is ready or failed.
+    pub async fn load(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
+        self.start_load(model, dtype)
+            .await
             .map_err(|_| "the engine worker stopped".to_string())?
+    }
+
+    pub fn load_blocking(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
+        self.start_load(model, dtype)
+            .blocking_recv()
+            .map_err(|_| "the engine worker stopped".to_string())?
+    }
+
+    fn submit(
+        &self,
+        request: InfillRequest,
+        options: SamplerOptions,
+        cancel: CancelFlag,
+    ) -> oneshot::Receiver<Result<InfillOutput, EngineError>> {
+        let (reply, rx) = oneshot::channel();
+        // A send error drops `reply`, which the receiver reports as WorkerGone.
+        let _ = self.jobs.send(Job::Infill {
+            request: Box::new(request),
+            options,
+            cancel,
+            reply,
+        });
+        rx
     }
 
     pub async fn infill(
@@ -188,16 +230,9 @@ impl Engine {
         options: SamplerOptions,
         cancel: CancelFlag,
     ) -> Result<InfillOutput, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Infill {
-                request: Box::new(request),
-                options,
-                cancel,
-                reply,
-            })
-            .map_err(|_| EngineError::WorkerGone)?;
-        rx.await.map_err(|_| EngineError::WorkerGone)?
+        self.submit(request, options, cancel)
+            .await
+            .map_err(|_| EngineError::WorkerGone)?
     }
 
     /// The blocking form, for the CLI.
@@ -207,28 +242,8 @@ impl Engine {
         options: SamplerOptions,
         cancel: CancelFlag,
     ) -> Result<InfillOutput, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Infill {
-                request: Box::new(request),
-                options,
-                cancel,
-                reply,
-            })
-            .map_err(|_| EngineError::WorkerGone)?;
-        rx.blocking_recv().map_err(|_| EngineError::WorkerGone)?
-    }
-
-    pub fn load_blocking(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
-        let (reply, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Load {
-                model,
-                dtype,
-                reply,
-            })
-            .map_err(|_| "the engine worker stopped".to_string())?;
-        rx.blocking_recv()
-            .map_err(|_| "the engine worker stopped".to_string())?
+        self.submit(request, options, cancel)
+            .blocking_recv()
+            .map_err(|_| EngineError::WorkerGone)?
     }
 }

@@ -7,3 +7,4 @@ pub mod engine;
 pub mod logging;
 pub mod lsp;
 pub mod pipeline;
+pub mod transport;

@@ -13,6 +13,8 @@ fn main() {
             match runtime {
                 Ok(rt) => {
                     rt.block_on(dllm_ls::lsp::serve_stdio());
+                    // The stdin reader may still sit in a blocking read: do not wait for it.
+                    rt.shutdown_background();
                     Ok(())
                 }
                 Err(e) => Err(cli::CliError {

@@ -93,6 +93,8 @@ impl Backend {
         let label = model
             .clone()
             .unwrap_or_else(|| "embedded default model".into());
+        // Queue the load before anything awaits, so the status says "loading" from now on.
+        let done = self.engine.start_load(model, dtype);
         let token = ProgressToken::String(format!("dllm-load-{}", std::process::id()));
         let progress = match self.client.create_work_done_progress(token.clone()).await {
             Ok(()) => Some(
@@ -104,7 +106,10 @@ impl Backend {
             ),
             Err(_) => None,
         };
-        match self.engine.load(model, dtype).await {
+        match done
+            .await
+            .unwrap_or_else(|_| Err("the engine worker stopped".into()))
+        {
             Ok(description) => {
                 tracing::info!("model ready: {description}");
                 if let Some(p) = progress {
@@ -117,7 +122,10 @@ impl Backend {
                     p.finish_with_message("model failed to load").await;
                 }
                 self.client
-                    .show_message(MessageType::ERROR, format!("dllm-ls: the model failed to load: {e}. Features that need no model keep working."))
+                    .show_message(
+                        MessageType::ERROR,
+                        format!("dllm-ls: the model failed to load: {e}. Features that need no model keep working."),
+                    )
                     .await;
             }
         }
@@ -319,7 +327,6 @@ pub async fn serve_stdio() {
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-        .serve(service)
-        .await;
+    let (input, output) = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
+    Server::new(input, output, socket).serve(service).await;
 }

@@ -1,0 +1,275 @@
+//! A small LSP client for end-to-end tests: spawns the real `dllm-ls`, frames JSON-RPC over its
+//! stdio, answers the server's own requests (progress, applyEdit) and keeps its notifications.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    next_id: i64,
+    pub notifications: Vec<Value>,
+    pub applied_edits: Vec<Value>,
+    pending: HashMap<i64, Value>,
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("Content-Length: ") {
+            length = v.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+impl Client {
+    pub fn spawn() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dllm-ls"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env("DLLM_LOG", "debug")
+            .spawn()
+            .expect("spawn dllm-ls");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            while let Some(msg) = read_message(&mut stdout) {
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            incoming,
+            next_id: 1,
+            notifications: vec![],
+            applied_edits: vec![],
+            pending: HashMap::new(),
+        }
+    }
+
+    pub fn send_raw(&mut self, body: &str) {
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn send(&mut self, msg: Value) {
+        self.send_raw(&msg.to_string());
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and returns its id without waiting.
+    pub fn start_request(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// Handles one incoming message; returns false on timeout.
+    fn pump(&mut self, deadline: Instant) -> bool {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let msg = match self.incoming.recv_timeout(wait) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => panic!("dllm-ls exited"),
+        };
+        if msg.get("method").is_some() && msg.get("id").is_some() {
+            // A request from the server.
+            let result = match msg["method"].as_str() {
+                Some("workspace/applyEdit") => {
+                    self.applied_edits.push(msg["params"]["edit"].clone());
+                    json!({"applied": true})
+                }
+                _ => Value::Null,
+            };
+            self.send(json!({"jsonrpc": "2.0", "id": msg["id"], "result": result}));
+        } else if msg.get("method").is_some() {
+            self.notifications.push(msg);
+        } else if let Some(id) = msg["id"].as_i64() {
+            self.pending.insert(id, msg);
+        }
+        true
+    }
+
+    /// Waits for the response to `id` (the whole message: `result` or `error`).
+    pub fn response(&mut self, id: i64) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(msg) = self.pending.remove(&id) {
+                return msg;
+            }
+            assert!(
+                self.pump(deadline),
+                "no response to request {id} within {TIMEOUT:?}"
+            );
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.start_request(method, params);
+        self.response(id)
+    }
+
+    /// Waits until a notification matches `pred`.
+    pub fn wait_notification(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
+                return n.clone();
+            }
+            assert!(
+                self.pump(deadline),
+                "no matching notification within {TIMEOUT:?}: {:?}",
+                self.notifications
+            );
+        }
+    }
+
+    pub fn initialize(&mut self, options: Value, encodings: &[&str]) -> Value {
+        let r = self.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": null,
+                "capabilities": {
+                    "general": {"positionEncodings": encodings},
+                    "window": {"workDoneProgress": true},
+                    "textDocument": {"codeAction": {"dataSupport": true, "resolveSupport": {"properties": ["edit"]}}}
+                },
+                "initializationOptions": options
+            }),
+        );
+        self.notify("initialized", json!({}));
+        r
+    }
+
+    /// Polls `dllm.status` until the model is ready or failed.
+    pub fn wait_model(&mut self) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let s = self.request(
+                "workspace/executeCommand",
+                json!({"command": "dllm.status", "arguments": []}),
+            );
+            let state = s["result"]["state"].as_str().unwrap_or("").to_string();
+            if state == "ready" || state == "failed" {
+                return s["result"].clone();
+            }
+            assert!(Instant::now() < deadline, "model never became ready: {s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn open(&mut self, uri: &str, language: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": language, "version": 1, "text": text}}),
+        );
+    }
+
+    pub fn shutdown(mut self) {
+        let r = self.request("shutdown", Value::Null);
+        assert!(r.get("error").is_none(), "{r}");
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "dllm-ls exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("dllm-ls did not exit after `exit`");
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures")
+        .join(name)
+}
+
+/// A Dream-layout checkpoint that predicts `token` everywhere: all layers are zero, every
+/// embedding row is the same vector, and only `token`'s head row points along it. Its answers
+/// are known in advance, so tests can assert on what the server does with them.
+pub fn constant_model(token: &str, max_positions: usize) -> tempfile::TempDir {
+    use candle_core::{Device, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("dream-tiny");
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    config["max_position_embeddings"] = json!(max_positions);
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+
+    let tokenizer: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("tokenizer.json")).unwrap())
+            .unwrap();
+    let id = tokenizer["model"]["vocab"][token]
+        .as_u64()
+        .expect("token in the fixture vocabulary") as usize;
+    let mut tensors =
+        candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    for (name, t) in tensors.iter_mut() {
+        let zeros = t.zeros_like().unwrap();
+        *t = if name.ends_with("norm.weight") {
+            t.ones_like().unwrap()
+        } else {
+            zeros
+        };
+    }
+    let (vocab, hidden) = tensors["model.embed_tokens.weight"].dims2().unwrap();
+    tensors.insert(
+        "model.embed_tokens.weight".into(),
+        Tensor::ones((vocab, hidden), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    let mut head = vec![0f32; vocab * hidden];
+    head[id * hidden..(id + 1) * hidden].fill(1.0);
+    tensors.insert(
+        "lm_head.weight".into(),
+        Tensor::from_vec(head, (vocab, hidden), &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+    dir
+}

@@ -1,0 +1,373 @@
+//! End to end: the real `dllm-ls` binary, spoken to over stdio as an editor would.
+
+mod common;
+
+use common::{constant_model, Client};
+use serde_json::{json, Value};
+
+const URI: &str = "file:///tmp/e2e/lib.rs";
+
+fn ready_client(model: &std::path::Path, extra: Value) -> Client {
+    let mut c = Client::spawn();
+    let mut options = json!({"model": model.to_str().unwrap(), "steps": 8, "maxTokensBlock": 6, "maxTokensInline": 6});
+    options
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    let init = c.initialize(options, &["utf-16"]);
+    let caps = &init["result"]["capabilities"];
+    assert_eq!(caps["positionEncoding"], "utf-16");
+    assert_eq!(caps["inlineCompletionProvider"], true);
+    assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
+    let status = c.wait_model();
+    assert_eq!(status["state"], "ready", "{status}");
+    c
+}
+
+fn pos(line: u32, character: u32) -> Value {
+    json!({"line": line, "character": character})
+}
+
+fn utf16_len(s: &str) -> u32 {
+    s.encode_utf16().count() as u32
+}
+
+/// Applies LSP TextEdits (UTF-16 positions) to `text`.
+fn apply(text: &str, edits: &[Value]) -> String {
+    let offset = |p: &Value| {
+        let (line, ch) = (
+            p["line"].as_u64().unwrap() as usize,
+            p["character"].as_u64().unwrap() as usize,
+        );
+        let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        let mut units = 0;
+        for (i, c) in text[start..].char_indices() {
+            if units >= ch {
+                return start + i;
+            }
+            units += c.len_utf16();
+        }
+        text.len()
+    };
+    let mut edits: Vec<&Value> = edits.iter().collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(offset(&e["range"]["start"])));
+    let mut out = text.to_string();
+    for e in edits {
+        let (s, t) = (offset(&e["range"]["start"]), offset(&e["range"]["end"]));
+        out.replace_range(s..t, e["newText"].as_str().unwrap());
+    }
+    out
+}
+
+#[test]
+fn inline_completion_fills_an_empty_block_with_the_code_after_in_view() {
+    let model = constant_model("a", 256);
+    let mut c = ready_client(model.path(), json!({}));
+    c.open(URI, "rust", "fn f() -> i32 {\n    \n}\n");
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": URI}, "position": pos(1, 4), "context": {"triggerKind": 1}}),
+    );
+    let items = r["result"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(items.len(), 1, "{r}");
+    assert_eq!(items[0]["insertText"], "aaaaaa");
+    let range = &items[0]["range"];
+    assert_eq!(range["start"], pos(1, 4));
+    assert_eq!(
+        range["start"]["line"], range["end"]["line"],
+        "inline ranges stay on one line"
+    );
+
+    // The completion fallback gives the same text.
+    let r = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": URI}, "position": pos(1, 4)}),
+    );
+    assert_eq!(
+        r["result"]["items"][0]["textEdit"]["newText"], "aaaaaa",
+        "{r}"
+    );
+    c.shutdown();
+}
+
+#[test]
+fn code_actions_resolve_to_versioned_whole_block_edits() {
+    let model = constant_model("a", 256);
+    let mut c = ready_client(model.path(), json!({}));
+    let text = "fn f(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}\n";
+    c.open(URI, "rust", text);
+    let hole = pos(1, 12);
+    let r = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": {"start": hole, "end": hole}, "context": {"diagnostics": []}}),
+    );
+    let actions = r["result"].as_array().unwrap_or_else(|| panic!("{r}"));
+    let titles: Vec<&str> = actions
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"Fill holes (dllm)"), "{titles:?}");
+    assert!(
+        actions.iter().all(|a| a.get("edit").is_none()),
+        "edits are computed lazily"
+    );
+
+    let fill = actions
+        .iter()
+        .find(|a| a["title"] == "Fill holes (dllm)")
+        .unwrap()
+        .clone();
+    let resolved = c.request("codeAction/resolve", fill.clone());
+    let change = &resolved["result"]["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["version"], 1, "{resolved}");
+    let new_text = apply(text, change["edits"].as_array().unwrap());
+    assert_eq!(
+        new_text,
+        "fn f(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}\n"
+    );
+
+    // Rename: every occurrence of `y` in the function gets one new name.
+    let r = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": {"start": pos(2, 4), "end": pos(2, 4)}, "context": {"diagnostics": []}}),
+    );
+    let rename = r["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "Rename here (dllm)")
+        .cloned()
+        .expect("rename offered");
+    let resolved = c.request("codeAction/resolve", rename);
+    let edits = resolved["result"]["edit"]["documentChanges"][0]["edits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{resolved}"));
+    assert_eq!(edits.len(), 2);
+    assert_eq!(
+        apply(text, &edits),
+        "fn f(x: i32) -> i32 {\n    let aaaaaa = todo!();\n    aaaaaa + x\n}\n"
+    );
+
+    // After an edit the listed action is stale: resolve says so instead of editing new text.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"range": {"start": pos(0, 0), "end": pos(0, 0)}, "text": "// x\n"}]}),
+    );
+    let stale = c.request("codeAction/resolve", fill);
+    assert_eq!(stale["error"]["code"], -32801, "{stale}");
+    c.shutdown();
+}
+
+#[test]
+fn rewrite_command_applies_an_edit_and_reports_the_ignored_instruction() {
+    let model = constant_model("a", 256);
+    let mut c = ready_client(model.path(), json!({}));
+    c.open(URI, "rust", "fn f() -> i32 {\n    1 + 2\n}\n");
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.rewrite", "arguments": [{"uri": URI, "range": {"start": pos(1, 4), "end": pos(1, 9)}, "instruction": "make it faster"}]}),
+    );
+    assert_eq!(r["result"]["applied"], true, "{r}");
+    assert!(r["result"]["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("ignored"));
+    assert_eq!(c.applied_edits.len(), 1);
+    let edits = c.applied_edits[0]["documentChanges"][0]["edits"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        apply("fn f() -> i32 {\n    1 + 2\n}\n", &edits),
+        "fn f() -> i32 {\n    aaaaaa\n}\n"
+    );
+    c.shutdown();
+}
+
+#[test]
+fn incremental_non_ascii_edits_keep_utf16_positions_right() {
+    let model = constant_model("a", 256);
+    let mut c = ready_client(model.path(), json!({}));
+    let text = "fn f() -> i32 { /* 😀 */ todo!() }\n";
+    c.open(URI, "rust", text);
+    // Insert "größe " right after the emoji (UTF-16: the emoji is two units).
+    let after_emoji = utf16_len("fn f() -> i32 { /* 😀");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [
+            {"range": {"start": pos(0, after_emoji), "end": pos(0, after_emoji)}, "text": " größe"},
+            {"range": {"start": pos(0, 0), "end": pos(0, 0)}, "text": "\t"}
+        ]}),
+    );
+    let now = "\tfn f() -> i32 { /* 😀 größe */ todo!() }\n";
+    let hole = utf16_len("\tfn f() -> i32 { /* 😀 größe */ ");
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.fillHoles", "arguments": [{"uri": URI, "position": pos(0, hole)}]}),
+    );
+    assert_eq!(r["result"]["applied"], true, "{r}");
+    let edit = &c.applied_edits[0]["documentChanges"][0];
+    assert_eq!(edit["textDocument"]["version"], 2);
+    let edits = edit["edits"].as_array().unwrap();
+    assert_eq!(edits[0]["range"]["start"], pos(0, hole));
+    assert_eq!(
+        apply(now, edits),
+        "\tfn f() -> i32 { /* 😀 größe */ aaaaaa }\n"
+    );
+
+    // An edit that does not fit is rejected and the last good text kept.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 3}, "contentChanges": [{"range": {"start": pos(40, 0), "end": pos(41, 0)}, "text": "x"}]}),
+    );
+    let r = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": {"start": pos(0, hole), "end": pos(0, hole)}, "context": {"diagnostics": []}}),
+    );
+    let fill = r["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "Fill holes (dllm)")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        fill["data"]["version"], 2,
+        "the bad edit did not bump the version"
+    );
+    c.shutdown();
+}
+
+#[test]
+fn malformed_and_unknown_messages_get_errors_and_the_server_keeps_serving() {
+    let model = constant_model("a", 256);
+    let mut c = ready_client(model.path(), json!({}));
+    c.send_raw("{ this is not json");
+    let r = c.request("dllm/noSuchMethod", json!({}));
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": 7}}),
+    );
+    assert!(r.get("error").is_some(), "{r}");
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": "file:///not/open.rs"}, "position": pos(0, 0), "context": {"triggerKind": 1}}),
+    );
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.rewrite", "arguments": []}),
+    );
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    // Still alive and answering.
+    c.open(URI, "rust", "fn f() {\n    \n}\n");
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": URI}, "position": pos(1, 4), "context": {"triggerKind": 1}}),
+    );
+    assert_eq!(r["result"].as_array().map(Vec::len), Some(1), "{r}");
+    c.shutdown();
+}
+
+#[test]
+fn a_missing_model_is_reported_and_everything_else_keeps_working() {
+    let mut c = Client::spawn();
+    c.initialize(
+        json!({"model": "/no/such/model/dir", "bogusSetting": 1}),
+        &["utf-8", "utf-16"],
+    );
+    let warning = c.wait_notification(|n| {
+        n["method"] == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("bogusSetting")
+    });
+    assert_eq!(warning["params"]["type"], 2);
+    let shown =
+        c.wait_notification(|n| n["method"] == "window/showMessage" && n["params"]["type"] == 1);
+    assert!(
+        shown["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/model/dir"),
+        "{shown}"
+    );
+    assert_eq!(c.wait_model()["state"], "failed");
+    c.open(URI, "rust", "fn f() -> i32 {\n    todo!()\n}\n");
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": URI}, "position": pos(1, 4), "context": {"triggerKind": 2}}),
+    );
+    assert_eq!(
+        r["result"],
+        json!([]),
+        "no model: an empty answer, not an error"
+    );
+    let r = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": URI}, "range": {"start": pos(1, 4), "end": pos(1, 4)}, "context": {"diagnostics": []}}),
+    );
+    assert!(
+        !r["result"].as_array().unwrap().is_empty(),
+        "listing actions needs no model: {r}"
+    );
+
+    // A working model configured later loads and serves.
+    let model = constant_model("a", 256);
+    c.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"dllm": {"model": model.path().to_str().unwrap()}}}),
+    );
+    assert_eq!(c.wait_model()["state"], "ready");
+    c.shutdown();
+}
+
+#[test]
+fn cancelling_a_request_or_editing_the_document_stops_the_sampler() {
+    // A long job: 1,500 masked tokens decided one per step.
+    let model = constant_model("a", 4096);
+    let mut c = ready_client(
+        model.path(),
+        json!({"maxTokensBlock": 1500, "steps": null, "threshold": null}),
+    );
+    c.open(URI, "rust", "fn f() -> i32 {\n    todo!()\n}\n");
+    let started = std::time::Instant::now();
+    let id = c.start_request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.fillHoles", "arguments": [{"uri": URI, "position": pos(1, 4)}]}),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.notify("$/cancelRequest", json!({"id": id}));
+    let r = c.response(id);
+    let cancelled_after = started.elapsed();
+    assert!(
+        r.get("error").is_some() || r["result"]["applied"] == false,
+        "{r}"
+    );
+    assert!(
+        c.applied_edits.is_empty(),
+        "a cancelled request must not edit"
+    );
+
+    // The same job, uncancelled but interrupted by an edit of the document.
+    let id = c.start_request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.fillHoles", "arguments": [{"uri": URI, "position": pos(1, 4)}]}),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"range": {"start": pos(0, 0), "end": pos(0, 0)}, "text": " "}]}),
+    );
+    let r = c.response(id);
+    assert!(
+        r.get("error").is_some(),
+        "an edit cancels work on the old text: {r}"
+    );
+    assert!(c.applied_edits.is_empty());
+    eprintln!("cancelled after {cancelled_after:?}");
+    c.shutdown();
+}
