@@ -1,46 +1,58 @@
-//! Does a candidate edit break the syntax? Errors (ERROR / MISSING nodes) in or next to the edited
-//! range are counted before and after, and so are the file's errors in all: an unbalanced brace
-//! in the edit often surfaces as an error far below it. An edit may add neither.
+//! Does a candidate edit break the syntax? Errors (ERROR / MISSING nodes) in or next to the
+//! edited range are counted before and after, and so are the file's errors in all: an unbalanced
+//! brace in the edit often surfaces as an error far below it. An edit may add neither. A file
+//! that was already broken elsewhere is not held against the edit.
 
 use std::ops::Range;
 
 use crate::language::Language;
-use crate::tree::SyntaxTree;
-use crate::GrammarError;
+use crate::syntax_tree::SyntaxTree;
+use crate::{check_range, GrammarError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EditCheck {
-    /// Errors touching the edited ranges, before and after.
+    /// Errors touching the edited ranges: before (old coordinates) and after (new ones).
     pub errors_before: usize,
     pub errors_after: usize,
     /// Errors anywhere in the file, before and after.
     pub total_before: usize,
     pub total_after: usize,
-    /// Error nodes touching the edit, in the coordinates of the edited text.
+    /// The error nodes touching the edited ranges after the edit, in the coordinates of
+    /// [`EditCheck::new_text`], sorted: the tokens to re-mask for a repair.
     pub error_ranges: Vec<Range<usize>>,
+    /// `errors_after <= errors_before && total_after <= total_before`.
     pub ok: bool,
-    /// The edited text.
+    /// The whole text after the edits.
     pub new_text: String,
 }
 
-/// Applies `edits` (non-overlapping, any order) to `old_text` and compares syntax errors near
-/// each edited range.
+/// ERROR and MISSING nodes that overlap `range` or touch one of its ends. A MISSING node is
+/// zero-width (tree-sitter's guess at a token it expected), so "touching" is what catches it.
+pub fn count_errors_in(tree: &SyntaxTree, range: Range<usize>) -> usize {
+    tree.errors_near(range).len()
+}
+
+/// [`check_edits`] for one edit: `replacement` stands in for `edit_range` of `old_text`.
+pub fn check_edit(
+    language: Language,
+    old_text: &str,
+    edit_range: Range<usize>,
+    replacement: &str,
+) -> Result<EditCheck, GrammarError> {
+    check_edits(language, old_text, &[(edit_range, replacement.to_string())])
+}
+
+/// Applies `edits` (non-overlapping, any order; each a range of `old_text` and its
+/// replacement) and compares syntax errors near each edited range and in the whole file.
 pub fn check_edits(
     language: Language,
     old_text: &str,
     edits: &[(Range<usize>, String)],
 ) -> Result<EditCheck, GrammarError> {
     let mut sorted: Vec<&(Range<usize>, String)> = edits.iter().collect();
-    sorted.sort_by_key(|(r, _)| r.start);
+    sorted.sort_by_key(|(r, _)| (r.start, r.end));
     for (r, _) in &sorted {
-        crate::span::check_offset(old_text, r.start)?;
-        crate::span::check_offset(old_text, r.end)?;
-        if r.end < r.start {
-            return Err(GrammarError::BadOffset {
-                offset: r.end,
-                len: old_text.len(),
-            });
-        }
+        check_range(old_text, r)?;
     }
     for pair in sorted.windows(2) {
         if pair[0].0.end > pair[1].0.start {
@@ -69,19 +81,116 @@ pub fn check_edits(
     for r in &new_ranges {
         after.extend(after_tree.errors_near(r.clone()));
     }
+    // Two edits next to one error see it once.
     for v in [&mut before, &mut after] {
         v.sort_by_key(|r| (r.start, r.end));
         v.dedup();
     }
     let total_before = before_tree.errors_near(0..old_text.len()).len();
     let total_after = after_tree.errors_near(0..new_text.len()).len();
+    let ok = after.len() <= before.len() && total_after <= total_before;
+    tracing::trace!(
+        language = language.name(),
+        before = before.len(),
+        after = after.len(),
+        total_before,
+        total_after,
+        ok,
+        "edit check"
+    );
     Ok(EditCheck {
         errors_before: before.len(),
         errors_after: after.len(),
         total_before,
         total_after,
-        ok: after.len() <= before.len() && total_after <= total_before,
+        ok,
         error_ranges: after,
         new_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_errors_overlapping_or_touching_a_range() {
+        // `let x = ;` : tree-sitter wraps the dangling `=` in an ERROR node.
+        let text = "fn a() { let x = ; }\nfn b() { let y = 1; }\n";
+        let t = SyntaxTree::parse(Language::Rust, text).unwrap();
+        let eq = text.find('=').unwrap();
+        assert_eq!(t.errors_near(0..text.len()), vec![eq..eq + 1], "{t:?}");
+        assert_eq!(count_errors_in(&t, 0..text.len()), 1);
+        // Touching an end counts, also for an empty range; one byte away does not.
+        assert_eq!(count_errors_in(&t, eq + 1..eq + 1), 1);
+        assert_eq!(count_errors_in(&t, eq - 3..eq), 1);
+        assert_eq!(count_errors_in(&t, eq + 2..eq + 3), 0);
+        let b = text.find("fn b").unwrap();
+        assert_eq!(count_errors_in(&t, b..text.len()), 0);
+    }
+
+    #[test]
+    #[allow(clippy::reversed_empty_ranges)] // inverted on purpose
+    fn edits_are_validated() {
+        let text = "x = 'größe'\n";
+        let o = text.find('ö').unwrap();
+        assert_eq!(
+            check_edit(Language::Python, text, o + 1..o + 2, "o").unwrap_err(),
+            GrammarError::NotCharBoundary { offset: o + 1 }
+        );
+        assert!(matches!(
+            check_edit(Language::Python, text, 0..99, ""),
+            Err(GrammarError::OutOfBounds { offset: 99, .. })
+        ));
+        assert_eq!(
+            check_edit(Language::Python, text, 3..1, "").unwrap_err(),
+            GrammarError::InvertedRange { start: 3, end: 1 }
+        );
+        assert_eq!(
+            check_edits(
+                Language::Python,
+                text,
+                &[(0..3, "y".into()), (2..4, "z".into())]
+            )
+            .unwrap_err(),
+            GrammarError::OverlappingEdits
+        );
+    }
+
+    #[test]
+    fn several_edits_are_applied_in_order_and_judged_together() {
+        let text = "def f():\n    pass\n\ndef g():\n    pass\n";
+        let second = text.rfind("pass").unwrap();
+        let first = text.find("pass").unwrap();
+        let c = check_edits(
+            Language::Python,
+            text,
+            &[
+                (second..second + 4, "return 2".into()),
+                (first..first + 4, "return 1".into()),
+            ],
+        )
+        .unwrap();
+        assert!(c.ok, "{c:?}");
+        assert_eq!(
+            c.new_text,
+            "def f():\n    return 1\n\ndef g():\n    return 2\n"
+        );
+        let c = check_edits(
+            Language::Python,
+            text,
+            &[
+                (first..first + 4, "return 1".into()),
+                (second..second + 4, "return [2".into()),
+            ],
+        )
+        .unwrap();
+        assert!(!c.ok);
+        assert_eq!(c.errors_before, 0);
+        assert!(c.errors_after >= 1);
+        // The error is reported in new-text coordinates: the broken statement, not the first
+        // edit (which moved everything after it by four bytes).
+        let broken = c.new_text.find("return [2").unwrap();
+        assert_eq!(c.error_ranges, vec![broken..broken + "return [2".len()]);
+    }
 }

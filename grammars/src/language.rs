@@ -1,4 +1,5 @@
-//! The languages dllm-ls understands, found by LSP language id or file extension.
+//! The languages dllm-ls understands, found by LSP language id or file extension, and the node
+//! kinds of each grammar that the rest of the crate climbs to.
 
 use std::path::Path;
 
@@ -22,6 +23,7 @@ impl Language {
         Language::Go,
     ];
 
+    /// By LSP `languageId`. JSX goes to the JavaScript grammar, which parses JSX itself.
     pub fn from_language_id(id: &str) -> Option<Self> {
         Some(match id {
             "rust" => Language::Rust,
@@ -34,8 +36,10 @@ impl Language {
         })
     }
 
-    pub fn from_path(path: &Path) -> Option<Self> {
-        Some(match path.extension()?.to_str()? {
+    /// By file extension, without the dot (`"rs"`, `"pyi"`, `"mts"`, …). Case-sensitive, as
+    /// editors report it.
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        Some(match ext {
             "rs" => Language::Rust,
             "py" | "pyi" => Language::Python,
             "js" | "mjs" | "cjs" | "jsx" => Language::JavaScript,
@@ -46,6 +50,11 @@ impl Language {
         })
     }
 
+    pub fn from_path(path: &Path) -> Option<Self> {
+        Self::from_extension(path.extension()?.to_str()?)
+    }
+
+    /// A short lowercase name; [`Language::from_language_id`] maps it back.
     pub fn name(self) -> &'static str {
         match self {
             Language::Rust => "rust",
@@ -57,7 +66,9 @@ impl Language {
         }
     }
 
-    pub(crate) fn grammar(self) -> tree_sitter::Language {
+    /// The tree-sitter grammar. TypeScript and TSX are separate grammars: `<T>x` is a cast in
+    /// one and a JSX element in the other.
+    pub fn tree_sitter_language(self) -> tree_sitter::Language {
         match self {
             Language::Rust => tree_sitter_rust::LANGUAGE.into(),
             Language::Python => tree_sitter_python::LANGUAGE.into(),
@@ -81,6 +92,7 @@ impl Language {
                     | "arrow_function"
                     | "method_definition"
                     | "generator_function_declaration"
+                    | "generator_function"
             ),
             Language::Go => matches!(
                 kind,
@@ -89,7 +101,9 @@ impl Language {
         }
     }
 
-    /// Node kinds that hold a sequence of statements.
+    /// Node kinds that are blocks: braces around statements or members (or, in Python, an
+    /// indented suite). Go's `statement_list` is not one: it sits inside a `block`, which is
+    /// the node that owns the braces.
     pub(crate) fn is_block(self, kind: &str) -> bool {
         match self {
             Language::Rust => matches!(kind, "block" | "declaration_list"),
@@ -97,8 +111,15 @@ impl Language {
             Language::JavaScript | Language::TypeScript | Language::Tsx => {
                 matches!(kind, "statement_block" | "class_body")
             }
-            Language::Go => matches!(kind, "block" | "statement_list"),
+            Language::Go => kind == "block",
         }
+    }
+
+    /// Node kinds whose children are statements: blocks, Go's statement lists and the file.
+    pub(crate) fn holds_statements(self, kind: &str) -> bool {
+        self.is_block(kind)
+            || matches!(kind, "source_file" | "module" | "program")
+            || (self == Language::Go && kind == "statement_list")
     }
 
     /// Whether blocks are delimited by braces (else by indentation: Python).
@@ -112,28 +133,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lookup_by_id_and_extension() {
-        assert_eq!(
-            Language::from_language_id("typescriptreact"),
-            Some(Language::Tsx)
-        );
-        assert_eq!(Language::from_language_id("cobol"), None);
-        assert_eq!(
-            Language::from_path(Path::new("src/main.rs")),
-            Some(Language::Rust)
-        );
-        assert_eq!(
-            Language::from_path(Path::new("a/b.pyi")),
-            Some(Language::Python)
-        );
-        assert_eq!(
-            Language::from_path(Path::new("x.mjs")),
-            Some(Language::JavaScript)
-        );
-        assert_eq!(Language::from_path(Path::new("x.go")), Some(Language::Go));
+    fn every_language_id_and_extension_of_the_brief() {
+        let ids = [
+            ("rust", Language::Rust),
+            ("python", Language::Python),
+            ("javascript", Language::JavaScript),
+            ("javascriptreact", Language::JavaScript),
+            ("typescript", Language::TypeScript),
+            ("typescriptreact", Language::Tsx),
+            ("go", Language::Go),
+        ];
+        for (id, lang) in ids {
+            assert_eq!(Language::from_language_id(id), Some(lang), "{id}");
+        }
+        let exts = [
+            ("rs", Language::Rust),
+            ("py", Language::Python),
+            ("pyi", Language::Python),
+            ("js", Language::JavaScript),
+            ("mjs", Language::JavaScript),
+            ("cjs", Language::JavaScript),
+            ("jsx", Language::JavaScript),
+            ("ts", Language::TypeScript),
+            ("mts", Language::TypeScript),
+            ("cts", Language::TypeScript),
+            ("tsx", Language::Tsx),
+            ("go", Language::Go),
+        ];
+        for (ext, lang) in exts {
+            assert_eq!(Language::from_extension(ext), Some(lang), "{ext}");
+            let path = format!("dir.d/file.{ext}");
+            assert_eq!(Language::from_path(Path::new(&path)), Some(lang), "{path}");
+        }
+        for unknown in ["cobol", "", "Rust", "c"] {
+            assert_eq!(Language::from_language_id(unknown), None, "{unknown}");
+        }
+        for unknown in ["c", "", "RS", "txt"] {
+            assert_eq!(Language::from_extension(unknown), None, "{unknown}");
+        }
         assert_eq!(Language::from_path(Path::new("Makefile")), None);
+        assert_eq!(Language::from_path(Path::new("rs")), None);
         for l in Language::ALL {
             assert_eq!(Language::from_language_id(l.name()), Some(l));
+        }
+    }
+
+    #[test]
+    fn every_grammar_loads_and_is_abi_compatible() {
+        for l in Language::ALL {
+            let mut parser = tree_sitter::Parser::new();
+            parser
+                .set_language(&l.tree_sitter_language())
+                .unwrap_or_else(|e| panic!("{l:?}: {e}"));
         }
     }
 }

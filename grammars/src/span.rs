@@ -1,38 +1,115 @@
 //! Which bytes to mask for a request: the selection widened to whole tokens, the region at the
-//! cursor, or the inside of the enclosing statement, block or function body.
+//! cursor, or the inside of the enclosing statement, block or function body. The model fills
+//! exactly this range, so it must never cut a token in half or leave a brace outside.
 
 use std::ops::Range;
 
 use tree_sitter::Node;
 
-use crate::tree::SyntaxTree;
-use crate::GrammarError;
+use crate::syntax_tree::SyntaxTree;
+use crate::{check_offset, check_range, GrammarError};
+
+/// What the caller wants masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanRequest {
+    /// Rewrite a selection; both ends are widened to token boundaries.
+    Selection {
+        start: usize,
+        end: usize,
+    },
+    /// Complete at the cursor: an empty block around it, else the rest of its line.
+    Cursor {
+        offset: usize,
+    },
+    EnclosingStatement {
+        offset: usize,
+    },
+    EnclosingBlock {
+        offset: usize,
+    },
+    EnclosingFunctionBody {
+        offset: usize,
+    },
+}
+
+/// Why a [`Span`] covers what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpanKind {
+    /// A selection widened to whole tokens.
+    Selection,
+    /// The inside of an empty block around the cursor (`{}`, `{ \n }`, or a Python suite that
+    /// is only `pass` / `...`).
+    EmptyBlock,
+    /// From the cursor to the end of its line.
+    RestOfLine,
+    /// A whole statement.
+    Statement,
+    /// The inside of a block (between the braces; for Python the indented suite).
+    Block,
+    /// The inside of a function's body.
+    FunctionBody,
+}
 
 /// A region to mask, and whether its replacement may span several lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
     pub range: Range<usize>,
+    pub kind: SpanKind,
+    /// The fill may span lines (a block, a body, a blank line after a block opener, a
+    /// selection that already does). Single-line fills should stop at the first line break.
     pub multiline: bool,
     /// The cursor sits right before an identifier character (mid-word): completions there
-    /// usually duplicate the word, so callers may choose to stay quiet.
+    /// usually duplicate the word, so callers may choose to stay quiet. Only set for
+    /// [`SpanKind::RestOfLine`] (in an empty block the word can only be the placeholder that
+    /// the span replaces).
     pub mid_word: bool,
 }
 
 /// A function and the inside of its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSpan {
+    /// The whole function, signature included.
     pub whole: Range<usize>,
+    /// The inside of its body: between the braces, the indented suite (Python) or the
+    /// expression of an expression-bodied closure / arrow function.
     pub body: Range<usize>,
 }
 
-pub(crate) fn check_offset(text: &str, offset: usize) -> Result<(), GrammarError> {
-    if offset > text.len() || !text.is_char_boundary(offset) {
-        return Err(GrammarError::BadOffset {
-            offset,
-            len: text.len(),
-        });
+/// Answers any [`SpanRequest`]. A request for an enclosing node where there is none is
+/// [`GrammarError::NoEnclosing`]; the per-request functions below answer `Ok(None)` instead.
+pub fn select_span(
+    tree: &SyntaxTree,
+    text: &str,
+    request: &SpanRequest,
+) -> Result<Span, GrammarError> {
+    let whole = |range: Range<usize>, kind: SpanKind| Span {
+        range,
+        kind,
+        multiline: true,
+        mid_word: false,
+    };
+    let missing = |what: &'static str, offset: usize| GrammarError::NoEnclosing { what, offset };
+    match *request {
+        SpanRequest::Selection { start, end } => {
+            let range = widen_selection(tree, text, start..end)?;
+            Ok(Span {
+                multiline: text[range.clone()].contains(['\n', '\r']),
+                range,
+                kind: SpanKind::Selection,
+                mid_word: false,
+            })
+        }
+        SpanRequest::Cursor { offset } => span_at_cursor(tree, text, offset),
+        SpanRequest::EnclosingStatement { offset } => enclosing_statement(tree, text, offset)?
+            .map(|r| whole(r, SpanKind::Statement))
+            .ok_or(missing("statement", offset)),
+        SpanRequest::EnclosingBlock { offset } => enclosing_block(tree, text, offset)?
+            .map(|r| whole(r, SpanKind::Block))
+            .ok_or(missing("block", offset)),
+        SpanRequest::EnclosingFunctionBody { offset } => enclosing_function(tree, text, offset)?
+            .map(|f| whole(f.body, SpanKind::FunctionBody))
+            .ok_or(missing("function", offset)),
     }
-    Ok(())
 }
 
 /// End of the line holding `offset`, before its `\n` / `\r\n` / `\r`.
@@ -59,6 +136,7 @@ fn block_inside(tree: &SyntaxTree, node: Node) -> Range<usize> {
             node.child(node.child_count().saturating_sub(1)),
         );
         if let (Some(f), Some(l)) = (first, last) {
+            // A MISSING `}` (unclosed block) is zero-width at the end; its start still bounds.
             if f.kind() == "{" && l.kind() == "}" && f.end_byte() <= l.start_byte() {
                 return f.end_byte()..l.start_byte();
             }
@@ -67,7 +145,7 @@ fn block_inside(tree: &SyntaxTree, node: Node) -> Range<usize> {
     node.byte_range()
 }
 
-/// Innermost block whose inside strictly contains `offset`.
+/// Innermost block whose inside contains `offset` (its ends included).
 fn enclosing_block_node<'t>(tree: &'t SyntaxTree, offset: usize) -> Option<Node<'t>> {
     let mut node = Some(tree.node_covering(offset..offset));
     while let Some(n) = node {
@@ -82,70 +160,94 @@ fn enclosing_block_node<'t>(tree: &'t SyntaxTree, offset: usize) -> Option<Node<
     None
 }
 
-/// The region at the cursor: the inside of an empty block (multi-line), a fresh line after a
-/// line that opens a block (multi-line), or else the rest of the line (single-line).
+/// The region at the cursor: the inside of an empty block (multi-line), a blank line after a
+/// line that opens a block (multi-line: the body is still to write), or else the rest of the
+/// line up to, not including, its line break (single-line).
 pub fn span_at_cursor(tree: &SyntaxTree, text: &str, offset: usize) -> Result<Span, GrammarError> {
     check_offset(text, offset)?;
     let mid_word = text[offset..].chars().next().is_some_and(is_ident_char);
-    if let Some(block) = enclosing_block_node(tree, offset) {
-        let inside = block_inside(tree, block);
-        let content = &text[inside.clone()];
-        let empty = content.trim().is_empty() || is_placeholder_body(tree, content);
-        if empty {
-            return Ok(Span {
-                range: inside,
-                multiline: true,
-                mid_word,
-            });
+    let start = line_start(text, offset);
+    let end = line_end(text, offset);
+    let mut probes = vec![offset];
+    if !tree.language.braces() && text[start..offset].trim().is_empty() {
+        // A Python suite starts at its first statement, after the indentation: a cursor in
+        // the indentation of `    pass` is in that suite too.
+        probes.push(offset + (text[offset..end].len() - text[offset..end].trim_start().len()));
+    }
+    for probe in probes {
+        if let Some(block) = enclosing_block_node(tree, probe) {
+            let inside = block_inside(tree, block);
+            if is_empty_body(tree, &text[inside.clone()]) {
+                // A word after the cursor here is the `pass` / `...` being replaced: no
+                // duplicate to fear.
+                return Ok(Span {
+                    range: inside,
+                    kind: SpanKind::EmptyBlock,
+                    multiline: true,
+                    mid_word: false,
+                });
+            }
         }
     }
-    let end = line_end(text, offset);
-    let start = line_start(text, offset);
     let line_blank = text[start..end].trim().is_empty();
     let opens_block = text[..start].trim_end().ends_with(['{', ':', '(', '[']);
     Ok(Span {
         range: offset..end,
+        kind: SpanKind::RestOfLine,
         multiline: line_blank && opens_block,
         mid_word,
     })
 }
 
-/// Python's `pass` / `...` bodies count as empty.
-fn is_placeholder_body(tree: &SyntaxTree, content: &str) -> bool {
-    !tree.language.braces() && matches!(content.trim(), "pass" | "...")
+/// Blank, or (Python) only `pass` / `...`: placeholders that stand for a body to write.
+fn is_empty_body(tree: &SyntaxTree, content: &str) -> bool {
+    let content = content.trim();
+    content.is_empty() || (!tree.language.braces() && matches!(content, "pass" | "..."))
 }
 
-/// The selection widened so neither end cuts through a token.
+/// String and comment nodes are widened as one token: cutting into one must take in its
+/// quotes or comment markers, or the fill could leave them unbalanced.
+fn is_atomic(kind: &str) -> bool {
+    matches!(
+        kind,
+        "string"
+            | "string_literal"
+            | "raw_string_literal"
+            | "interpreted_string_literal"
+            | "char_literal"
+            | "rune_literal"
+            | "template_string"
+            | "comment"
+            | "line_comment"
+            | "block_comment"
+    )
+}
+
+/// The token that `offset` falls strictly inside, if any: a string or comment around it, else
+/// the leaf under it.
+fn token_around(tree: &SyntaxTree, offset: usize) -> Option<Range<usize>> {
+    let strictly_inside = |n: &Node| n.start_byte() < offset && offset < n.end_byte();
+    let leaf = tree.root().descendant_for_byte_range(offset, offset)?;
+    let mut node = Some(leaf);
+    while let Some(n) = node {
+        if is_atomic(n.kind()) && strictly_inside(&n) {
+            return Some(n.byte_range());
+        }
+        node = n.parent();
+    }
+    (leaf.child_count() == 0 && strictly_inside(&leaf)).then(|| leaf.byte_range())
+}
+
+/// The selection widened so neither end cuts through a token (an identifier, a number, a
+/// string, a comment). Ends between tokens or in whitespace stay where they are.
 pub fn widen_selection(
     tree: &SyntaxTree,
     text: &str,
     range: Range<usize>,
 ) -> Result<Range<usize>, GrammarError> {
-    check_offset(text, range.start)?;
-    check_offset(text, range.end)?;
-    if range.end < range.start {
-        return Err(GrammarError::BadOffset {
-            offset: range.end,
-            len: text.len(),
-        });
-    }
-    let leaf_at = |offset: usize| {
-        tree.root()
-            .descendant_for_byte_range(offset, offset)
-            .filter(|n| n.child_count() == 0)
-    };
-    let mut start = range.start;
-    let mut end = range.end;
-    if let Some(leaf) = leaf_at(start) {
-        if leaf.start_byte() < start && start < leaf.end_byte() {
-            start = leaf.start_byte();
-        }
-    }
-    if let Some(leaf) = leaf_at(end) {
-        if leaf.start_byte() < end && end < leaf.end_byte() {
-            end = leaf.end_byte();
-        }
-    }
+    check_range(text, &range)?;
+    let start = token_around(tree, range.start).map_or(range.start, |t| t.start);
+    let end = token_around(tree, range.end).map_or(range.end, |t| t.end);
     Ok(start..end)
 }
 
@@ -159,7 +261,8 @@ pub fn enclosing_block(
     Ok(enclosing_block_node(tree, offset).map(|n| block_inside(tree, n)))
 }
 
-/// The innermost statement around `offset`: the ancestor that sits directly in a block.
+/// The innermost statement around `offset`: the named ancestor that sits directly in a block,
+/// statement list or the file (so a function at the top level is a statement too).
 pub fn enclosing_statement(
     tree: &SyntaxTree,
     text: &str,
@@ -169,19 +272,35 @@ pub fn enclosing_statement(
     let mut node = Some(tree.node_covering(offset..offset));
     while let Some(n) = node {
         let parent = n.parent();
-        if n.is_named()
-            && parent.is_some_and(|p| {
-                tree.language.is_block(p.kind())
-                    || p.kind() == "source_file"
-                    || p.kind() == "module"
-                    || p.kind() == "program"
-            })
-        {
+        if n.is_named() && parent.is_some_and(|p| tree.language.holds_statements(p.kind())) {
             return Ok(Some(n.byte_range()));
         }
         node = parent;
     }
     Ok(None)
+}
+
+/// The innermost function node around `offset` that has a body.
+pub(crate) fn function_node(tree: &SyntaxTree, offset: usize) -> Option<(Node<'_>, Node<'_>)> {
+    let mut node = Some(tree.node_covering(offset..offset));
+    while let Some(n) = node {
+        if tree.language.is_function(n.kind()) {
+            if let Some(body) = n.child_by_field_name("body") {
+                return Some((n, body));
+            }
+        }
+        node = n.parent();
+    }
+    None
+}
+
+/// The inside of a function's body node.
+pub(crate) fn body_inside(tree: &SyntaxTree, body: Node) -> Range<usize> {
+    if tree.language.is_block(body.kind()) {
+        block_inside(tree, body)
+    } else {
+        body.byte_range()
+    }
 }
 
 /// The innermost function around `offset`, with the inside of its body.
@@ -191,24 +310,10 @@ pub fn enclosing_function(
     offset: usize,
 ) -> Result<Option<FunctionSpan>, GrammarError> {
     check_offset(text, offset)?;
-    let mut node = Some(tree.node_covering(offset..offset));
-    while let Some(n) = node {
-        if tree.language.is_function(n.kind()) {
-            if let Some(body) = n.child_by_field_name("body") {
-                let inside = if tree.language.is_block(body.kind()) {
-                    block_inside(tree, body)
-                } else {
-                    body.byte_range()
-                };
-                return Ok(Some(FunctionSpan {
-                    whole: n.byte_range(),
-                    body: inside,
-                }));
-            }
-        }
-        node = n.parent();
-    }
-    Ok(None)
+    Ok(function_node(tree, offset).map(|(f, body)| FunctionSpan {
+        whole: f.byte_range(),
+        body: body_inside(tree, body),
+    }))
 }
 
 /// The identifier under (or just before) the cursor.
