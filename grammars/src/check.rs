@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::language::Language;
-use crate::syntax_tree::SyntaxTree;
+use crate::syntax_tree::{SyntaxTree, TextEdit};
 use crate::{check_range, GrammarError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,17 @@ pub fn check_edits(
     old_text: &str,
     edits: &[(Range<usize>, String)],
 ) -> Result<EditCheck, GrammarError> {
+    check_edits_on(&SyntaxTree::parse(language, old_text)?, old_text, edits)
+}
+
+/// [`check_edits`] with the tree of `old_text` at hand (a document's maintained tree): the
+/// edited text is parsed incrementally from a copy of it, which keeps a check cheap on a large
+/// file.
+pub fn check_edits_on(
+    before_tree: &SyntaxTree,
+    old_text: &str,
+    edits: &[(Range<usize>, String)],
+) -> Result<EditCheck, GrammarError> {
     let mut sorted: Vec<&(Range<usize>, String)> = edits.iter().collect();
     sorted.sort_by_key(|(r, _)| (r.start, r.end));
     for (r, _) in &sorted {
@@ -59,7 +70,6 @@ pub fn check_edits(
             return Err(GrammarError::OverlappingEdits);
         }
     }
-    let before_tree = SyntaxTree::parse(language, old_text)?;
     let mut new_text = String::with_capacity(old_text.len());
     let mut new_ranges = Vec::new();
     let mut last = 0;
@@ -71,7 +81,14 @@ pub fn check_edits(
         last = range.end;
     }
     new_text.push_str(&old_text[last..]);
-    let after_tree = SyntaxTree::parse(language, &new_text)?;
+    // Applied back to front, each edit's offsets are still those of `old_text`; the text given
+    // with all but the last is only checked for bounds, so pass the final text with each.
+    let mut after_tree = before_tree.clone();
+    let mut pending: Vec<TextEdit> = Vec::with_capacity(sorted.len());
+    for (range, replacement) in sorted.iter().rev() {
+        pending.push(TextEdit::replacing(old_text, range.clone(), replacement)?);
+    }
+    after_tree.edit_all(&pending, &new_text)?;
 
     let mut before = Vec::new();
     for (r, _) in &sorted {
@@ -90,7 +107,7 @@ pub fn check_edits(
     let total_after = after_tree.errors_near(0..new_text.len()).len();
     let ok = after.len() <= before.len() && total_after <= total_before;
     tracing::trace!(
-        language = language.name(),
+        language = before_tree.language.name(),
         before = before.len(),
         after = after.len(),
         total_before,

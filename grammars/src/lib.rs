@@ -43,7 +43,7 @@ pub mod language;
 pub mod span;
 pub mod syntax_tree;
 
-pub use check::{check_edit, check_edits, count_errors_in, EditCheck};
+pub use check::{check_edit, check_edits, check_edits_on, count_errors_in, EditCheck};
 pub use holes::{find_holes, Hole, HoleKind, HoleMarkers};
 pub use language::Language;
 pub use span::{select_span, FunctionSpan, Span, SpanKind, SpanRequest};

@@ -128,6 +128,25 @@ impl SyntaxTree {
         Ok(())
     }
 
+    /// Applies several edits, each in the coordinates left by the ones before it, then reparses
+    /// `new_text` once.
+    pub fn edit_all(&mut self, edits: &[TextEdit], new_text: &str) -> Result<(), GrammarError> {
+        for e in edits {
+            if e.old_end_byte < e.start_byte {
+                return Err(GrammarError::InvertedRange {
+                    start: e.start_byte,
+                    end: e.old_end_byte,
+                });
+            }
+            self.tree.edit(&e.to_ts());
+        }
+        self.tree = self
+            .parser
+            .parse(new_text, Some(&self.tree))
+            .ok_or(GrammarError::ParseFailed)?;
+        Ok(())
+    }
+
     /// Replaces `range` of `old_text` (the text of the current tree) with `replacement`,
     /// reparses incrementally and returns the new text.
     pub fn replace(
@@ -175,11 +194,29 @@ impl SyntaxTree {
     }
 }
 
+/// A copy for a snapshot: the tree's nodes are shared (tree-sitter counts references), and the
+/// copy gets a parser of its own for the incremental reparses it may do.
+impl Clone for SyntaxTree {
+    fn clone(&self) -> Self {
+        let mut parser = Parser::new();
+        // Setting a language that already parsed this tree cannot fail.
+        let _ = parser.set_language(&self.language.tree_sitter_language());
+        SyntaxTree {
+            language: self.language,
+            parser,
+            tree: self.tree.clone(),
+        }
+    }
+}
+
+/// Short on purpose: a snapshot of a 10,000-line file is logged and debugged too.
 impl std::fmt::Debug for SyntaxTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let root = self.root();
         f.debug_struct("SyntaxTree")
             .field("language", &self.language)
-            .field("sexp", &self.sexp())
+            .field("bytes", &root.byte_range())
+            .field("has_errors", &root.has_error())
             .finish()
     }
 }

@@ -692,3 +692,33 @@ fn successive_incremental_edits_track_a_typing_session() {
     assert_eq!(dump(&t), dump(&tree(Language::Python, &text)));
     assert!(!t.has_errors(), "{}", t.sexp());
 }
+
+#[test]
+fn checks_on_a_maintained_tree_agree_with_checks_from_scratch() {
+    use dllm_grammars::{check_edits, check_edits_on, Language, SyntaxTree};
+    let rust = "fn a() -> i32 { todo!() }\nfn b() -> i32 {\n    todo!()\n}\n";
+    let tree = SyntaxTree::parse(Language::Rust, rust).unwrap();
+    let holes: Vec<usize> = rust.match_indices("todo!()").map(|(i, _)| i).collect();
+    for edits in [
+        vec![
+            (holes[1]..holes[1] + 7, "2\n    + 3".to_string()),
+            (holes[0]..holes[0] + 7, "1".to_string()),
+        ],
+        vec![
+            (holes[0]..holes[0] + 7, "1 +".to_string()),
+            (holes[1]..holes[1] + 7, "größe".to_string()),
+        ],
+        vec![(holes[1]..holes[1] + 7, "{".to_string())],
+    ] {
+        let a = check_edits_on(&tree, rust, &edits).unwrap();
+        let b = check_edits(Language::Rust, rust, &edits).unwrap();
+        assert_eq!(a, b, "{edits:?}");
+    }
+    // The maintained tree itself is untouched by a check.
+    assert_eq!(
+        tree.sexp(),
+        SyntaxTree::parse(Language::Rust, rust).unwrap().sexp()
+    );
+    let copy = tree.clone();
+    assert_eq!(copy.sexp(), tree.sexp());
+}

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use dllm_models::{CancelFlag, InfillRequest};
-use ropey::Rope;
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -160,7 +159,7 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, CliError> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {}", path.display()))
         .map_err(usage)?;
-    Ok(Snapshot::new(Rope::from_str(&text), "", Some(path), 0))
+    Ok(Snapshot::of_text(&text, "", Some(path)))
 }
 
 /// `LINE:COL` (1-based, characters) → byte offset.
@@ -253,12 +252,12 @@ pub fn infill(args: InfillArgs) -> Result<(), CliError> {
             code: EXIT_NOTHING,
             error: e.into(),
         })?;
-    let Some(outcome) = outcome else {
+    if outcome.edits.is_empty() {
         return Err(CliError {
             code: EXIT_NOTHING,
-            error: anyhow!("the model produced no usable change"),
+            error: anyhow!("no usable change: {}", outcome.notes.join("; ")),
         });
-    };
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         let edits: Vec<Value> = outcome
@@ -342,12 +341,14 @@ pub fn fill_holes(args: FillHolesArgs) -> Result<(), CliError> {
         .map_err(|e| CliError {
             code: EXIT_NOTHING,
             error: e.into(),
-        })?
-        .ok_or_else(|| CliError {
-            code: EXIT_NOTHING,
-            error: anyhow!("the model produced no usable change"),
         })?;
-    let mut new_text = snapshot.text.clone();
+    if outcome.edits.is_empty() {
+        return Err(CliError {
+            code: EXIT_NOTHING,
+            error: anyhow!("no usable change: {}", outcome.notes.join("; ")),
+        });
+    }
+    let mut new_text = snapshot.text.to_string();
     let mut edits = outcome.edits.clone();
     edits.sort_by_key(|e| std::cmp::Reverse(e.range.start));
     for e in &edits {
@@ -364,7 +365,7 @@ pub fn fill_holes(args: FillHolesArgs) -> Result<(), CliError> {
         );
     } else {
         let name = args.file.display().to_string();
-        let diff = similar::TextDiff::from_lines(&snapshot.text, &new_text);
+        let diff = similar::TextDiff::from_lines(&*snapshot.text, &new_text);
         print!(
             "{}",
             diff.unified_diff()

@@ -4,6 +4,10 @@
 //! Lines end at `\n`, `\r\n` or `\r` as LSP defines them (ropey built with `cr_lines` only, so
 //! U+2028 and friends are not line breaks here either).
 
+use std::path::Path;
+use std::sync::Arc;
+
+use dllm_grammars::{Language, SyntaxTree, TextEdit as TreeEdit, TextPoint};
 use ropey::Rope;
 use tower_lsp_server::ls_types::{
     Position, PositionEncodingKind, Range, TextDocumentContentChangeEvent,
@@ -42,19 +46,36 @@ pub enum EditError {
     Inverted { start: Position, end: Position },
 }
 
+/// An open document: its rope (for edits and position conversion), the same text as one
+/// string (what snapshots share and the parser reads), and its syntax tree, kept up to date
+/// incrementally so a request never parses a large file from scratch.
 #[derive(Debug, Clone)]
 pub struct Document {
     pub language_id: String,
+    pub language: Option<Language>,
     pub version: i32,
     pub text: Rope,
+    pub flat: Arc<str>,
+    pub tree: Option<SyntaxTree>,
 }
 
 impl Document {
     pub fn new(language_id: &str, version: i32, text: &str) -> Self {
+        Self::open(language_id, None, version, text)
+    }
+
+    /// The language comes from the language id, else from the file's extension.
+    pub fn open(language_id: &str, path: Option<&Path>, version: i32, text: &str) -> Self {
+        let language =
+            Language::from_language_id(language_id).or_else(|| path.and_then(Language::from_path));
+        let tree = language.and_then(|l| SyntaxTree::parse(l, text).ok());
         Document {
             language_id: language_id.to_string(),
+            language,
             version,
             text: Rope::from_str(text),
+            flat: Arc::from(text),
+            tree,
         }
     }
 
@@ -100,6 +121,7 @@ impl Document {
     ) -> Result<Vec<TextEdit>, EditError> {
         let mut text = self.text.clone();
         let mut edits = Vec::with_capacity(changes.len());
+        let mut tree_edits = Vec::with_capacity(changes.len());
         for change in changes {
             let range = match change.range {
                 Some(range) => {
@@ -117,16 +139,36 @@ impl Document {
                 }
                 None => 0..text.len_bytes(),
             };
+            let start_point = point(&text, range.start);
+            let old_end_point = point(&text, range.end);
             let (cs, ce) = (text.byte_to_char(range.start), text.byte_to_char(range.end));
             text.remove(cs..ce);
             text.insert(cs, &change.text);
+            let new_end = range.start + change.text.len();
+            tree_edits.push(TreeEdit {
+                start_byte: range.start,
+                old_end_byte: range.end,
+                new_end_byte: new_end,
+                start_point,
+                old_end_point,
+                new_end_point: point(&text, new_end),
+            });
             edits.push(TextEdit {
                 range,
                 new_len: change.text.len(),
             });
         }
+        self.flat = Arc::from(text.to_string());
         self.text = text;
         self.version = version;
+        if let Some(tree) = self.tree.as_mut() {
+            if let Err(e) = tree.edit_all(&tree_edits, &self.flat) {
+                tracing::warn!("incremental reparse failed ({e}); parsing from scratch");
+                self.tree = self
+                    .language
+                    .and_then(|l| SyntaxTree::parse(l, &self.flat).ok());
+            }
+        }
         Ok(edits)
     }
 }
@@ -136,6 +178,16 @@ impl Document {
 pub struct TextEdit {
     pub range: std::ops::Range<usize>,
     pub new_len: usize,
+}
+
+/// tree-sitter's point of a byte: rows end at `\n` (ropey's `cr_lines` also ends them at a lone
+/// `\r`, which only shifts points that dllm-ls never reads), columns count bytes.
+fn point(text: &Rope, byte: usize) -> TextPoint {
+    let row = text.byte_to_line(byte);
+    TextPoint {
+        row,
+        column: byte - text.line_to_byte(row),
+    }
 }
 
 /// Char index just past the last non-line-break char of `line`.
@@ -263,6 +315,10 @@ mod tests {
                 new_len: 2
             }
         );
+        assert_eq!(&*doc.flat, doc.text.to_string());
+        // The maintained tree equals a fresh parse of the new text.
+        let fresh = SyntaxTree::parse(Language::Go, &doc.flat).unwrap();
+        assert_eq!(doc.tree.as_ref().unwrap().sexp(), fresh.sexp());
     }
 
     #[test]

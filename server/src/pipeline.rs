@@ -4,37 +4,55 @@
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dllm_grammars::span::{
     enclosing_block, enclosing_function, identifier_at, line_end, line_start, occurrences,
     span_at_cursor, widen_selection,
 };
-use dllm_grammars::{check_edits, find_holes, GrammarError, HoleMarkers, Language, SyntaxTree};
+use dllm_grammars::{check_edits_on, find_holes, GrammarError, HoleMarkers, Language, SyntaxTree};
 use dllm_models::{CancelFlag, InfillOutput, InfillRequest, Segment};
-use ropey::Rope;
 
 use crate::config::Config;
+use crate::document::Document;
 use crate::engine::{Engine, EngineError};
 
-/// An immutable copy of a document taken on the LSP loop (a rope clone shares its structure).
+/// An immutable copy of a document taken on the LSP loop: the text is shared, the tree's nodes
+/// are shared, so taking one costs next to nothing even for a large file.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    pub text: String,
+    pub text: Arc<str>,
     pub language: Option<Language>,
     pub language_id: String,
     pub version: i32,
+    pub tree: Option<SyntaxTree>,
 }
 
 impl Snapshot {
-    pub fn new(text: Rope, language_id: &str, path: Option<&Path>, version: i32) -> Self {
-        let language =
-            Language::from_language_id(language_id).or_else(|| path.and_then(Language::from_path));
+    pub fn from_document(doc: &Document) -> Self {
         Snapshot {
-            text: text.to_string(),
-            language,
-            language_id: language_id.to_string(),
-            version,
+            text: doc.flat.clone(),
+            language: doc.language,
+            language_id: doc.language_id.clone(),
+            version: doc.version,
+            tree: doc.tree.clone(),
+        }
+    }
+
+    /// A snapshot of text that is not an open document (the CLI's files).
+    pub fn of_text(text: &str, language_id: &str, path: Option<&Path>) -> Self {
+        Self::from_document(&Document::open(language_id, path, 0, text))
+    }
+
+    /// The syntax tree, parsed now if the document had none.
+    fn syntax_tree(&self) -> Result<SyntaxTree, PipelineError> {
+        let lang = self
+            .language
+            .ok_or_else(|| PipelineError::UnsupportedLanguage(self.language_id.clone()))?;
+        match &self.tree {
+            Some(t) => Ok(t.clone()),
+            None => Ok(SyntaxTree::parse(lang, &self.text)?),
         }
     }
 }
@@ -116,12 +134,6 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-fn language(snapshot: &Snapshot) -> Result<Language, PipelineError> {
-    snapshot
-        .language
-        .ok_or_else(|| PipelineError::UnsupportedLanguage(snapshot.language_id.clone()))
-}
-
 /// Chooses what to mask. Cheap: no model involved, so code actions can be listed with it.
 pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, PipelineError> {
     let text = &snapshot.text;
@@ -134,12 +146,12 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
     };
     match task {
         Task::Inline { offset } => {
-            let Some(lang) = snapshot.language else {
+            if snapshot.language.is_none() {
                 // Plain text still gets the rest of the line.
                 let end = line_end(text, *offset);
                 return Ok(single(*offset..end, inline, true));
-            };
-            let tree = SyntaxTree::parse(lang, text)?;
+            }
+            let tree = snapshot.syntax_tree()?;
             let span = span_at_cursor(&tree, text, *offset)?;
             if span.mid_word {
                 return Err(PipelineError::NothingToDo(
@@ -153,7 +165,7 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
             })
         }
         Task::CompleteBlock { offset } => {
-            let tree = SyntaxTree::parse(language(snapshot)?, text)?;
+            let tree = snapshot.syntax_tree()?;
             let range = enclosing_block(&tree, text, *offset)?.ok_or_else(|| {
                 PipelineError::NothingToDo("the cursor is not inside a block".into())
             })?;
@@ -161,7 +173,7 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
         }
         Task::Rewrite { start, end, .. } => {
             let range = match snapshot.language {
-                Some(lang) => widen_selection(&SyntaxTree::parse(lang, text)?, text, *start..*end)?,
+                Some(_) => widen_selection(&snapshot.syntax_tree()?, text, *start..*end)?,
                 None => *start..*end,
             };
             if range.is_empty() {
@@ -172,8 +184,7 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
             Ok(single(range, max_tokens, false))
         }
         Task::FillHoles { offset } => {
-            let lang = language(snapshot)?;
-            let tree = SyntaxTree::parse(lang, text)?;
+            let tree = snapshot.syntax_tree()?;
             let within = match offset {
                 Some(o) => {
                     enclosing_function(&tree, text, *o)?
@@ -203,8 +214,7 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
             })
         }
         Task::Rename { offset } => {
-            let lang = language(snapshot)?;
-            let tree = SyntaxTree::parse(lang, text)?;
+            let tree = snapshot.syntax_tree()?;
             let ident = identifier_at(&tree, text, *offset)?
                 .ok_or_else(|| PipelineError::NothingToDo("no identifier at the cursor".into()))?;
             let function = enclosing_function(&tree, text, *offset)?.ok_or_else(|| {
@@ -292,15 +302,16 @@ fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// Runs a task end to end. `Ok(None)`: nothing worth offering (the model kept the text as it
-/// was, or produced code that does not parse even after repair); `notes` in the log say why.
+/// Runs a task end to end. The outcome's `edits` are empty when there is nothing worth offering
+/// (the model kept the text as it was, or its code does not parse even after repair); `notes`
+/// say why. Timings are reported either way.
 pub async fn run(
     engine: &Engine,
     snapshot: &Snapshot,
     task: &Task,
     config: &Config,
     cancel: &CancelFlag,
-) -> Result<Option<Outcome>, PipelineError> {
+) -> Result<Outcome, PipelineError> {
     let started = Instant::now();
     let plan = plan(snapshot, task, config)?;
     let mut model_time = Duration::ZERO;
@@ -329,6 +340,14 @@ pub async fn run(
         .await?;
     model_time += out.elapsed;
     steps += out.steps;
+    let finish = |edits: Vec<Edit>, steps, model_time, repairs, notes| Outcome {
+        edits,
+        steps,
+        model_time,
+        total_time: started.elapsed(),
+        repairs,
+        notes,
+    };
     let mut edits: Vec<Edit> = plan
         .regions
         .iter()
@@ -339,30 +358,30 @@ pub async fn run(
         })
         .collect();
     if plan.tied && !edits.first().is_some_and(|e| is_identifier(&e.text)) {
-        tracing::info!(
+        notes.push(format!(
             "rename: the model proposed {:?}, not an identifier",
             edits.first().map(|e| &e.text)
-        );
-        return Ok(None);
+        ));
+        return Ok(finish(vec![], steps, model_time, 0, notes));
     }
 
     let mut repairs = 0;
-    if let Some(lang) = snapshot.language {
+    if snapshot.language.is_some() {
+        let tree = snapshot.syntax_tree()?;
         loop {
             let pairs: Vec<(Range<usize>, String)> = edits
                 .iter()
                 .map(|e| (e.range.clone(), e.text.clone()))
                 .collect();
-            let check = check_edits(lang, &snapshot.text, &pairs)?;
+            let check = check_edits_on(&tree, &snapshot.text, &pairs)?;
             if check.ok {
                 break;
             }
             if repairs >= config.repair_rounds || plan.tied {
-                tracing::info!(
-                    "candidate adds syntax errors after {repairs} repair rounds; not offered"
-                );
-                notes.push("the model's answer did not parse".into());
-                return Ok(None);
+                notes.push(format!(
+                    "the model's answer adds syntax errors (after {repairs} repair rounds); not offered"
+                ));
+                return Ok(finish(vec![], steps, model_time, repairs, notes));
             }
             repairs += 1;
             let repaired = repair(
@@ -381,16 +400,9 @@ pub async fn run(
     }
     edits.retain(|e| snapshot.text.get(e.range.clone()) != Some(e.text.as_str()));
     if edits.is_empty() {
-        return Ok(None);
+        notes.push("the model kept the text as it was".into());
     }
-    Ok(Some(Outcome {
-        edits,
-        steps,
-        model_time,
-        total_time: started.elapsed(),
-        repairs,
-        notes,
-    }))
+    Ok(finish(edits, steps, model_time, repairs, notes))
 }
 
 /// One repair round: inside each edit, mask again the lines that hold new syntax errors (the
@@ -464,7 +476,7 @@ mod tests {
     use super::*;
 
     fn snap(lang: &str, text: &str) -> Snapshot {
-        Snapshot::new(Rope::from_str(text), lang, None, 1)
+        Snapshot::of_text(text, lang, None)
     }
 
     #[test]

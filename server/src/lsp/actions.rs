@@ -99,7 +99,8 @@ async fn compute(
     let cancel = backend.track(uri);
     let _guard = CancelOnDrop(cancel.clone());
     match pipeline::run(&backend.engine, &snapshot, &task, &config, &cancel).await {
-        Ok(Some(outcome)) => {
+        Ok(outcome) if outcome.edits.is_empty() => Ok(Err(outcome.notes.join("; "))),
+        Ok(outcome) => {
             tracing::info!(
                 "{}: {} edit(s), {} steps, {} repair round(s), {:.0} ms",
                 task.title(),
@@ -113,9 +114,6 @@ async fn compute(
                 outcome.notes,
             )))
         }
-        Ok(None) => Ok(Err(
-            "the model produced no usable change (unchanged, or it did not parse)".into(),
-        )),
         Err(e) => match classify(e) {
             Failure::Empty(why) => Ok(Err(why)),
             Failure::Error(err) => Err(err),

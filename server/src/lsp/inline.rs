@@ -53,8 +53,11 @@ async fn suggest(
         steps,
         ..
     } = match outcome {
-        Ok(Some(o)) => o,
-        Ok(None) => return Ok(None),
+        Ok(o) if o.edits.is_empty() => {
+            tracing::debug!("inline completion: {}", o.notes.join("; "));
+            return Ok(None);
+        }
+        Ok(o) => o,
         Err(e) => {
             return match classify(e) {
                 Failure::Empty(why) => {

@@ -64,12 +64,7 @@ impl Backend {
             .docs
             .get(uri)
             .ok_or_else(|| invalid_params(format!("document not open: {}", uri.as_str())))?;
-        let snapshot = Snapshot::new(
-            doc.text.clone(),
-            &doc.language_id,
-            uri_path(uri).as_deref(),
-            doc.version,
-        );
+        let snapshot = Snapshot::from_document(doc);
         Ok((snapshot, state.encoding, state.config.clone(), doc.clone()))
     }
 
@@ -234,11 +229,13 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
-        self.state
-            .lock()
-            .unwrap()
-            .docs
-            .insert(d.uri, Document::new(&d.language_id, d.version, &d.text));
+        let doc = Document::open(
+            &d.language_id,
+            uri_path(&d.uri).as_deref(),
+            d.version,
+            &d.text,
+        );
+        self.state.lock().unwrap().docs.insert(d.uri, doc);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
