@@ -8,9 +8,19 @@ const OPTIONAL: &[&str] = &["tokenizer_config.json", "generation_config.json"];
 
 fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../models/default");
-    println!("cargo:rerun-if-changed={}", dir.display());
-    for f in REQUIRED.iter().chain(OPTIONAL) {
-        println!("cargo:rerun-if-changed={}", dir.join(f).display());
+    // A path that does not exist would make cargo rerun this every build: watch `models/`
+    // (its time changes when `default/` appears) until the directory is there.
+    if dir.is_dir() {
+        println!("cargo:rerun-if-changed={}", dir.display());
+        for f in REQUIRED
+            .iter()
+            .chain(OPTIONAL)
+            .filter(|f| dir.join(f).exists())
+        {
+            println!("cargo:rerun-if-changed={}", dir.join(f).display());
+        }
+    } else {
+        println!("cargo:rerun-if-changed={}", dir.parent().unwrap().display());
     }
     let present = REQUIRED.iter().all(|f| dir.join(f).is_file());
     let mut code = String::from("/// Files of the embedded default model (empty when none was built in).\npub const FILES: &[(&str, &[u8])] = &[\n");

@@ -5,6 +5,7 @@
 //! special tokens, weights, each checked) → [`DiffusionModel::infill`] (text → canvas → [`sample`]
 //! → text).
 
+pub mod chat;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod tokenizer;
 pub mod transformer;
 
 pub use candle_core::DType;
+pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{ArchConfig, Family};
 pub use error::{Error, Result};
 pub use infill::{InfillOutput, InfillRequest, Segment};

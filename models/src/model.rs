@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::chat::ChatTemplate;
 use crate::checkpoint::{load_tensors, WeightFiles};
 use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
 use crate::source::ModelSource;
-use crate::tokenizer::{resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_FILE};
+use crate::tokenizer::{
+    resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
+};
 use crate::transformer::{tensor_specs, Transformer};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -37,6 +40,7 @@ pub struct DiffusionModel {
     transformer: Transformer,
     tokenizer: CodeTokenizer,
     special: SpecialTokens,
+    chat: Option<ChatTemplate>,
     dir: PathBuf,
 }
 
@@ -89,10 +93,17 @@ impl DiffusionModel {
             ?dtype,
             "model loaded"
         );
+        let tc_path = dir.join(TOKENIZER_CONFIG_FILE);
+        let chat = if tc_path.is_file() {
+            ChatTemplate::from_tokenizer_config(&read_json(&tc_path)?)
+        } else {
+            None
+        };
         Ok(DiffusionModel {
             transformer,
             tokenizer,
             special,
+            chat,
             dir: dir.to_path_buf(),
         })
     }
@@ -107,6 +118,11 @@ impl DiffusionModel {
 
     pub fn tokenizer(&self) -> &CodeTokenizer {
         &self.tokenizer
+    }
+
+    /// The checkpoint's chat template: present only for checkpoints that follow instructions.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat.as_ref()
     }
 
     pub fn dir(&self) -> &Path {

@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use dllm_models::{
-    CancelFlag, DType, DiffusionModel, InfillOutput, InfillRequest, LoadOptions, ModelSource,
-    SamplerOptions,
+    CancelFlag, ChatTemplate, DType, DiffusionModel, InfillOutput, InfillRequest, LoadOptions,
+    ModelSource, SamplerOptions,
 };
 use tokio::sync::oneshot;
 
@@ -56,6 +56,8 @@ enum Job {
 pub struct Engine {
     jobs: mpsc::Sender<Job>,
     status: Arc<Mutex<ModelStatus>>,
+    /// The loaded checkpoint's chat template, for prompts built off the worker thread.
+    chat: Arc<Mutex<Option<ChatTemplate>>>,
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -91,6 +93,8 @@ impl Engine {
         let (jobs, rx) = mpsc::channel::<Job>();
         let status = Arc::new(Mutex::new(ModelStatus::NotLoaded));
         let worker_status = status.clone();
+        let chat = Arc::new(Mutex::new(None));
+        let worker_chat = chat.clone();
         thread::Builder::new()
             .name("dllm-engine".into())
             .spawn(move || {
@@ -107,12 +111,14 @@ impl Engine {
                                 .unwrap_or_else(|| "embedded default model".into());
                             *worker_status.lock().unwrap() = ModelStatus::Loading(label);
                             model = None;
+                            *worker_chat.lock().unwrap() = None;
                             let result = catch_unwind(|| load(spec.as_deref(), dtype))
                                 .unwrap_or_else(|p| {
                                     Err(format!("panic while loading: {}", panic_message(p)))
                                 });
                             let outcome = match result {
                                 Ok((m, description)) => {
+                                    *worker_chat.lock().unwrap() = m.chat_template().cloned();
                                     model = Some(m);
                                     *worker_status.lock().unwrap() =
                                         ModelStatus::Ready(description.clone());
@@ -157,11 +163,16 @@ impl Engine {
                 }
             })
             .expect("spawn the engine thread");
-        Engine { jobs, status }
+        Engine { jobs, status, chat }
     }
 
     pub fn status(&self) -> ModelStatus {
         self.status.lock().unwrap().clone()
+    }
+
+    /// The chat template of the loaded model (only instruction-following checkpoints have one).
+    pub fn chat_template(&self) -> Option<ChatTemplate> {
+        self.chat.lock().unwrap().clone()
     }
 
     pub fn is_ready(&self) -> bool {

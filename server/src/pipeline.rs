@@ -12,7 +12,7 @@ use dllm_grammars::span::{
     span_at_cursor, widen_selection,
 };
 use dllm_grammars::{check_edits_on, find_holes, GrammarError, HoleMarkers, Language, SyntaxTree};
-use dllm_models::{CancelFlag, InfillOutput, InfillRequest, Segment};
+use dllm_models::{CancelFlag, ChatMessage, InfillOutput, InfillRequest, Segment};
 
 use crate::config::Config;
 use crate::document::Document;
@@ -296,6 +296,27 @@ fn shape(raw: &str, single_line: bool) -> String {
     }
 }
 
+/// The user message for an instructed rewrite.
+fn instruction_message(instruction: &str, selection: &str, snapshot: &Snapshot) -> String {
+    let lang = snapshot
+        .language
+        .map_or(snapshot.language_id.as_str(), |l| l.name());
+    format!(
+        "{instruction}\n\nApply this to the following {lang} code and answer with the rewritten code only:\n```{lang}\n{selection}\n```"
+    )
+}
+
+/// The code in a chat answer: inside the first fenced block if there is one.
+fn code_of_answer(answer: &str) -> String {
+    let Some(open) = answer.find("```") else {
+        return answer.trim_matches('\n').to_string();
+    };
+    let body = &answer[open + 3..];
+    let body = body.split_once('\n').map_or("", |(_, rest)| rest);
+    let body = body.split("```").next().unwrap_or("");
+    body.trim_end_matches(['\n', ' ']).to_string()
+}
+
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
@@ -317,24 +338,57 @@ pub async fn run(
     let mut model_time = Duration::ZERO;
     let mut steps = 0;
     let mut notes = Vec::new();
-    if let Task::Rewrite {
-        instruction: Some(i),
-        ..
-    } = task
-    {
-        if !i.trim().is_empty() {
+    let instruction = match task {
+        Task::Rewrite {
+            instruction: Some(i),
+            ..
+        } if !i.trim().is_empty() => Some(i.trim()),
+        _ => None,
+    };
+    // With an instruction and a checkpoint that follows instructions, the selection is
+    // rewritten as a chat answer; otherwise it is infilled in place and the instruction unused.
+    let chat_prompt = match (instruction, engine.chat_template()) {
+        (Some(i), Some(template)) => {
+            let selection = &snapshot.text[plan.regions[0].range.clone()];
+            match template.render(&[ChatMessage::user(instruction_message(
+                i, selection, snapshot,
+            ))]) {
+                Ok(prompt) => Some(prompt),
+                Err(e) => {
+                    notes.push(format!(
+                        "the checkpoint's chat template failed ({e}); the instruction was ignored"
+                    ));
+                    None
+                }
+            }
+        }
+        (Some(_), None) => {
             notes.push(
                 "this model does not follow instructions; the instruction was ignored".into(),
             );
+            None
         }
-    }
+        _ => None,
+    };
 
-    let request = request_for(
-        &snapshot.text,
-        &plan.regions,
-        config.context_tokens,
-        plan.tied,
-    );
+    let request = match &chat_prompt {
+        Some(prompt) => InfillRequest {
+            segments: vec![
+                Segment::Text(prompt.clone()),
+                Segment::Span {
+                    max_tokens: plan.regions[0].max_tokens,
+                },
+            ],
+            max_context_tokens: Some(config.context_tokens * 2 + plan.regions[0].max_tokens),
+            ties: vec![],
+        },
+        None => request_for(
+            &snapshot.text,
+            &plan.regions,
+            config.context_tokens,
+            plan.tied,
+        ),
+    };
     let out: InfillOutput = engine
         .infill(request, config.sampler.clone(), cancel.clone())
         .await?;
@@ -354,7 +408,11 @@ pub async fn run(
         .zip(&out.spans)
         .map(|(r, raw)| Edit {
             range: r.range.clone(),
-            text: shape(raw, plan.single_line),
+            text: if chat_prompt.is_some() {
+                code_of_answer(raw)
+            } else {
+                shape(raw, plan.single_line)
+            },
         })
         .collect();
     if plan.tied && !edits.first().is_some_and(|e| is_identifier(&e.text)) {
@@ -579,5 +637,10 @@ mod tests {
         assert!(is_identifier("größe_2"));
         assert!(!is_identifier("2x"));
         assert!(!is_identifier(""));
+        assert_eq!(
+            code_of_answer("Sure:\n```rust\nlet x = 1;\n```\nDone."),
+            "let x = 1;"
+        );
+        assert_eq!(code_of_answer("\nlet x = 1;\n"), "let x = 1;");
     }
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{constant_model, Client};
+use common::{constant_model, constant_model_with_chat, Client};
 use serde_json::{json, Value};
 
 const URI: &str = "file:///tmp/e2e/lib.rs";
@@ -174,6 +174,33 @@ fn rewrite_command_applies_an_edit_and_reports_the_ignored_instruction() {
         .unwrap()
         .contains("ignored"));
     assert_eq!(c.applied_edits.len(), 1);
+    let edits = c.applied_edits[0]["documentChanges"][0]["edits"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        apply("fn f() -> i32 {\n    1 + 2\n}\n", &edits),
+        "fn f() -> i32 {\n    aaaaaa\n}\n"
+    );
+    c.shutdown();
+}
+
+#[test]
+fn an_instruction_goes_into_the_chat_prompt_of_an_instruct_checkpoint() {
+    let template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    let model = constant_model_with_chat("a", 256, Some(template));
+    let mut c = ready_client(model.path(), json!({}));
+    c.open(URI, "rust", "fn f() -> i32 {\n    1 + 2\n}\n");
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.rewrite", "arguments": [{"uri": URI, "range": {"start": pos(1, 4), "end": pos(1, 9)}, "instruction": "make it faster"}]}),
+    );
+    assert_eq!(r["result"]["applied"], true, "{r}");
+    assert_eq!(
+        r["result"]["notes"],
+        json!([]),
+        "the instruction was used: {r}"
+    );
     let edits = c.applied_edits[0]["documentChanges"][0]["edits"]
         .as_array()
         .unwrap()

@@ -228,6 +228,15 @@ fn fixture(name: &str) -> PathBuf {
 /// embedding row is the same vector, and only `token`'s head row points along it. Its answers
 /// are known in advance, so tests can assert on what the server does with them.
 pub fn constant_model(token: &str, max_positions: usize) -> tempfile::TempDir {
+    constant_model_with_chat(token, max_positions, None)
+}
+
+/// [`constant_model`], with a chat template in `tokenizer_config.json` (an "instruct" checkpoint).
+pub fn constant_model_with_chat(
+    token: &str,
+    max_positions: usize,
+    chat_template: Option<&str>,
+) -> tempfile::TempDir {
     use candle_core::{Device, Tensor};
     let dir = tempfile::tempdir().unwrap();
     let src = fixture("dream-tiny");
@@ -242,6 +251,12 @@ pub fn constant_model(token: &str, max_positions: usize) -> tempfile::TempDir {
         serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
     config["max_position_embeddings"] = json!(max_positions);
     std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    if let Some(template) = chat_template {
+        let path = dir.path().join("tokenizer_config.json");
+        let mut tc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        tc["chat_template"] = json!(template);
+        std::fs::write(path, tc.to_string()).unwrap();
+    }
 
     let tokenizer: Value =
         serde_json::from_str(&std::fs::read_to_string(src.join("tokenizer.json")).unwrap())
