@@ -65,15 +65,16 @@ fn main() {
 
     let (mut overhead, mut engine_time, mut change_time) = (vec![], vec![], vec![]);
     for i in 0..requests {
-        // Type one character on a line in the middle of the file, as a user would.
+        // Start a new statement inside a function in the middle of the file, as a user would:
+        // a new line "    total = ", cursor at its end.
         let line = (lines / 2 + i * 9) as u32;
         let change = TextDocumentContentChangeEvent {
             range: Some(Range {
-                start: Position { line, character: 4 },
-                end: Position { line, character: 4 },
+                start: Position { line, character: 0 },
+                end: Position { line, character: 0 },
             }),
             range_length: None,
-            text: "r".into(),
+            text: "    total = \n".into(),
         };
         let t = Instant::now();
         doc.apply_changes(i as i32 + 2, &[change], Encoding::Utf16)
@@ -83,7 +84,13 @@ fn main() {
         let started = Instant::now();
         let snapshot = Snapshot::from_document(&doc);
         let offset = doc
-            .offset(Position { line, character: 5 }, Encoding::Utf16)
+            .offset(
+                Position {
+                    line,
+                    character: 12,
+                },
+                Encoding::Utf16,
+            )
             .unwrap();
         let out = rt.block_on(pipeline::run(
             &engine,
@@ -97,7 +104,7 @@ fn main() {
         engine_time.push(model);
         overhead.push(total.saturating_sub(model));
     }
-    println!("inline completion in a {lines}-line Python file, {requests} requests, each after a one-character edit");
+    println!("inline completion in a {lines}-line Python file, {requests} requests, each after an edit that starts a new line");
     println!("| part | p50 ms | p95 ms |");
     println!("|---|---|---|");
     println!(

@@ -7,4 +7,5 @@ pub mod engine;
 pub mod logging;
 pub mod lsp;
 pub mod pipeline;
+pub mod testing;
 pub mod transport;

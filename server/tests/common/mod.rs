@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -218,15 +217,8 @@ impl Drop for Client {
     }
 }
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/tests/fixtures")
-        .join(name)
-}
-
-/// A Dream-layout checkpoint that predicts `token` everywhere: all layers are zero, every
-/// embedding row is the same vector, and only `token`'s head row points along it. Its answers
-/// are known in advance, so tests can assert on what the server does with them.
+/// A Dream-layout checkpoint that predicts `token` everywhere (see `dllm_ls::testing`): its
+/// answers are known in advance, so tests can assert on what the server does with them.
 pub fn constant_model(token: &str, max_positions: usize) -> tempfile::TempDir {
     constant_model_with_chat(token, max_positions, None)
 }
@@ -237,54 +229,14 @@ pub fn constant_model_with_chat(
     max_positions: usize,
     chat_template: Option<&str>,
 ) -> tempfile::TempDir {
-    use candle_core::{Device, Tensor};
     let dir = tempfile::tempdir().unwrap();
-    let src = fixture("dream-tiny");
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ] {
-        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
-    }
-    let mut config: Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
-    config["max_position_embeddings"] = json!(max_positions);
-    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
-    if let Some(template) = chat_template {
-        let path = dir.path().join("tokenizer_config.json");
-        let mut tc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        tc["chat_template"] = json!(template);
-        std::fs::write(path, tc.to_string()).unwrap();
-    }
-
-    let tokenizer: Value =
-        serde_json::from_str(&std::fs::read_to_string(src.join("tokenizer.json")).unwrap())
-            .unwrap();
-    let id = tokenizer["model"]["vocab"][token]
-        .as_u64()
-        .expect("token in the fixture vocabulary") as usize;
-    let mut tensors =
-        candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
-    for (name, t) in tensors.iter_mut() {
-        let zeros = t.zeros_like().unwrap();
-        *t = if name.ends_with("norm.weight") {
-            t.ones_like().unwrap()
-        } else {
-            zeros
-        };
-    }
-    let (vocab, hidden) = tensors["model.embed_tokens.weight"].dims2().unwrap();
-    tensors.insert(
-        "model.embed_tokens.weight".into(),
-        Tensor::ones((vocab, hidden), candle_core::DType::F32, &Device::Cpu).unwrap(),
-    );
-    let mut head = vec![0f32; vocab * hidden];
-    head[id * hidden..(id + 1) * hidden].fill(1.0);
-    tensors.insert(
-        "lm_head.weight".into(),
-        Tensor::from_vec(head, (vocab, hidden), &Device::Cpu).unwrap(),
-    );
-    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+    dllm_ls::testing::write_constant_model(
+        &dllm_ls::testing::fixture_dir(),
+        dir.path(),
+        token,
+        max_positions,
+        chat_template,
+    )
+    .unwrap();
     dir
 }

@@ -1,0 +1,73 @@
+//! A checkpoint whose answers are known in advance, for end-to-end tests of the server and of
+//! the editor integrations: every masked position becomes one chosen token.
+//!
+//! It is the Dream-layout fixture with all layers zeroed, every embedding row the same vector,
+//! and only the chosen token's head row pointing along it.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context};
+use candle_core::{DType, Device, Tensor};
+use serde_json::{json, Value};
+
+/// Writes the model into `out`, starting from the fixture checkpoint in `fixture`.
+pub fn write_constant_model(
+    fixture: &Path,
+    out: &Path,
+    token: &str,
+    max_positions: usize,
+    chat_template: Option<&str>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let read_json = |name: &str| -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(
+            &std::fs::read_to_string(fixture.join(name)).with_context(|| name.to_string())?,
+        )?)
+    };
+    for f in ["tokenizer.json", "generation_config.json"] {
+        std::fs::copy(fixture.join(f), out.join(f)).with_context(|| f.to_string())?;
+    }
+    let mut config = read_json("config.json")?;
+    config["max_position_embeddings"] = json!(max_positions);
+    std::fs::write(out.join("config.json"), config.to_string())?;
+    let mut tokenizer_config = read_json("tokenizer_config.json")?;
+    if let Some(t) = chat_template {
+        tokenizer_config["chat_template"] = json!(t);
+    }
+    std::fs::write(
+        out.join("tokenizer_config.json"),
+        tokenizer_config.to_string(),
+    )?;
+
+    let id = read_json("tokenizer.json")?["model"]["vocab"][token]
+        .as_u64()
+        .ok_or_else(|| anyhow!("{token:?} is not a token of the fixture vocabulary"))?
+        as usize;
+    let mut tensors =
+        candle_core::safetensors::load(fixture.join("model.safetensors"), &Device::Cpu)?;
+    for (name, t) in tensors.iter_mut() {
+        *t = if name.ends_with("norm.weight") {
+            t.ones_like()?
+        } else {
+            t.zeros_like()?
+        };
+    }
+    let (vocab, hidden) = tensors["model.embed_tokens.weight"].dims2()?;
+    tensors.insert(
+        "model.embed_tokens.weight".into(),
+        Tensor::ones((vocab, hidden), DType::F32, &Device::Cpu)?,
+    );
+    let mut head = vec![0f32; vocab * hidden];
+    head[id * hidden..(id + 1) * hidden].fill(1.0);
+    tensors.insert(
+        "lm_head.weight".into(),
+        Tensor::from_vec(head, (vocab, hidden), &Device::Cpu)?,
+    );
+    candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+    Ok(())
+}
+
+/// The engine's Dream fixture, next to this crate in the repository.
+pub fn fixture_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/dream-tiny")
+}
