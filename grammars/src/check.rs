@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::language::Language;
-use crate::syntax_tree::{SyntaxTree, TextEdit};
+use crate::syntax_tree::SyntaxTree;
 use crate::{check_range, GrammarError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +52,12 @@ pub fn check_edits(
     check_edits_on(&SyntaxTree::parse(language, old_text)?, old_text, edits)
 }
 
-/// [`check_edits`] with the tree of `old_text` at hand (a document's maintained tree): the
-/// edited text is parsed incrementally from a copy of it, which keeps a check cheap on a large
-/// file.
+/// [`check_edits`] with the tree of `old_text` at hand (a document's maintained tree).
+///
+/// Only the top-level items (functions, classes, statements of the file) that the edits touch
+/// are parsed again, before and after, on their own: a check costs the size of the code around
+/// the edit, not of the file. "Total" errors are counted over those items. An edit that reaches
+/// outside them (say, an extra `}` that closes the item early) shows up as an error inside them.
 pub fn check_edits_on(
     before_tree: &SyntaxTree,
     old_text: &str,
@@ -81,33 +84,56 @@ pub fn check_edits_on(
         last = range.end;
     }
     new_text.push_str(&old_text[last..]);
-    // Applied back to front, each edit's offsets are still those of `old_text`; the text given
-    // with all but the last is only checked for bounds, so pass the final text with each.
-    let mut after_tree = before_tree.clone();
-    let mut pending: Vec<TextEdit> = Vec::with_capacity(sorted.len());
-    for (range, replacement) in sorted.iter().rev() {
-        pending.push(TextEdit::replacing(old_text, range.clone(), replacement)?);
+
+    // The region: whole top-level items around the edits, from a line start to a line end.
+    let (lo, hi) = match (sorted.first(), sorted.last()) {
+        (Some(first), Some(last)) => (first.0.start, last.0.end),
+        _ => (0, 0),
+    };
+    let (mut start, mut end) = (lo, hi);
+    let root = before_tree.root();
+    let mut cursor = root.walk();
+    for item in root.children(&mut cursor) {
+        if item.end_byte() >= lo && item.start_byte() <= hi {
+            start = start.min(item.start_byte());
+            end = end.max(item.end_byte());
+        }
     }
-    after_tree.edit_all(&pending, &new_text)?;
+    let start = old_text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let end = old_text[end..]
+        .find('\n')
+        .map_or(old_text.len(), |i| end + i + 1);
+    let growth = new_text.len() as isize - old_text.len() as isize;
+    let new_end = (end as isize + growth) as usize;
+    let language = before_tree.language;
+    let region_before = SyntaxTree::parse(language, &old_text[start..end])?;
+    let region_after = SyntaxTree::parse(language, &new_text[start..new_end])?;
+    let local = |r: &Range<usize>| r.start - start..r.end - start;
 
     let mut before = Vec::new();
     for (r, _) in &sorted {
-        before.extend(before_tree.errors_near(r.clone()));
+        before.extend(region_before.errors_near(local(r)));
     }
     let mut after = Vec::new();
     for r in &new_ranges {
-        after.extend(after_tree.errors_near(r.clone()));
+        after.extend(
+            region_after
+                .errors_near(local(r))
+                .into_iter()
+                .map(|e| e.start + start..e.end + start),
+        );
     }
     // Two edits next to one error see it once.
     for v in [&mut before, &mut after] {
         v.sort_by_key(|r| (r.start, r.end));
         v.dedup();
     }
-    let total_before = before_tree.errors_near(0..old_text.len()).len();
-    let total_after = after_tree.errors_near(0..new_text.len()).len();
+    let total_before = region_before.errors_near(0..end - start).len();
+    let total_after = region_after.errors_near(0..new_end - start).len();
     let ok = after.len() <= before.len() && total_after <= total_before;
     tracing::trace!(
-        language = before_tree.language.name(),
+        language = language.name(),
+        region = ?(start..end),
         before = before.len(),
         after = after.len(),
         total_before,

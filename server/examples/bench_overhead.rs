@@ -67,7 +67,8 @@ fn main() {
     for i in 0..requests {
         // Start a new statement inside a function in the middle of the file, as a user would:
         // a new line "    total = ", cursor at its end.
-        let line = (lines / 2 + i * 9) as u32;
+        // Line 5 + 9k is a "    result = []" line: the new line lands inside a function body.
+        let line = (5 + 9 * (lines / 18 + i * 3)) as u32;
         let change = TextDocumentContentChangeEvent {
             range: Some(Range {
                 start: Position { line, character: 0 },

@@ -364,13 +364,15 @@ pub fn fill_holes(args: FillHolesArgs) -> Result<(), CliError> {
             args.file.display()
         );
     } else {
+        // git-style a/ b/ prefixes for relative paths; an absolute path stands as it is.
         let name = args.file.display().to_string();
+        let (old, new) = if args.file.is_absolute() {
+            (name.clone(), name.clone())
+        } else {
+            (format!("a/{name}"), format!("b/{name}"))
+        };
         let diff = similar::TextDiff::from_lines(&*snapshot.text, &new_text);
-        print!(
-            "{}",
-            diff.unified_diff()
-                .header(&format!("a/{name}"), &format!("b/{name}"))
-        );
+        print!("{}", diff.unified_diff().header(&old, &new));
     }
     Ok(())
 }
