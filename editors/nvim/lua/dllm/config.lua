@@ -1,0 +1,28 @@
+-- Options of the plugin, and the server settings they carry.
+local M = {}
+
+M.defaults = {
+  -- The server binary: a path, or a name looked up on PATH.
+  cmd = { "dllm-ls" },
+  filetypes = { "rust", "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go" },
+  -- Passed to the server as initializationOptions and on :DllmSettings changes (see the
+  -- README's configuration table: model, strategy, steps, threshold, maxTokensInline, ...).
+  settings = {},
+  ghost_text = {
+    enabled = true,
+    -- Ask for a suggestion automatically after this many ms without typing (0: only on demand).
+    debounce_ms = 300,
+    accept_key = "<M-l>",
+    request_key = "<M-\\>",
+    hl_group = "Comment",
+  },
+}
+
+M.options = vim.deepcopy(M.defaults)
+
+function M.set(opts)
+  M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts or {})
+  return M.options
+end
+
+return M

@@ -1,0 +1,53 @@
+-- :checkhealth dllm
+local config = require("dllm.config")
+local client_mod = require("dllm.client")
+
+local M = {}
+
+-- Neovim 0.10 renamed the health functions.
+local h = vim.health or require("health")
+local start = h.start or h.report_start
+local ok = h.ok or h.report_ok
+local warn = h.warn or h.report_warn
+local error = h.error or h.report_error
+local info = h.info or h.report_info
+
+function M.check()
+  start("dllm-ls")
+  local bin = config.options.cmd[1]
+  if vim.fn.executable(bin) == 1 then
+    ok("server binary: " .. vim.fn.exepath(bin))
+    local version = vim.fn.system({ bin, "--version" })
+    if vim.v.shell_error == 0 then
+      ok("version: " .. vim.trim(version))
+    else
+      error("`" .. bin .. " --version` failed: " .. version)
+    end
+  else
+    error("server binary '" .. bin .. "' not found", { "cargo install --path server (in the dllm-ls repository)", "or set cmd in require('dllm').setup{}" })
+    return
+  end
+  local client = client_mod.get()
+  if not client then
+    warn("the server is not running (open a file of a configured filetype)")
+  else
+    local status, err = client_mod.execute("dllm.status", {}, 5000)
+    if not status then
+      error("dllm.status failed: " .. tostring(err))
+    elseif status.state == "ready" then
+      ok("model loaded: " .. (status.model or ""))
+    elseif status.state == "failed" then
+      error("model failed to load: " .. (status.error or ""))
+    else
+      warn("model " .. status.state .. (status.model and (": " .. status.model) or ""))
+    end
+  end
+  info("languages (parsers are built into the server): " .. table.concat(config.options.filetypes, ", "))
+  if vim.lsp.inline_completion then
+    ok("ghost text: native vim.lsp.inline_completion")
+  else
+    info("ghost text: drawn with extmarks (Neovim < 0.12); accept with " .. config.options.ghost_text.accept_key)
+  end
+end
+
+return M

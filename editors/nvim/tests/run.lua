@@ -1,0 +1,127 @@
+-- Tests of the Neovim plugin through Neovim's own LSP client and the real dllm-ls.
+-- The model predicts "a" everywhere, so a 6-token answer is "aaaaaa".
+local dllm = require("dllm")
+local client_mod = require("dllm.client")
+local ghost = require("dllm.ghost")
+
+local results = { passed = 0, failed = 0 }
+local tmp = vim.fn.tempname()
+vim.fn.mkdir(tmp, "p")
+
+local function open(name, text)
+  local path = tmp .. "/" .. name
+  vim.fn.writefile(vim.split(text, "\n", { plain = true }), path)
+  vim.cmd("edit! " .. vim.fn.fnameescape(path))
+  assert(vim.wait(10000, function()
+    local c = client_mod.get()
+    return c ~= nil and vim.lsp.buf_is_attached(0, c.id)
+  end, 20), "the client did not attach")
+  assert(vim.wait(30000, function()
+    local s = client_mod.execute("dllm.status", {}, 2000)
+    return s and s.state == "ready"
+  end, 50), "the model did not load")
+  return path
+end
+
+local function buffer_text()
+  return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+end
+
+local function wait_for_text(expected)
+  local ok = vim.wait(20000, function()
+    return buffer_text() == expected
+  end, 20)
+  assert(ok, "buffer is\n" .. buffer_text() .. "\nexpected\n" .. expected)
+end
+
+local function parses_as_rust(text)
+  local out = vim.fn.system({ "rustfmt", "--edition", "2021", "--emit", "stdout", "--quiet" }, text)
+  return vim.v.shell_error == 0, out
+end
+
+local function test(name, fn)
+  local ok, err = xpcall(fn, debug.traceback)
+  if ok then
+    results.passed = results.passed + 1
+    print("ok   " .. name)
+  else
+    results.failed = results.failed + 1
+    print("FAIL " .. name .. "\n" .. tostring(err))
+  end
+  vim.cmd("silent! %bwipeout!")
+end
+
+test("fill holes through vim.lsp.buf.code_action and codeAction/resolve", function()
+  open("holes.rs", "fn g(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}")
+  vim.api.nvim_win_set_cursor(0, { 2, 13 })
+  local offered = {}
+  -- Pick "Fill holes" as a user would in the menu (the item shape differs across versions).
+  vim.ui.select = function(items, _, on_choice)
+    local choice = nil
+    for i, item in ipairs(items) do
+      local action = item.action or item[2] or item
+      table.insert(offered, action.title)
+      if action.title == "Fill holes (dllm)" then
+        choice = i
+      end
+    end
+    on_choice(choice and items[choice], choice)
+  end
+  vim.lsp.buf.code_action()
+  wait_for_text("fn g(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}")
+  assert(vim.tbl_contains(offered, "Rename here (dllm)"), "offered: " .. vim.inspect(offered))
+  local parses, out = parses_as_rust(buffer_text())
+  assert(parses, "the filled code does not parse: " .. out)
+end)
+
+test(":DllmFillHoles fills every hole of the function", function()
+  open("cmd.rs", "fn h() -> i32 {\n    todo!()\n}")
+  vim.api.nvim_win_set_cursor(0, { 2, 4 })
+  vim.cmd("DllmFillHoles")
+  wait_for_text("fn h() -> i32 {\n    aaaaaa\n}")
+end)
+
+test("ghost text is shown, then accepted", function()
+  open("ghost.rs", "fn f() -> i32 {\n    \n}")
+  -- Where an insert-mode cursor would be: after the indentation, at the end of the line.
+  vim.opt.virtualedit = "onemore"
+  vim.api.nvim_win_set_cursor(0, { 2, 4 })
+  local shown = nil
+  ghost.request(function(item)
+    shown = item
+  end)
+  assert(vim.wait(20000, function()
+    return shown ~= nil
+  end, 20), "no suggestion arrived")
+  local marks = vim.api.nvim_buf_get_extmarks(0, ghost.ns, 0, -1, { details = true })
+  assert(#marks == 1, "expected one ghost-text extmark, got " .. #marks)
+  assert(marks[1][4].virt_text[1][1] == "aaaaaa", vim.inspect(marks[1][4].virt_text))
+  assert(buffer_text() == "fn f() -> i32 {\n    \n}", "ghost text must not change the buffer")
+  assert(dllm.accept(), "accept found no suggestion")
+  assert(buffer_text() == "fn f() -> i32 {\n    aaaaaa\n}", buffer_text())
+  assert(#vim.api.nvim_buf_get_extmarks(0, ghost.ns, 0, -1, {}) == 0, "ghost text stays after accepting")
+  assert(not dllm.accept(), "a second accept must find nothing")
+end)
+
+test(":DllmRewrite rewrites the visual selection", function()
+  open("rewrite.rs", "fn k() -> i32 {\n    1 + 2\n}")
+  vim.api.nvim_win_set_cursor(0, { 2, 4 })
+  vim.cmd("normal! v4l\27")
+  vim.cmd("'<,'>DllmRewrite")
+  wait_for_text("fn k() -> i32 {\n    aaaaaa\n}")
+end)
+
+test(":checkhealth dllm reports the binary and the model", function()
+  open("health.rs", "fn main() {}")
+  vim.cmd("checkhealth dllm")
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  assert(report:find("server binary", 1, true), report)
+  assert(report:find("model loaded", 1, true), report)
+end)
+
+print(string.format("%d passed, %d failed", results.passed, results.failed))
+if results.failed > 0 then
+  vim.cmd("cquit 1")
+else
+  vim.cmd("qall!")
+end

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the Neovim plugin's tests headless against the real server and a known-answer model.
+# Needs: nvim (0.7 or later), rustfmt, and the repository's Rust toolchain.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+cd "$repo"
+cargo build -q -p dllm-ls
+model="$(mktemp -d)"
+trap 'rm -rf "$model"' EXIT
+cargo run -q -p dllm-ls --example constant_model -- "$model" a > /dev/null
+export DLLM_LS="$repo/target/debug/dllm-ls" DLLM_MODEL="$model"
+nvim --headless -u "$here/minimal_init.lua" -c "luafile $here/run.lua"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's test command (the README's, and what CI runs through .ci/run):
+# the Rust workspace, then the editor integrations against the real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --workspace --locked
+
+# Neovim: Debian's package (0.7) is enough; install it where it is missing and we may.
+if ! command -v nvim > /dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim > /dev/null
+  else
+    echo "nvim not found and cannot be installed here (not root): install neovim to run its tests" >&2
+    exit 1
+  fi
+fi
+bash editors/nvim/tests/run.sh
