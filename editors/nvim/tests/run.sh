@@ -5,9 +5,10 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 cd "$repo"
-cargo build -q -p dllm-ls
+# The test profile: the same artifacts `cargo test` already built, so nothing compiles twice.
+cargo build -q --profile test -p dllm-ls
 model="$(mktemp -d)"
 trap 'rm -rf "$model"' EXIT
-cargo run -q -p dllm-ls --example constant_model -- "$model" a > /dev/null
+cargo run -q --profile test -p dllm-ls --example constant_model -- "$model" a > /dev/null
 export DLLM_LS="$repo/target/debug/dllm-ls" DLLM_MODEL="$model"
 nvim --headless -u "$here/minimal_init.lua" -c "luafile $here/run.lua"
