@@ -12,3 +12,4 @@ trap 'rm -rf "$model"' EXIT
 cargo run -q --profile test -p dllm-ls --example constant_model -- "$model" a > /dev/null
 export DLLM_LS="$repo/target/debug/dllm-ls" DLLM_MODEL="$model"
 nvim --headless -u "$here/minimal_init.lua" -c "luafile $here/run.lua"
+echo
