@@ -60,7 +60,7 @@ pub struct Engine {
     chat: Arc<Mutex<Option<ChatTemplate>>>,
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

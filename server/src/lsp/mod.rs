@@ -7,7 +7,11 @@ mod inline;
 mod protocol;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::FutureExt;
 
 use dllm_models::CancelFlag;
 use serde_json::Value;
@@ -52,14 +56,47 @@ pub struct Backend {
     pub(crate) state: Arc<Mutex<State>>,
 }
 
+/// Runs a request handler; a panic becomes an InternalError reply and a log line instead of
+/// taking the server (and every open document) down with it.
+pub(crate) async fn guarded<T>(
+    what: &str,
+    handler: impl Future<Output = RpcResult<T>>,
+) -> RpcResult<T> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = crate::engine::panic_message(panic);
+            tracing::error!("{what} panicked: {message}");
+            Err(RpcError::internal_error())
+        }
+    }
+}
+
+/// [`guarded`] for notifications, which have no reply.
+async fn guarded_notification(what: &str, handler: impl Future<Output = ()>) {
+    let _ = guarded(what, async {
+        handler.await;
+        Ok(())
+    })
+    .await;
+}
+
 impl Backend {
+    /// The shared state. A panic while it was held (caught by [`guarded`]) does not make it
+    /// unusable: the state is only ever changed whole, so the last value is still consistent.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Everything a request needs, copied out under the lock (a rope clone shares its
     /// structure), so no lock is held while the model runs.
     pub(crate) fn snapshot_with_doc(
         &self,
         uri: &Uri,
     ) -> RpcResult<(Snapshot, Encoding, Config, Document)> {
-        let state = self.state.lock().unwrap();
+        let state = self.state();
         let doc = state
             .docs
             .get(uri)
@@ -71,7 +108,7 @@ impl Backend {
     /// A cancel flag registered for `uri`, cancelled by the next edit of that document.
     pub(crate) fn track(&self, uri: &Uri) -> CancelFlag {
         let flag = CancelFlag::new();
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state();
         let list = state.doc_inflight.entry(uri.clone()).or_default();
         list.retain(|f| !f.is_cancelled());
         list.push(flag.clone());
@@ -80,7 +117,7 @@ impl Backend {
 
     async fn load_model(&self) {
         let (model, dtype) = {
-            let state = self.state.lock().unwrap();
+            let state = self.state();
             (state.config.model.clone(), state.config.dtype.clone())
         };
         let dtype =
@@ -127,7 +164,7 @@ impl Backend {
     }
 
     async fn apply_settings(&self, settings: &Value) {
-        let applied = self.state.lock().unwrap().config.apply(settings);
+        let applied = self.state().config.apply(settings);
         for warning in &applied.warnings {
             tracing::warn!("{warning}");
             self.client
@@ -162,7 +199,7 @@ impl LanguageServer for Backend {
                 .and_then(|g| g.position_encodings.as_deref()),
         );
         let warnings = {
-            let mut state = self.state.lock().unwrap();
+            let mut state = self.state();
             state.encoding = encoding;
             params
                 .initialization_options
@@ -214,11 +251,14 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        self.load_model().await;
+        guarded_notification("initialized", async {
+            self.load_model().await;
+        })
+        .await;
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
-        let state = self.state.lock().unwrap();
+        let state = self.state();
         state
             .doc_inflight
             .values()
@@ -228,68 +268,80 @@ impl LanguageServer for Backend {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        let d = params.text_document;
-        let doc = Document::open(
-            &d.language_id,
-            uri_path(&d.uri).as_deref(),
-            d.version,
-            &d.text,
-        );
-        self.state.lock().unwrap().docs.insert(d.uri, doc);
+        guarded_notification("didOpen", async {
+            let d = params.text_document;
+            let doc = Document::open(
+                &d.language_id,
+                uri_path(&d.uri).as_deref(),
+                d.version,
+                &d.text,
+            );
+            self.state().docs.insert(d.uri, doc);
+        })
+        .await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        let uri = params.text_document.uri;
-        let mut state = self.state.lock().unwrap();
-        let encoding = state.encoding;
-        if let Some(flags) = state.doc_inflight.remove(&uri) {
-            flags.iter().for_each(CancelFlag::cancel);
-        }
-        match state.docs.get_mut(&uri) {
-            None => tracing::warn!(
-                "didChange for a document that is not open: {}",
-                uri.as_str()
-            ),
-            Some(doc) => {
-                if let Err(e) = doc.apply_changes(
-                    params.text_document.version,
-                    &params.content_changes,
-                    encoding,
-                ) {
-                    tracing::error!(
-                        "rejected an edit of {} (version {}): {e}; keeping the last good text",
-                        uri.as_str(),
-                        params.text_document.version
-                    );
+        guarded_notification("didChange", async {
+            let uri = params.text_document.uri;
+            let mut state = self.state();
+            let encoding = state.encoding;
+            if let Some(flags) = state.doc_inflight.remove(&uri) {
+                flags.iter().for_each(CancelFlag::cancel);
+            }
+            match state.docs.get_mut(&uri) {
+                None => tracing::warn!(
+                    "didChange for a document that is not open: {}",
+                    uri.as_str()
+                ),
+                Some(doc) => {
+                    if let Err(e) = doc.apply_changes(
+                        params.text_document.version,
+                        &params.content_changes,
+                        encoding,
+                    ) {
+                        tracing::error!(
+                            "rejected an edit of {} (version {}): {e}; keeping the last good text",
+                            uri.as_str(),
+                            params.text_document.version
+                        );
+                    }
                 }
             }
-        }
+        })
+        .await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        let uri = params.text_document.uri;
-        let mut state = self.state.lock().unwrap();
-        state.docs.remove(&uri);
-        state.inline_inflight.remove(&uri);
-        if let Some(flags) = state.doc_inflight.remove(&uri) {
-            flags.iter().for_each(CancelFlag::cancel);
-        }
+        guarded_notification("didClose", async {
+            let uri = params.text_document.uri;
+            let mut state = self.state();
+            state.docs.remove(&uri);
+            state.inline_inflight.remove(&uri);
+            if let Some(flags) = state.doc_inflight.remove(&uri) {
+                flags.iter().for_each(CancelFlag::cancel);
+            }
+        })
+        .await;
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
-        self.apply_settings(&params.settings).await;
+        guarded_notification("didChangeConfiguration", async {
+            self.apply_settings(&params.settings).await;
+        })
+        .await;
     }
 
     async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
-        inline::completion(self, params).await
+        guarded("completion", inline::completion(self, params)).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
-        actions::list(self, params)
+        guarded("codeAction", async { actions::list(self, params) }).await
     }
 
     async fn code_action_resolve(&self, action: CodeAction) -> RpcResult<CodeAction> {
-        actions::resolve(self, action).await
+        guarded("codeAction/resolve", actions::resolve(self, action)).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
@@ -302,7 +354,7 @@ impl LanguageServer for Backend {
             };
             return Ok(Some(status));
         }
-        actions::execute(self, params).await
+        guarded("executeCommand", actions::execute(self, params)).await
     }
 }
 
@@ -311,7 +363,7 @@ impl Backend {
         &self,
         params: InlineCompletionParams,
     ) -> RpcResult<Option<InlineCompletionResponse>> {
-        inline::inline_completion(self, params).await
+        guarded("inlineCompletion", inline::inline_completion(self, params)).await
     }
 }
 
@@ -326,4 +378,20 @@ pub async fn serve_stdio() {
     .finish();
     let (input, output) = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
     Server::new(input, output, socket).serve(service).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_an_internal_error() {
+        let r: RpcResult<()> = guarded("test", async { panic!("boom") }).await;
+        assert_eq!(
+            r.unwrap_err().code,
+            tower_lsp_server::jsonrpc::ErrorCode::InternalError
+        );
+        let r = guarded("test", async { Ok(7) }).await;
+        assert_eq!(r.unwrap(), 7);
+    }
 }
