@@ -225,7 +225,7 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
                 .into_iter()
                 .map(|range| Region {
                     range,
-                    max_tokens: 6,
+                    max_tokens: RENAME_TOKENS,
                 })
                 .collect();
             Ok(Plan {
@@ -236,6 +236,9 @@ pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, P
         }
     }
 }
+
+/// Token budget of a new name; names end early with an end token.
+const RENAME_TOKENS: usize = 6;
 
 /// About how many bytes of text a token covers, to pre-cut huge files before tokenizing.
 const BYTES_PER_TOKEN_GENEROUS: usize = 8;
@@ -258,6 +261,9 @@ fn request_for(text: &str, regions: &[Region], context_tokens: usize, tied: bool
     let mut to = (last + budget).min(text.len());
     while !text.is_char_boundary(to) {
         to -= 1;
+    }
+    if to < text.len() {
+        to = text[last..to].rfind('\n').map_or(to, |i| last + i + 1);
     }
     let mut segments = Vec::with_capacity(regions.len() * 2 + 1);
     let mut cursor = from;
@@ -625,6 +631,21 @@ mod tests {
         );
         match &r.segments[0] {
             Segment::Text(t) => assert!(t.starts_with("line") && t.len() <= 80 + 13),
+            other => panic!("{other:?}"),
+        }
+        // ...and so is the far end of the suffix, at a line end.
+        let text = format!("x = 1\n{}", "line of text\n".repeat(100));
+        let r = request_for(
+            &text,
+            &[Region {
+                range: 0..1,
+                max_tokens: 2,
+            }],
+            10,
+            false,
+        );
+        match r.segments.last() {
+            Some(Segment::Text(t)) => assert!(t.ends_with("text\n") && t.len() <= 80, "{t:?}"),
             other => panic!("{other:?}"),
         }
     }
