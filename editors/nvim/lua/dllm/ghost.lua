@@ -90,7 +90,7 @@ function M.accept()
   local lines = vim.split(cur.text, "\n", { plain = true })
   local row = range.start.line + #lines
   local last = vim.api.nvim_buf_get_lines(cur.bufnr, row - 1, row, false)[1] or ""
-  local col = #lines == 1 and (vim.str_byteindex(last, range.start.character) + #lines[1]) or #lines[#lines]
+  local col = #lines == 1 and (vim.str_byteindex(last, range.start.character, true) + #lines[1]) or #lines[#lines]
   pcall(vim.api.nvim_win_set_cursor, 0, { row, col })
   return true
 end
