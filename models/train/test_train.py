@@ -1,0 +1,187 @@
+"""One training step on a tiny model, the Dream logit shift, infill examples, and export.
+
+    /work/pyenv/bin/python -m pytest models/train
+
+Needs torch, tokenizers, safetensors, numpy; not the corpus (a small corpus is made here).
+"""
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import data as D  # noqa: E402
+import export as E  # noqa: E402
+import tokenizer as T  # noqa: E402
+import train as TR  # noqa: E402
+from model import DreamModel, ModelConfig  # noqa: E402
+
+CODE = [
+    "def add(a, b):\n    return a + b\n\n\nclass Stack:\n    def __init__(self):\n        self.items = []\n\n"
+    "    def push(self, x):\n        self.items.append(x)\n\n    def pop(self):\n        return self.items.pop()\n",
+    "fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\nfn main() {\n    let xs = vec![1, 2, 3];\n"
+    "    for x in &xs {\n        println!(\"{}\", add(*x, 1));\n    }\n}\n",
+    "function sum(xs) {\n  let s = 0;\n  for (const x of xs) {\n    s += x;\n  }\n  return s;\n}\n",
+    "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfor i := 0; i < 3; i++ {\n\t\tfmt.Println(i)\n\t}\n}\n",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "files").mkdir()
+    langs = ["python", "rust", "javascript", "go"]
+    for split in ("train", "valid", "test"):
+        with open(root / "files" / f"{split}.jsonl", "w") as f:
+            for i, (text, lang) in enumerate(zip(CODE * 3, langs * 3)):
+                f.write(json.dumps({"pkg": f"t:{i}", "path": f"f{i}", "lang": lang, "text": text}) + "\n")
+    tok = T.build(400, CODE * 10)
+    tok.save(str(root / "tokenizer.json"))
+    import types
+    T.cmd_encode(types.SimpleNamespace(corpus=root, tokenizer=root / "tokenizer.json"))
+    return root
+
+
+def tiny_config(vocab=400, tied=True):
+    return ModelConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                       tie_word_embeddings=tied)
+
+
+def test_shift_reads_token_i_from_position_i_minus_1():
+    torch.manual_seed(0)
+    m = DreamModel(tiny_config()).eval()
+    x = torch.randint(3, 400, (2, 10))
+    with torch.no_grad():
+        raw = m.raw_logits(x)
+        pred = m.predict_logits(x)
+        h = m.hidden(x)
+        b = torch.tensor([0, 0, 1])
+        p = torch.tensor([0, 1, 9])
+        sel = m.logits_for(h, b, p)
+    assert torch.allclose(pred[:, 0], raw[:, 0])
+    assert torch.allclose(pred[:, 1:], raw[:, :-1])
+    assert torch.allclose(sel, torch.stack([raw[0, 0], raw[0, 0], raw[1, 8]]), atol=1e-5)
+
+
+def test_attention_is_bidirectional():
+    torch.manual_seed(0)
+    m = DreamModel(tiny_config()).eval()
+    x = torch.randint(3, 400, (1, 12))
+    y = x.clone()
+    y[0, -1] = (y[0, -1] + 1) % 400
+    with torch.no_grad():
+        # changing the last token changes the first position's output
+        assert not torch.allclose(m.raw_logits(x)[0, 0], m.raw_logits(y)[0, 0])
+
+
+def test_infill_examples_are_engine_shaped(corpus_dir):
+    tok = T.load(corpus_dir / "tokenizer.json")
+    c = D.Corpus(corpus_dir, "train")
+    rng = random.Random(0)
+    n = 0
+    for _ in range(50):
+        ex = D.infill_example(rng, c, tok, 96, max_span=32)
+        if ex is None:
+            continue
+        n += 1
+        assert len(ex.canvas) <= 96
+        for p, t, w in ex.targets:
+            assert ex.canvas[p] == D.MASK_ID
+            assert w > 0
+            if t != D.EOS_ID:
+                assert w == 1.0
+    assert n > 10
+
+
+def test_training_step_loss_finite_and_decreases(corpus_dir):
+    tok = T.load(corpus_dir / "tokenizer.json")
+    c = D.Corpus(corpus_dir, "train")
+    torch.manual_seed(0)
+    m = DreamModel(tiny_config())
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    batch = D.make_batch(random.Random(1), c, tok, batch=8, seq=64, infill_frac=0.5, pad_weight=0.1, max_span=32)
+    assert batch["n_infill"] > 0 and batch["n_mdlm"] > 0
+
+    class A:
+        infill_weight = 1.0
+
+    losses = []
+    for _ in range(15):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            terms = TR.loss_terms(m, batch, "cpu")
+            loss = TR.total_loss(terms, A)
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_train_script_runs_and_resumes(corpus_dir, tmp_path):
+    args = ["--data", str(corpus_dir), "--tokenizer", str(corpus_dir / "tokenizer.json"), "--out", str(tmp_path),
+            "--vocab-size", "400", "--hidden-size", "32", "--intermediate-size", "64", "--num-hidden-layers", "1",
+            "--num-attention-heads", "2", "--num-key-value-heads", "1", "--seq", "64", "--batch", "4",
+            "--max-span", "16", "--max-minutes", "0.02", "--eval-every", "5", "--eval-batches", "1",
+            "--log-seconds", "0", "--warmup", "2"]
+    TR.main(args)
+    s1 = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    TR.main(["--out", str(tmp_path), "--resume", "--max-minutes", "0.02",
+             "--data", str(corpus_dir), "--tokenizer", str(corpus_dir / "tokenizer.json")])
+    s2 = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert s2["step"] > s1["step"] and s2["config"] == s1["config"]
+    assert "resumed" in (tmp_path / "train.log").read_text()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_export_names_shapes_and_reload(corpus_dir, tmp_path, tied):
+    cfg = tiny_config(tied=tied)
+    torch.manual_seed(0)
+    m = DreamModel(cfg).eval()
+    out = E.export_model(m, corpus_dir / "tokenizer.json", tmp_path / "exp", "f32")
+    conf = json.loads((out / "config.json").read_text())
+    assert conf["model_type"] == "Dream" and conf["architectures"] == ["DreamModel"]
+    assert conf["mask_token_id"] == 1 and conf["eos_token_id"] == 0 and conf["pad_token_id"] == 0
+    assert conf["bos_token_id"] == 2 and conf["hidden_act"] == "silu"
+    assert conf["tie_word_embeddings"] == tied
+    gen = json.loads((out / "generation_config.json").read_text())
+    assert gen["mask_token_id"] == 1
+    tc = json.loads((out / "tokenizer_config.json").read_text())
+    assert tc["mask_token"] == "<|mask|>" and tc["eos_token"] == "<|endoftext|>"
+    t = load_file(str(out / "model.safetensors"))
+    h, i, d = cfg.hidden_size, cfg.intermediate_size, cfg.head_dim
+    kv = cfg.num_key_value_heads * d
+    expect = {"model.embed_tokens.weight": (cfg.vocab_size, h), "model.norm.weight": (h,)}
+    if not tied:
+        expect["lm_head.weight"] = (cfg.vocab_size, h)
+    for l in range(cfg.num_hidden_layers):
+        p = f"model.layers.{l}."
+        expect.update({
+            p + "input_layernorm.weight": (h,), p + "post_attention_layernorm.weight": (h,),
+            p + "self_attn.q_proj.weight": (h, h), p + "self_attn.q_proj.bias": (h,),
+            p + "self_attn.k_proj.weight": (kv, h), p + "self_attn.k_proj.bias": (kv,),
+            p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.v_proj.bias": (kv,),
+            p + "self_attn.o_proj.weight": (h, h),
+            p + "mlp.gate_proj.weight": (i, h), p + "mlp.up_proj.weight": (i, h), p + "mlp.down_proj.weight": (h, i),
+        })
+    assert {k: tuple(v.shape) for k, v in t.items()} == expect
+    # reload into a fresh model: same logits
+    m2 = DreamModel(cfg).eval()
+    missing, unexpected = m2.load_state_dict(t, strict=False)
+    assert unexpected == [] and set(missing) <= {"lm_head.weight"}
+    if tied:
+        assert m2.lm_head.weight.data_ptr() == m2.model.embed_tokens.weight.data_ptr()
+    x = torch.randint(3, cfg.vocab_size, (1, 20))
+    with torch.no_grad():
+        assert torch.allclose(m.raw_logits(x), m2.raw_logits(x), atol=1e-5)
+    # bf16 export is half the size
+    out16 = E.export_model(m, corpus_dir / "tokenizer.json", tmp_path / "exp16", "bf16")
+    t16 = load_file(str(out16 / "model.safetensors"))
+    assert all(v.dtype == torch.bfloat16 for v in t16.values())

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Train the default masked-diffusion code model (issue 3, parts 3-4).
+
+CPU (background, one core, bf16 autocast):
+    nohup python models/train/train.py --out /work/ckpt/run1 --threads 1 > /dev/null 2>&1 &
+GPU (CUDA found automatically; bigger batch, data workers):
+    python models/train/train.py --out /work/ckpt/gpu1 --batch 64 --workers 8 ...
+Resume (same --out; the saved arguments are reused unless given again):
+    python models/train/train.py --out /work/ckpt/run1 --resume
+
+Loss = MDLM loss on `1 - infill_frac` of each batch (1/t-weighted CE on masked tokens, per
+window token) + `infill_weight` x infill loss on the rest (weighted mean CE over masked span
+slots; see data.py). Logits are Dream-shifted: token i from the hidden state at i-1.
+
+Writes <out>/ckpt.pt (latest, every --ckpt-minutes, atomically), <out>/train.log (one line per
+--log-seconds, and validation lines), and appends the same lines to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import queue
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import data as D  # noqa: E402
+import tokenizer as T  # noqa: E402
+from model import DreamModel, ModelConfig  # noqa: E402
+
+MODEL_ARGS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+              "num_attention_heads", "num_key_value_heads", "rope_theta", "max_position_embeddings")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("/work/corpus"))
+    ap.add_argument("--tokenizer", type=Path, default=Path("/work/ckpt/tokenizer.json"))
+    ap.add_argument("--out", type=Path, default=Path("/work/ckpt/run1"))
+    ap.add_argument("--resume", action="store_true")
+    # model
+    ap.add_argument("--vocab-size", type=int, default=12288)
+    ap.add_argument("--hidden-size", type=int, default=256)
+    ap.add_argument("--intermediate-size", type=int, default=768)
+    ap.add_argument("--num-hidden-layers", type=int, default=6)
+    ap.add_argument("--num-attention-heads", type=int, default=4)
+    ap.add_argument("--num-key-value-heads", type=int, default=2)
+    ap.add_argument("--rope-theta", type=float, default=10000.0)
+    ap.add_argument("--max-position-embeddings", type=int, default=512)
+    # optimisation
+    ap.add_argument("--seq", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--min-lr", type=float, default=1e-4)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=60000, help="schedule horizon; then min-lr")
+    ap.add_argument("--decay-frac", type=float, default=0.2, help="share of --steps spent decaying")
+    ap.add_argument("--weight-decay", type=float, default=0.1)
+    ap.add_argument("--clip", type=float, default=1.0)
+    # objective
+    ap.add_argument("--infill-frac", type=float, default=0.5)
+    ap.add_argument("--infill-weight", type=float, default=1.0)
+    ap.add_argument("--pad-weight", type=float, default=0.1)
+    ap.add_argument("--max-span", type=int, default=128)
+    # machinery
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0, help="batch-building threads (0: inline)")
+    ap.add_argument("--no-autocast", action="store_true")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ckpt-minutes", type=float, default=10.0)
+    ap.add_argument("--log-seconds", type=float, default=60.0)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--eval-batches", type=int, default=8)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop after this long (0: never)")
+    return ap
+
+
+def model_config(a) -> ModelConfig:
+    return ModelConfig(**{k: getattr(a, k) for k in MODEL_ARGS})
+
+
+def lr_at(step: int, a) -> float:
+    """Warmup, constant, then a cosine decay over the last `decay_frac` of `steps` (a run of
+    unknown length can be annealed later by resuming with a smaller --steps)."""
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    if step >= a.steps:
+        return a.min_lr
+    decay_start = a.steps - int(a.decay_frac * a.steps)
+    if step < decay_start:
+        return a.lr
+    p = (step - decay_start) / max(1, a.steps - decay_start)
+    return a.min_lr + 0.5 * (a.lr - a.min_lr) * (1 + math.cos(math.pi * p))
+
+
+def loss_terms(model: DreamModel, batch: dict, device) -> dict:
+    """MDLM and infill losses of one batch (call inside autocast)."""
+    tokens = batch["tokens"].to(device, non_blocking=True)
+    km = batch["key_mask"]
+    km = km.to(device, non_blocking=True) if km is not None else None
+    h = model.hidden(tokens, km)
+    b, p, tgt, w, k = (batch[x].to(device, non_blocking=True) for x in ("b", "p", "t", "w", "k"))
+    logits = model.logits_for(h, b, p).float()
+    ce = F.cross_entropy(logits, tgt, reduction="none")
+    out = {}
+    is_m = k == 0
+    if batch["n_mdlm"]:
+        out["mdlm"] = (ce[is_m] * w[is_m]).sum() / (batch["n_mdlm"] * batch["seq"])
+    if batch["n_infill"]:
+        wi = w[~is_m]
+        out["infill"] = (ce[~is_m] * wi).sum() / wi.sum().clamp_min(1e-6)
+        with torch.no_grad():
+            content = (~is_m) & (tgt != D.EOS_ID)
+            pads = (~is_m) & (tgt == D.EOS_ID)
+            out["span_ce"] = ce[content].mean() if content.any() else ce.new_zeros(())
+            out["pad_ce"] = ce[pads].mean() if pads.any() else ce.new_zeros(())
+            out["span_acc"] = (logits[content].argmax(-1) == tgt[content]).float().mean() if content.any() else ce.new_zeros(())
+    return out
+
+
+def total_loss(terms: dict, a) -> torch.Tensor:
+    loss = terms.get("mdlm", 0.0)
+    if "infill" in terms:
+        loss = loss + a.infill_weight * terms["infill"]
+    return loss
+
+
+class Batches:
+    """Batch source: inline, or `workers` threads filling a queue (tokenizers and numpy release
+    the GIL for most of the work)."""
+
+    def __init__(self, corpus, tok, a, seed: int):
+        self.corpus, self.tok, self.a = corpus, tok, a
+        self.workers = a.workers
+        self.rng = random.Random(seed)
+        if self.workers:
+            self.q: queue.Queue = queue.Queue(maxsize=4 * self.workers)
+            for w in range(self.workers):
+                threading.Thread(target=self._fill, args=(seed * 1000 + w,), daemon=True).start()
+
+    def _make(self, rng):
+        a = self.a
+        return D.make_batch(rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span)
+
+    def _fill(self, seed):
+        rng = random.Random(seed)
+        while True:
+            self.q.put(self._make(rng))
+
+    def next(self):
+        return self.q.get() if self.workers else self._make(self.rng)
+
+
+@torch.no_grad()
+def evaluate(model, corpus, tok, a, device, autocast) -> dict:
+    model.eval()
+    rng = random.Random(12345)  # the same validation batches every time
+    sums: dict[str, float] = {}
+    for _ in range(a.eval_batches):
+        batch = D.make_batch(rng, corpus, tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span)
+        with autocast():
+            terms = loss_terms(model, batch, device)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    model.train()
+    return {k: v / a.eval_batches for k, v in sums.items()}
+
+
+def save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = parse_args()
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = a.out / "ckpt.pt"
+    state = None
+    if a.resume:
+        if not ckpt_path.exists():
+            sys.exit(f"--resume: no checkpoint at {ckpt_path}")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # Saved arguments win unless given explicitly on this command line.
+        given = {x.split("=")[0].lstrip("-").replace("-", "_") for x in (argv or sys.argv[1:]) if x.startswith("--")}
+        for k, v in state["args"].items():
+            if k not in given and k != "resume":
+                setattr(a, k, type(getattr(a, k))(v) if isinstance(getattr(a, k), Path) else v)
+
+    if a.device == "auto":
+        a.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(a.device)
+    if device.type == "cpu":
+        torch.set_num_threads(a.threads)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    use_ac = not a.no_autocast
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_ac)
+
+    logf = open(a.out / "train.log", "a", buffering=1)
+
+    def log(msg: str):
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+
+    tok = T.load(a.tokenizer)
+    assert tok.get_vocab_size() <= a.vocab_size, "tokenizer larger than the embedding"
+    train = D.Corpus(a.data, "train")
+    valid = D.Corpus(a.data, "valid")
+
+    cfg = model_config(a)
+    torch.manual_seed(a.seed)
+    model = DreamModel(cfg).to(device)
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (decay if p.ndim == 2 and "embed_tokens" not in n else no_decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=a.lr, betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda",
+    )
+    step, tokens_seen, elapsed_prev = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, tokens_seen, elapsed_prev = state["step"], state["tokens"], state.get("elapsed", 0.0)
+        log(f"resumed from {ckpt_path} at step {step}, {tokens_seen / 1e6:.2f}M tokens")
+    fwd = torch.compile(model) if a.compile else model
+
+    log(f"device {device} threads {torch.get_num_threads()} autocast {use_ac}; model {json.dumps(cfg.to_dict())}")
+    log(f"params {model.num_params() / 1e6:.2f}M total, {cfg.non_embedding_params() / 1e6:.2f}M non-embedding; "
+        f"train {len(train.tokens) / 1e6:.1f}M tokens; args {json.dumps({k: str(v) for k, v in vars(a).items()})}")
+
+    batches = Batches(train, tok, a, seed=a.seed * 7919 + step)
+    t0 = time.time()
+    last_log = last_ckpt = t0
+    win = {"tokens": 0, "time": 0.0, "n": 0}
+    sums: dict[str, float] = {}
+
+    def checkpoint():
+        save(ckpt_path, {
+            "model": model.state_dict(), "opt": opt.state_dict(), "step": step, "tokens": tokens_seen,
+            "elapsed": elapsed_prev + time.time() - t0, "config": cfg.to_dict(),
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
+        })
+
+    model.train()
+    while True:
+        ts = time.time()
+        batch = batches.next()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a)
+        with autocast():
+            terms = loss_terms(fwd, batch, device)
+            loss = total_loss(terms, a)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+        opt.step()
+        step += 1
+        n_tok = batch["tokens"].numel() if batch["key_mask"] is None else int(batch["key_mask"].sum())
+        tokens_seen += n_tok
+        win["tokens"] += n_tok
+        win["time"] += time.time() - ts
+        win["n"] += 1
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        sums["gnorm"] = sums.get("gnorm", 0.0) + float(gnorm)
+        now = time.time()
+        if now - last_log >= a.log_seconds:
+            avg = " ".join(f"{k} {v / win['n']:.4f}" for k, v in sorted(sums.items()))
+            log(f"step {step} tokens {tokens_seen / 1e6:.3f}M lr {lr_at(step, a):.2e} "
+                f"tok/s {win['tokens'] / win['time']:.0f} {avg}")
+            win = {"tokens": 0, "time": 0.0, "n": 0}
+            sums = {}
+            last_log = now
+        if step % a.eval_every == 0:
+            ev = evaluate(model, valid, tok, a, device, autocast)
+            log(f"valid step {step} " + " ".join(f"{k} {v:.4f}" for k, v in sorted(ev.items())))
+        if now - last_ckpt >= a.ckpt_minutes * 60:
+            checkpoint()
+            last_ckpt = now
+            log(f"checkpoint step {step} -> {ckpt_path}")
+        if a.max_minutes and now - t0 >= a.max_minutes * 60:
+            checkpoint()
+            log(f"stopping after {a.max_minutes} minutes at step {step}")
+            break
+
+
+if __name__ == "__main__":
+    main()
