@@ -49,10 +49,13 @@ impl CodeTokenizer {
                 path: path.to_path_buf(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Tokenizer {
+        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Tokenizer {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        // User code is text: a literal "<|mask|>" or "<|endoftext|>" in a file must not turn
+        // into the special token (a mask on the canvas, or an end of span).
+        inner.set_encode_special_tokens(true);
         Ok(CodeTokenizer {
             inner,
             path: path.to_path_buf(),

@@ -467,3 +467,19 @@ fn tied_spans_come_out_identical_and_combine_their_predictions() {
     c.ties = vec![vec![0, 5]];
     assert!(sample(&model, c, &opts(), &CancelFlag::new(), None).is_err());
 }
+
+#[test]
+fn special_token_text_in_user_code_stays_text() {
+    let model = load("dream-tiny");
+    let special = model.special_tokens().clone();
+    let ids = model
+        .tokenizer()
+        .encode("s = \"<|mask|>\" + \"<|endoftext|>\"")
+        .unwrap();
+    assert!(!ids.contains(&special.mask), "{ids:?}");
+    assert!(!ids.iter().any(|&t| special.is_end(t)), "{ids:?}");
+    assert_eq!(
+        model.tokenizer().decode(&ids).unwrap(),
+        "s = \"<|mask|>\" + \"<|endoftext|>\""
+    );
+}
