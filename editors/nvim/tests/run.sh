@@ -10,6 +10,7 @@ cargo build -q --profile test -p dllm-ls
 model="$(mktemp -d)"
 trap 'rm -rf "$model"' EXIT
 cargo run -q --profile test -p dllm-ls --example constant_model -- "$model" a > /dev/null
-export DLLM_LS="$repo/target/debug/dllm-ls" DLLM_MODEL="$model"
+# cargo puts the binary under CARGO_TARGET_DIR when that is set.
+export DLLM_LS="${CARGO_TARGET_DIR:-$repo/target}/debug/dllm-ls" DLLM_MODEL="$model"
 nvim --headless -u "$here/minimal_init.lua" -c "luafile $here/run.lua"
 echo
