@@ -1,0 +1,489 @@
+//! Evaluates an infill model on held-out code (issue 3, part 6).
+//!
+//! Cases come from the test split of the training corpus (`models/train/corpus.py` writes
+//! `/work/corpus/files/test.jsonl`: packages the model never saw): per language, random single
+//! lines, runs of 2-8 lines and function bodies, each masked with the real text before and after
+//! it. The model fills each hole the way the server does (same sampler settings, token budgets and
+//! context size); two trivial baselines answer the same cases: an empty answer and the lines just
+//! above the hole repeated. Scores: exact match after whitespace normalisation, edit similarity,
+//! and the share of answers that add no syntax errors (tree-sitter).
+//!
+//!     cargo run --release -p dllm-ls --example evaluate -- --model models/default
+//!
+//! `bash models/train/evaluate.sh` builds the corpus first when it is missing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use dllm_grammars::span::enclosing_function;
+use dllm_grammars::{check_edit, Language, SyntaxTree};
+use dllm_ls::config::Config;
+use dllm_models::{CancelFlag, DiffusionModel, InfillRequest, LoadOptions};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Checkpoint directory (Dream or LLaDA layout).
+    #[arg(long, default_value = "models/default")]
+    model: PathBuf,
+    /// Held-out files, one JSON object per line: {"lang", "path", "text", "pkg"}.
+    #[arg(long, default_value = "/work/corpus/files/test.jsonl")]
+    corpus: PathBuf,
+    /// Cases per language and kind.
+    #[arg(long, default_value_t = 40)]
+    per_cell: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Only these languages (corpus names: python, rust, javascript, typescript, go).
+    #[arg(long, value_delimiter = ',')]
+    langs: Vec<String>,
+    /// Score the baselines only (no model run; the model's tokenizer still sizes the cases).
+    #[arg(long)]
+    baselines_only: bool,
+    /// Sampler overrides, as in the server's configuration.
+    #[arg(long)]
+    threshold: Option<f32>,
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Write every case and answer here (JSON lines).
+    #[arg(long)]
+    dump: Option<PathBuf>,
+    /// Write the summary here (JSON).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct SourceFile {
+    lang: String,
+    path: String,
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Line,
+    Lines,
+    Body,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Line, Kind::Lines, Kind::Body];
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Line => "line",
+            Kind::Lines => "2-8 lines",
+            Kind::Body => "function body",
+        }
+    }
+}
+
+struct Case {
+    file: usize,
+    range: Range<usize>,
+    max_tokens: usize,
+}
+
+/// splitmix64: a seeded generator, so the same seed gives the same cases on every machine.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Byte ranges of the lines of `text`, without their line ends.
+fn line_ranges(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        if b == b'\n' {
+            let end = if i > start && text.as_bytes()[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            };
+            out.push(start..end);
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        out.push(start..text.len());
+    }
+    out
+}
+
+fn indent_end(text: &str, line: &Range<usize>) -> usize {
+    line.start + text[line.clone()].len() - text[line.clone()].trim_start().len()
+}
+
+/// What a user would be asked to fill: a line from its indentation on, a run of lines, or the
+/// inside of a function body (trimmed of surrounding blank space).
+fn pick(rng: &mut Rng, kind: Kind, text: &str, tree: &SyntaxTree) -> Option<Range<usize>> {
+    let lines = line_ranges(text);
+    if lines.len() < 3 {
+        return None;
+    }
+    match kind {
+        Kind::Line | Kind::Lines => {
+            let first = 1 + rng.below(lines.len() - 2);
+            let count = if kind == Kind::Line {
+                1
+            } else {
+                2 + rng.below(7)
+            };
+            let last = first + count - 1;
+            if last + 1 >= lines.len() {
+                return None;
+            }
+            let start = indent_end(text, &lines[first]);
+            let end = lines[last].end;
+            let inside = &text[start..end];
+            // A hole worth asking for: not blank at either end, some code in it.
+            if inside
+                .trim()
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .count()
+                < 2
+                || text[lines[last].clone()].trim().is_empty()
+            {
+                return None;
+            }
+            Some(start..end)
+        }
+        Kind::Body => {
+            let offset = rng.below(text.len());
+            if !text.is_char_boundary(offset) {
+                return None;
+            }
+            let f = enclosing_function(tree, text, offset).ok()??;
+            let body = &text[f.body.clone()];
+            let lead = body.len() - body.trim_start().len();
+            let trail = body.len() - body.trim_end().len();
+            let range = f.body.start + lead..f.body.end - trail;
+            if range.is_empty() || !text[range.clone()].contains(|c: char| c.is_alphanumeric()) {
+                return None;
+            }
+            Some(range)
+        }
+    }
+}
+
+/// Whitespace runs become one space; ends are trimmed.
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// 1 - Levenshtein distance / longer length, over characters.
+fn edit_similarity(a: &str, b: &str) -> f64 {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    1.0 - prev[b.len()] as f64 / a.len().max(b.len()) as f64
+}
+
+/// The baseline: as many lines as the hole has, taken from just above it (from the first one's
+/// indentation on, like the hole).
+fn lines_above(text: &str, range: &Range<usize>) -> String {
+    let want = text[range.clone()].lines().count().max(1);
+    let lines = line_ranges(text);
+    let first = lines.iter().position(|l| l.end >= range.start).unwrap_or(0);
+    let picked: Vec<&Range<usize>> = lines[..first]
+        .iter()
+        .rev()
+        .filter(|l| !text[(*l).clone()].trim().is_empty())
+        .take(want)
+        .collect();
+    let mut out: Vec<&str> = picked.iter().rev().map(|l| &text[(*l).clone()]).collect();
+    if let Some(head) = out.first_mut() {
+        *head = head.trim_start();
+    }
+    out.join("\n")
+}
+
+#[derive(Default, Clone)]
+struct Score {
+    n: usize,
+    exact: usize,
+    parses: usize,
+    similarity: f64,
+}
+
+impl Score {
+    fn add(&mut self, language: Language, text: &str, range: &Range<usize>, answer: &str) {
+        let truth = &text[range.clone()];
+        self.n += 1;
+        self.exact += usize::from(normalise(answer) == normalise(truth));
+        self.similarity += edit_similarity(answer, truth);
+        // "Parses" = adds no syntax errors next to the hole or in the code around it.
+        self.parses +=
+            usize::from(check_edit(language, text, range.clone(), answer).is_ok_and(|c| c.ok));
+    }
+    fn cells(&self) -> [String; 3] {
+        let pct = |k: usize| format!("{:.1}", 100.0 * k as f64 / self.n.max(1) as f64);
+        [
+            pct(self.exact),
+            format!("{:.1}", 100.0 * self.similarity / self.n.max(1) as f64),
+            pct(self.parses),
+        ]
+    }
+    fn json(&self) -> serde_json::Value {
+        let d = self.n.max(1) as f64;
+        json!({"n": self.n, "exact_match": self.exact as f64 / d,
+               "edit_similarity": self.similarity / d, "parses": self.parses as f64 / d})
+    }
+}
+
+#[derive(Default, Clone)]
+struct Cell {
+    model: Score,
+    above: Score,
+    empty: Score,
+    steps: usize,
+    tokens: usize,
+    millis: f64,
+}
+
+fn language_of(file: &SourceFile) -> Option<Language> {
+    Language::from_path(Path::new(&file.path)).or_else(|| Language::from_language_id(&file.lang))
+}
+
+fn load_files(path: &Path, langs: &[String]) -> Result<Vec<SourceFile>> {
+    let reader = std::io::BufReader::new(std::fs::File::open(path).with_context(|| {
+        format!(
+            "{} (build it: python3 models/train/corpus.py)",
+            path.display()
+        )
+    })?);
+    let mut files = Vec::new();
+    for line in reader.lines() {
+        let file: SourceFile = serde_json::from_str(&line?)?;
+        if langs.is_empty() || langs.contains(&file.lang) {
+            files.push(file);
+        }
+    }
+    Ok(files)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let files = load_files(&args.corpus, &args.langs)?;
+    if files.is_empty() {
+        bail!("no files in {}", args.corpus.display());
+    }
+    let model = DiffusionModel::load_dir(&args.model, &LoadOptions::default())
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let config = Config::default();
+    let mut sampler = config.sampler.clone();
+    if args.threshold.is_some() {
+        sampler.threshold = args.threshold;
+    }
+    if args.steps.is_some() {
+        sampler.steps = args.steps;
+    }
+    let budget = |kind: Kind| match kind {
+        Kind::Line => config.max_tokens_inline,
+        Kind::Lines | Kind::Body => config.max_tokens_block,
+    };
+
+    // Files per language, in corpus order, with their trees.
+    let mut by_lang: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut trees = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let tree = language_of(f).and_then(|l| SyntaxTree::parse(l, &f.text).ok());
+        if tree.is_some() {
+            by_lang.entry(f.lang.clone()).or_default().push(i);
+        }
+        trees.push(tree);
+    }
+
+    let mut rng = Rng(args.seed);
+    let mut cases: BTreeMap<(String, Kind), Vec<Case>> = BTreeMap::new();
+    for (lang, ids) in &by_lang {
+        for kind in Kind::ALL {
+            let mut seen = HashSet::new();
+            let mut picked = Vec::new();
+            let mut tries = 0;
+            while picked.len() < args.per_cell && tries < args.per_cell * 400 {
+                tries += 1;
+                let file = ids[rng.below(ids.len())];
+                let text = &files[file].text;
+                let Some(range) = pick(&mut rng, kind, text, trees[file].as_ref().unwrap()) else {
+                    continue;
+                };
+                // The answer has to fit the budget the server gives such a hole.
+                let n = model.tokenizer().encode(&text[range.clone()])?.len();
+                if n >= budget(kind) || !seen.insert((file, range.start, range.end)) {
+                    continue;
+                }
+                picked.push(Case {
+                    file,
+                    range,
+                    max_tokens: budget(kind),
+                });
+            }
+            cases.insert((lang.clone(), kind), picked);
+        }
+    }
+
+    let mut dump = match &args.dump {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
+    let cancel = CancelFlag::default();
+    let mut cells: BTreeMap<(String, Kind), Cell> = BTreeMap::new();
+    let total: usize = cases.values().map(Vec::len).sum();
+    let mut done = 0;
+    let started = Instant::now();
+    for ((lang, kind), list) in &cases {
+        let cell = cells.entry((lang.clone(), *kind)).or_default();
+        for case in list {
+            let file = &files[case.file];
+            let text = &file.text;
+            let language = language_of(file).expect("parsed above");
+            let mut request = InfillRequest::single(
+                &text[..case.range.start],
+                case.max_tokens,
+                &text[case.range.end..],
+            );
+            request.max_context_tokens = Some(config.context_tokens * 2 + case.max_tokens);
+            let answer = if args.baselines_only {
+                None
+            } else {
+                let out = model.infill(&request, &sampler, &cancel)?;
+                cell.steps += out.steps;
+                cell.tokens += out.span_tokens[0].len();
+                cell.millis += out.elapsed.as_secs_f64() * 1e3;
+                let raw = out.spans.into_iter().next().unwrap_or_default();
+                // What the server does with an inline answer: its first line only.
+                Some(if *kind == Kind::Line {
+                    raw.split(['\n', '\r'])
+                        .next()
+                        .unwrap_or("")
+                        .trim_end()
+                        .to_string()
+                } else {
+                    raw
+                })
+            };
+            let above = lines_above(text, &case.range);
+            if let Some(a) = &answer {
+                cell.model.add(language, text, &case.range, a);
+            }
+            cell.above.add(language, text, &case.range, &above);
+            cell.empty.add(language, text, &case.range, "");
+            if let Some(w) = dump.as_mut() {
+                serde_json::to_writer(
+                    &mut *w,
+                    &json!({"lang": lang, "kind": kind.name(), "path": file.path,
+                            "truth": &text[case.range.clone()], "model": answer, "above": above}),
+                )?;
+                w.write_all(b"\n")?;
+            }
+            done += 1;
+            if done % 50 == 0 {
+                eprintln!(
+                    "{done}/{total} cases, {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+
+    print_table(&cells, args.baselines_only);
+    if let Some(path) = &args.json {
+        let rows: Vec<_> = cells
+            .iter()
+            .map(|((lang, kind), c)| {
+                let n = c.model.n.max(1) as f64;
+                json!({"lang": lang, "kind": kind.name(), "model": c.model.json(),
+                       "lines_above": c.above.json(), "empty": c.empty.json(),
+                       "mean_steps": c.steps as f64 / n, "mean_tokens": c.tokens as f64 / n,
+                       "mean_ms": c.millis / n})
+            })
+            .collect();
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json!({"model": args.model, "seed": args.seed,
+                "per_cell": args.per_cell, "threshold": sampler.threshold, "steps": sampler.steps,
+                "cells": rows}))?,
+        )?;
+    }
+    Ok(())
+}
+
+fn print_table(cells: &BTreeMap<(String, Kind), Cell>, baselines_only: bool) {
+    println!("| language | hole | n | model EM | model ES | model parses | lines-above EM | lines-above ES | lines-above parses | empty EM | empty parses | steps | ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut all: BTreeMap<Kind, Cell> = BTreeMap::new();
+    let row = |lang: &str, kind: Kind, c: &Cell| {
+        let m = if baselines_only {
+            ["-".into(), "-".into(), "-".into()]
+        } else {
+            c.model.cells()
+        };
+        let a = c.above.cells();
+        let e = c.empty.cells();
+        let n = c.above.n.max(1) as f64;
+        println!(
+            "| {lang} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.0} |",
+            kind.name(),
+            c.above.n,
+            m[0],
+            m[1],
+            m[2],
+            a[0],
+            a[1],
+            a[2],
+            e[0],
+            e[2],
+            c.steps as f64 / n,
+            c.millis / n
+        );
+    };
+    for ((lang, kind), c) in cells {
+        row(lang, *kind, c);
+        let t = all.entry(*kind).or_default();
+        for (to, from) in [
+            (&mut t.model, &c.model),
+            (&mut t.above, &c.above),
+            (&mut t.empty, &c.empty),
+        ] {
+            to.n += from.n;
+            to.exact += from.exact;
+            to.parses += from.parses;
+            to.similarity += from.similarity;
+        }
+        t.steps += c.steps;
+        t.millis += c.millis;
+    }
+    for (kind, c) in &all {
+        row("**all**", *kind, c);
+    }
+}
