@@ -28,4 +28,4 @@ pub use sampler::{
 };
 pub use source::ModelSource;
 pub use tokenizer::{CodeTokenizer, SpecialTokens};
-pub use transformer::Transformer;
+pub use transformer::{KvCache, Transformer};

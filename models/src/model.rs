@@ -13,7 +13,7 @@ use crate::source::ModelSource;
 use crate::tokenizer::{
     resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
 };
-use crate::transformer::{tensor_specs, Transformer};
+use crate::transformer::{tensor_specs, KvCache, Transformer};
 
 pub const CONFIG_FILE: &str = "config.json";
 
@@ -33,6 +33,20 @@ impl Default for LoadOptions {
 pub trait TokenPredictor {
     /// Logits `[positions.len(), vocab]` (f32) for the tokens at `positions` of `canvas`.
     fn predict(&self, canvas: &[u32], positions: &[usize]) -> Result<Tensor>;
+    /// [`predict`](Self::predict) with an approximate KV cache. With `cache` empty, a full pass
+    /// answers and fills it; otherwise only the columns in `window` (which holds `positions`)
+    /// are recomputed against the cached keys and values of the rest of the canvas, as it was
+    /// when the cache was filled. Predictors without a cache ignore it.
+    fn predict_cached(
+        &self,
+        canvas: &[u32],
+        positions: &[usize],
+        window: &[usize],
+        cache: &mut Option<KvCache>,
+    ) -> Result<Tensor> {
+        let _ = (window, cache);
+        self.predict(canvas, positions)
+    }
     fn special_tokens(&self) -> &SpecialTokens;
 }
 
@@ -147,6 +161,59 @@ impl DiffusionModel {
 
 impl TokenPredictor for DiffusionModel {
     fn predict(&self, canvas: &[u32], positions: &[usize]) -> Result<Tensor> {
+        let rows = self.head_rows_for(canvas, positions)?;
+        let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
+        let all: Vec<usize> = (0..canvas.len()).collect();
+        Ok(self
+            .transformer
+            .forward(&t, &all, None, Some(&rows))?
+            .squeeze(0)?)
+    }
+
+    fn predict_cached(
+        &self,
+        canvas: &[u32],
+        positions: &[usize],
+        window: &[usize],
+        cache: &mut Option<KvCache>,
+    ) -> Result<Tensor> {
+        let rows = self.head_rows_for(canvas, positions)?;
+        let Some(kv) = cache.as_mut().filter(|kv| kv.len() == canvas.len()) else {
+            let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
+            let all: Vec<usize> = (0..canvas.len()).collect();
+            let (logits, kv) = self.transformer.forward_caching(&t, &all, Some(&rows))?;
+            *cache = Some(kv);
+            return Ok(logits.squeeze(0)?);
+        };
+        // The rows the head reads (one to the left for Dream) are recomputed too.
+        let mut cols: Vec<usize> = window.iter().chain(&rows).copied().collect();
+        cols.sort_unstable();
+        cols.dedup();
+        if let Some(&c) = cols.iter().find(|&&c| c >= canvas.len()) {
+            return Err(Error::InvalidRequest(format!(
+                "window column {c} outside a canvas of {}",
+                canvas.len()
+            )));
+        }
+        let tokens: Vec<u32> = cols.iter().map(|&c| canvas[c]).collect();
+        let head: Vec<usize> = rows
+            .iter()
+            .map(|r| cols.binary_search(r).expect("rows are in the window"))
+            .collect();
+        Ok(self
+            .transformer
+            .forward_window(kv, &cols, &tokens, &cols, &head, false)?
+            .squeeze(0)?)
+    }
+
+    fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+}
+
+impl DiffusionModel {
+    /// Checks a prediction request and returns the hidden-state rows that answer it.
+    fn head_rows_for(&self, canvas: &[u32], positions: &[usize]) -> Result<Vec<usize>> {
         if let Some(&p) = positions.iter().find(|&&p| p >= canvas.len()) {
             return Err(Error::InvalidRequest(format!(
                 "position {p} outside a canvas of {}",
@@ -162,20 +229,10 @@ impl TokenPredictor for DiffusionModel {
         }
         self.transformer.check_tokens(canvas)?;
         // Dream-family models predict token i from the hidden state at i-1 (token 0 from 0).
-        let rows: Vec<usize> = if self.family().shifted_logits() {
+        Ok(if self.family().shifted_logits() {
             positions.iter().map(|&p| p.saturating_sub(1)).collect()
         } else {
             positions.to_vec()
-        };
-        let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
-        let all: Vec<usize> = (0..canvas.len()).collect();
-        Ok(self
-            .transformer
-            .forward(&t, &all, None, Some(&rows))?
-            .squeeze(0)?)
-    }
-
-    fn special_tokens(&self) -> &SpecialTokens {
-        &self.special
+        })
     }
 }

@@ -306,6 +306,100 @@ impl Transformer {
         keep: Option<&[Vec<bool>]>,
         head_rows: Option<&[usize]>,
     ) -> Result<Tensor> {
+        self.forward_inner(tokens, positions, keep, head_rows, None)
+    }
+
+    /// [`forward`](Self::forward) for one sequence that also returns every layer's keys and
+    /// values, to be reused by [`forward_window`](Self::forward_window) in later steps.
+    pub fn forward_caching(
+        &self,
+        tokens: &Tensor,
+        positions: &[usize],
+        head_rows: Option<&[usize]>,
+    ) -> Result<(Tensor, KvCache)> {
+        let mut cache = KvCache {
+            layers: Vec::with_capacity(self.layers.len()),
+            len: positions.len(),
+        };
+        let logits = self.forward_inner(tokens, positions, None, head_rows, Some(&mut cache))?;
+        Ok((logits, cache))
+    }
+
+    /// One sequence, recomputing only the columns `window` (canvas columns, sorted, distinct) of
+    /// a canvas whose keys and values from an earlier pass are in `cache`: the window's queries
+    /// attend to the cached keys of every other column and to their own fresh keys (the cached
+    /// copies of the window's columns are masked out). Everything outside the window is seen as
+    /// it was when the cache was made: this is the approximate KV cache of Fast-dLLM, exact when
+    /// nothing outside the window changed since.
+    ///
+    /// `window_tokens` / `window_positions`: token and position id of each window column.
+    /// `head_rows`: indices into the window. Returns logits `[1, rows, vocab]` and, when
+    /// `update` is set, writes the window's fresh keys and values into the cache.
+    pub fn forward_window(
+        &self,
+        cache: &mut KvCache,
+        window: &[usize],
+        window_tokens: &[u32],
+        window_positions: &[usize],
+        head_rows: &[usize],
+        update: bool,
+    ) -> Result<Tensor> {
+        let m = window.len();
+        if window_tokens.len() != m || window_positions.len() != m {
+            return Err(Error::InvalidRequest(format!(
+                "window of {m} columns with {} tokens and {} positions",
+                window_tokens.len(),
+                window_positions.len()
+            )));
+        }
+        if let Some(&c) = window.iter().find(|&&c| c >= cache.len) {
+            return Err(Error::InvalidRequest(format!(
+                "window column {c} outside a cache of {}",
+                cache.len
+            )));
+        }
+        self.check_tokens(window_tokens)?;
+        // Keys are [cached columns..., window columns...]; the cached copies of window columns
+        // are stale and hidden.
+        let mut bias = vec![0f32; cache.len + m];
+        for &c in window {
+            bias[c] = f32::NEG_INFINITY;
+        }
+        let bias = Tensor::from_vec(bias, (1, 1, 1, cache.len + m), &self.device)?;
+        let rotary = self.rotary(window_positions)?;
+        let ids = Tensor::from_slice(window_tokens, m, &self.device)?;
+        let mut x = self.embed.index_select(&ids, 0)?.reshape((1, m, ()))?;
+        let mut fresh = Vec::with_capacity(self.layers.len());
+        for (layer, (past_k, past_v)) in self.layers.iter().zip(&cache.layers) {
+            let (next, k, v) =
+                self.layer_forward(layer, &x, &rotary, Some(&bias), Some((past_k, past_v)))?;
+            x = next;
+            if update {
+                fresh.push((k, v));
+            }
+        }
+        if update {
+            let idx = Tensor::from_vec(
+                window.iter().map(|&c| c as u32).collect::<Vec<_>>(),
+                m,
+                &self.device,
+            )?;
+            for ((k, v), (new_k, new_v)) in cache.layers.iter_mut().zip(fresh) {
+                *k = scatter_columns(k, &idx, &new_k)?;
+                *v = scatter_columns(v, &idx, &new_v)?;
+            }
+        }
+        self.head_logits(&x, Some(head_rows))
+    }
+
+    fn forward_inner(
+        &self,
+        tokens: &Tensor,
+        positions: &[usize],
+        keep: Option<&[Vec<bool>]>,
+        head_rows: Option<&[usize]>,
+        mut record: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let (batch, seq) = tokens.dims2()?;
         if positions.len() != seq {
             return Err(Error::InvalidRequest(format!(
@@ -323,15 +417,24 @@ impl Transformer {
             .index_select(&tokens.flatten_all()?, 0)?
             .reshape((batch, seq, ()))?;
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &rotary, bias.as_ref())?;
+            let (next, k, v) = self.layer_forward(layer, &x, &rotary, bias.as_ref(), None)?;
+            x = next;
+            if let Some(cache) = record.as_mut() {
+                cache.layers.push((k, v));
+            }
         }
+        self.head_logits(&x, head_rows)
+    }
+
+    /// Final norm and output head on the chosen rows of `x` `[b, t, hidden]`.
+    fn head_logits(&self, x: &Tensor, head_rows: Option<&[usize]>) -> Result<Tensor> {
         let x = match head_rows {
             Some(rows) => {
                 let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
                 let idx = Tensor::from_vec(idx, rows.len(), &self.device)?;
                 x.index_select(&idx, 1)?
             }
-            None => x,
+            None => x.clone(),
         };
         let x = candle_nn::ops::rms_norm(
             &x.contiguous()?,
@@ -356,23 +459,35 @@ impl Transformer {
         Ok(Tensor::from_vec(flat, (batch, 1, 1, seq), &self.device)?)
     }
 
+    /// One layer over the rows of `x`; `past`: cached keys / values placed before the rows' own
+    /// (see [`forward_window`](Self::forward_window)). Returns the output and the rows' own
+    /// keys and values.
     fn layer_forward(
         &self,
         layer: &Layer,
         x: &Tensor,
         rotary: &Rotary,
         bias: Option<&Tensor>,
-    ) -> Result<Tensor> {
+        past: Option<(&Tensor, &Tensor)>,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
         let eps = self.cfg.rms_norm_eps as f32;
         let h = candle_nn::ops::rms_norm(x, &layer.attn_norm, eps)?;
         let (q, k, v) = self.project_qkv(layer, &h, rotary)?;
-        let attn = self.attend(&q, &k, &v, bias)?;
+        let attn = match past {
+            Some((pk, pv)) => self.attend(
+                &q,
+                &Tensor::cat(&[pk, &k], 2)?,
+                &Tensor::cat(&[pv, &v], 2)?,
+                bias,
+            )?,
+            None => self.attend(&q, &k, &v, bias)?,
+        };
         let x = (x + layer.o.forward(&attn)?)?;
         let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
         let mlp = layer
             .down
             .forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
-        Ok((x + mlp)?)
+        Ok(((x + mlp)?, k, v))
     }
 
     /// Queries `[b, heads, t, d]` and rotated keys / values `[b, kv_heads, t, d]`.
@@ -405,6 +520,8 @@ impl Transformer {
     /// are never copied per head.
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         let (b, heads, t, d) = q.dims4()?;
+        let k = &k.contiguous()?;
+        let v = &v.contiguous()?;
         let kv_heads = self.cfg.num_kv_heads;
         let group = heads / kv_heads;
         let q = q.reshape((b, kv_heads, group * t, d))?;
@@ -429,6 +546,35 @@ impl Transformer {
             None => Ok(()),
         }
     }
+}
+
+/// Keys and values of every layer for one canvas (`[1, kv_heads, len, head_dim]` each, keys
+/// rotated), from [`Transformer::forward_caching`].
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Canvas columns covered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// `dst` `[b, h, len, d]` with the columns `idx` replaced by the rows of `src` `[b, h, m, d]`.
+fn scatter_columns(dst: &Tensor, idx: &Tensor, src: &Tensor) -> Result<Tensor> {
+    let (b, h, _, d) = src.dims4()?;
+    let m = idx.dim(0)?;
+    let idx = idx
+        .reshape((1, 1, m, 1))?
+        .broadcast_as((b, h, m, d))?
+        .contiguous()?;
+    Ok(dst.scatter(&idx, &src.contiguous()?, 2)?)
 }
 
 /// The dtype in which tensors are computed, chosen by the caller.

@@ -51,6 +51,12 @@ struct Args {
     threshold: Option<f32>,
     #[arg(long)]
     steps: Option<usize>,
+    /// Approximate KV cache on (true) or off (false); default: the server's setting.
+    #[arg(long)]
+    kv_cache: Option<bool>,
+    /// Refresh the cache every this many steps (0: once per block only).
+    #[arg(long)]
+    cache_refresh: Option<usize>,
     /// Write every case and answer here (JSON lines).
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -307,6 +313,12 @@ fn main() -> Result<()> {
     if args.steps.is_some() {
         sampler.steps = args.steps;
     }
+    if let Some(on) = args.kv_cache {
+        sampler.kv_cache = on;
+    }
+    if let Some(k) = args.cache_refresh {
+        sampler.cache_refresh = (k > 0).then_some(k);
+    }
     let budget = |kind: Kind| match kind {
         Kind::Line => config.max_tokens_inline,
         Kind::Lines | Kind::Body => config.max_tokens_block,
@@ -432,6 +444,7 @@ fn main() -> Result<()> {
             path,
             serde_json::to_string_pretty(&json!({"model": args.model, "seed": args.seed,
                 "per_cell": args.per_cell, "threshold": sampler.threshold, "steps": sampler.steps,
+                "kv_cache": sampler.kv_cache, "cache_refresh": sampler.cache_refresh,
                 "cells": rows}))?,
         )?;
     }

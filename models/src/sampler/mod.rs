@@ -23,6 +23,7 @@ pub use options::{SamplerOptions, Strategy};
 
 use crate::error::{Error, Result};
 use crate::model::TokenPredictor;
+use crate::transformer::KvCache;
 
 /// Called after every step with its trace and the canvas after it (for streaming previews).
 pub type StepObserver<'a> = &'a mut dyn FnMut(&StepTrace, &[u32]);
@@ -198,6 +199,21 @@ pub fn sample(
     let mut step = 0;
 
     for (block, mut steps_left) in blocks.into_iter().zip(budget) {
+        // The block's columns (tied copies included) are recomputed every step; the cache of
+        // everything else is made afresh when the block starts.
+        let window: Vec<usize> = if options.kv_cache {
+            let mut w: Vec<usize> = block
+                .iter()
+                .flat_map(|&(p, s)| group_of(p, s))
+                .map(|(p, _)| p)
+                .collect();
+            w.sort_unstable();
+            w
+        } else {
+            Vec::new()
+        };
+        let mut cache: Option<KvCache> = None;
+        let mut since_refresh = 0;
         loop {
             let active: Vec<(usize, usize)> = block
                 .iter()
@@ -213,10 +229,17 @@ pub fn sample(
             let groups: Vec<Vec<(usize, usize)>> =
                 active.iter().map(|&(p, s)| group_of(p, s)).collect();
             let positions: Vec<usize> = groups.iter().flatten().map(|&(p, _)| p).collect();
-            let mut rows = model
-                .predict(&tokens, &positions)?
-                .to_vec2::<f32>()?
-                .into_iter();
+            let logits = if options.kv_cache {
+                if options.cache_refresh.is_some_and(|k| since_refresh >= k) {
+                    cache = None;
+                    since_refresh = 0;
+                }
+                since_refresh += 1;
+                model.predict_cached(&tokens, &positions, &window, &mut cache)?
+            } else {
+                model.predict(&tokens, &positions)?
+            };
+            let mut rows = logits.to_vec2::<f32>()?.into_iter();
             let combined: Vec<Vec<f32>> = groups
                 .iter()
                 .map(|g| {

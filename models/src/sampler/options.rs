@@ -78,6 +78,12 @@ pub struct SamplerOptions {
     /// Nucleus sampling; 1.0 is off.
     pub top_p: f32,
     pub seed: u64,
+    /// Approximate KV cache: keys and values of the whole canvas are computed at the start of
+    /// each block and reused while the block's positions are denoised; each step recomputes only
+    /// the block (Fast-dLLM's dual cache). Off: every step is a full forward pass (exact).
+    pub kv_cache: bool,
+    /// With `kv_cache`, also refresh the cache every this many steps inside a block.
+    pub cache_refresh: Option<usize>,
     /// Collect a per-step trace in the output.
     pub trace: bool,
 }
@@ -92,6 +98,8 @@ impl Default for SamplerOptions {
             temperature: 0.0,
             top_p: 1.0,
             seed: 0,
+            kv_cache: false,
+            cache_refresh: None,
             trace: false,
         }
     }
@@ -102,6 +110,9 @@ impl SamplerOptions {
         let bad = |what: String| Err(Error::InvalidRequest(what));
         if self.steps == Some(0) {
             return bad("steps must be at least 1".into());
+        }
+        if self.cache_refresh == Some(0) {
+            return bad("cache_refresh must be at least 1".into());
         }
         if self.block_length == Some(0) {
             return bad("block_length must be at least 1".into());
