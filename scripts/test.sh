@@ -16,3 +16,7 @@ if ! command -v nvim > /dev/null; then
   fi
 fi
 bash editors/nvim/tests/run.sh
+
+# VS Code: the extension's build, lint, unit tests, end-to-end tests against the real server and
+# its .vsix (Node 20+ and npm, which the machine has).
+bash editors/vscode/tests/run.sh

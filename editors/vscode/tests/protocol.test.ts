@@ -1,0 +1,180 @@
+// Request builders and answer readers, against the server's source and package.json.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import {
+  codeActionParams,
+  completeBlockParams,
+  configurationChangeParams,
+  describeCommandResult,
+  describeError,
+  EXTENSION_COMMANDS,
+  fillHolesParams,
+  inlineCompletionParams,
+  LANGUAGES,
+  parseCommandResult,
+  parseStatus,
+  rewriteParams,
+  SERVER_COMMANDS,
+  statusParams,
+} from '../src/protocol';
+import { packageJson, readRepoFile } from './paths';
+
+/** Like VS Code's Position/Range: extra members, and Range serialises as an array. */
+class FakePosition {
+  constructor(
+    readonly line: number,
+    readonly character: number,
+  ) {}
+  isBefore(): boolean {
+    return false;
+  }
+}
+class FakeRange {
+  constructor(
+    readonly start: FakePosition,
+    readonly end: FakePosition,
+  ) {}
+  get isEmpty(): boolean {
+    return false;
+  }
+  toJSON() {
+    return [this.start, this.end];
+  }
+}
+
+const wire = (x: unknown) => JSON.parse(JSON.stringify(x));
+
+describe('protocol', () => {
+  test('server command names are the constants in server/src/lsp/mod.rs', () => {
+    const modRs = readRepoFile('server/src/lsp/mod.rs');
+    const names = Object.fromEntries(
+      [...modRs.matchAll(/pub const COMMAND_(\w+): &str = "([\w.]+)";/g)].map((m) => [m[1], m[2]]),
+    );
+    assert.deepEqual(names, {
+      REWRITE: SERVER_COMMANDS.rewrite,
+      FILL_HOLES: SERVER_COMMANDS.fillHoles,
+      COMPLETE_BLOCK: SERVER_COMMANDS.completeBlock,
+      STATUS: SERVER_COMMANDS.status,
+    });
+  });
+
+  test('the extension commands are contributed, categorised and never collide with server commands', () => {
+    const pkg = packageJson();
+    const contributed = pkg.contributes.commands.map((c) => c.command).sort();
+    assert.deepEqual(contributed, Object.values(EXTENSION_COMMANDS).sort());
+    for (const c of pkg.contributes.commands) {
+      assert.equal(c.category, 'dllm', c.command);
+    }
+    const titles = Object.fromEntries(pkg.contributes.commands.map((c) => [c.command, c.title]));
+    assert.equal(titles[EXTENSION_COMMANDS.rewriteSelection], 'Rewrite selection…');
+    assert.equal(titles[EXTENSION_COMMANDS.fillHoles], 'Fill holes');
+    assert.equal(titles[EXTENSION_COMMANDS.completeBlock], 'Complete block');
+    assert.equal(titles[EXTENSION_COMMANDS.restartServer], 'Restart server');
+    assert.equal(titles[EXTENSION_COMMANDS.showLog], 'Show log');
+    // vscode-languageclient registers the server's commands under their own names.
+    for (const id of Object.values(EXTENSION_COMMANDS)) {
+      assert.ok(!(Object.values(SERVER_COMMANDS) as string[]).includes(id), id);
+    }
+    const context = pkg.contributes.menus['editor/context'].map((m) => m.command);
+    assert.deepEqual(context, [EXTENSION_COMMANDS.rewriteSelection, EXTENSION_COMMANDS.fillHoles, EXTENSION_COMMANDS.completeBlock]);
+  });
+
+  test('the languages are the activation events and the menus\' language filter', () => {
+    const pkg = packageJson();
+    assert.deepEqual(pkg.activationEvents, LANGUAGES.map((l) => `onLanguage:${l}`));
+    for (const entry of [...pkg.contributes.menus['editor/context'], ...pkg.contributes.menus.commandPalette]) {
+      assert.ok(entry.when?.includes(`editorLangId =~ /^(${LANGUAGES.join('|')})$/`), entry.command);
+    }
+  });
+
+  test('dllm.rewrite {uri, range, instruction?}, with plain positions on the wire', () => {
+    const range = new FakeRange(new FakePosition(1, 4), new FakePosition(1, 9));
+    assert.deepEqual(wire(rewriteParams('file:///a.rs', range as never, '  make it faster ')), {
+      command: 'dllm.rewrite',
+      arguments: [
+        { uri: 'file:///a.rs', range: { start: { line: 1, character: 4 }, end: { line: 1, character: 9 } }, instruction: 'make it faster' },
+      ],
+    });
+    for (const blank of [undefined, '', '   ']) {
+      assert.deepEqual(Object.keys(rewriteParams('file:///a.rs', range as never, blank).arguments![0]).sort(), ['range', 'uri']);
+    }
+  });
+
+  test('dllm.fillHoles {uri, position?}, dllm.completeBlock {uri, position}, dllm.status', () => {
+    const p = new FakePosition(3, 2);
+    assert.deepEqual(wire(fillHolesParams('file:///a.py', p)), {
+      command: 'dllm.fillHoles',
+      arguments: [{ uri: 'file:///a.py', position: { line: 3, character: 2 } }],
+    });
+    assert.deepEqual(fillHolesParams('file:///a.py'), { command: 'dllm.fillHoles', arguments: [{ uri: 'file:///a.py' }] });
+    assert.deepEqual(wire(completeBlockParams('file:///a.go', p)), {
+      command: 'dllm.completeBlock',
+      arguments: [{ uri: 'file:///a.go', position: { line: 3, character: 2 } }],
+    });
+    assert.deepEqual(statusParams(), { command: 'dllm.status', arguments: [] });
+  });
+
+  test('the argument fields are the ones actions.rs reads', () => {
+    const actionsRs = readRepoFile('server/src/lsp/actions.rs');
+    const struct = /struct CommandArgs \{([\s\S]*?)\}/.exec(actionsRs);
+    assert.ok(struct);
+    const fields = [...struct[1].matchAll(/(\w+): /g)].map((m) => m[1]);
+    assert.deepEqual(fields.sort(), ['instruction', 'position', 'range', 'uri']);
+    assert.match(actionsRs, /#\[serde\(rename_all = "camelCase"\)\]\s*struct CommandArgs/);
+  });
+
+  test('inline completion, code action and configuration params', () => {
+    assert.deepEqual(wire(inlineCompletionParams('file:///a.rs', new FakePosition(1, 4) as never, 0)), {
+      textDocument: { uri: 'file:///a.rs' },
+      position: { line: 1, character: 4 },
+      context: { triggerKind: 0 },
+    });
+    assert.deepEqual(wire(codeActionParams('file:///a.rs', new FakeRange(new FakePosition(0, 1), new FakePosition(0, 1)) as never)), {
+      textDocument: { uri: 'file:///a.rs' },
+      range: { start: { line: 0, character: 1 }, end: { line: 0, character: 1 } },
+      context: { diagnostics: [] },
+    });
+    assert.deepEqual(configurationChangeParams({ steps: 4 }), { settings: { dllm: { steps: 4 } } });
+  });
+
+  test('reading {applied, notes} and telling the user', () => {
+    assert.deepEqual(parseCommandResult({ applied: true, notes: ['x', 3] }), { applied: true, notes: ['x'] });
+    assert.deepEqual(parseCommandResult(null), { applied: false, notes: [] });
+    assert.deepEqual(parseCommandResult({ applied: 'yes' }), { applied: false, notes: [] });
+    assert.equal(describeCommandResult('Fill holes', { applied: true, notes: [] }), undefined);
+    assert.deepEqual(describeCommandResult('Rewrite selection', { applied: true, notes: ['the instruction was ignored'] }), {
+      level: 'info',
+      text: 'dllm: Rewrite selection: the instruction was ignored',
+    });
+    assert.deepEqual(describeCommandResult('Fill holes', { applied: false, notes: ['no holes here'] }), {
+      level: 'warning',
+      text: 'dllm: Fill holes: nothing changed: no holes here',
+    });
+    assert.match(describeCommandResult('Fill holes', { applied: false, notes: [] })!.text, /not applied/);
+  });
+
+  test('errors: cancellations are quiet, server messages are kept', () => {
+    assert.equal(describeError('Fill holes', { code: -32800, message: 'cancelled' }).level, 'info');
+    assert.equal(describeError('Fill holes', { code: -32801, message: 'modified' }).level, 'info');
+    assert.equal(describeError('Fill holes', { name: 'Canceled', message: 'Canceled' }).level, 'info');
+    assert.deepEqual(describeError('Fill holes (dllm)', { code: -32803, message: 'dllm-ls: no holes here; nothing changed' }), {
+      level: 'warning',
+      text: 'dllm-ls: no holes here; nothing changed',
+    });
+    assert.deepEqual(describeError('Complete block', new Error('boom')), { level: 'error', text: 'dllm: Complete block failed: boom' });
+  });
+
+  test('dllm.status answers', () => {
+    assert.deepEqual(parseStatus({ state: 'ready', model: 'dream (2 layers)' }), { state: 'ready', model: 'dream (2 layers)' });
+    assert.deepEqual(parseStatus({ state: 'loading', model: '/m' }), { state: 'loading', model: '/m' });
+    assert.deepEqual(parseStatus({ state: 'failed', error: 'no such dir' }), { state: 'failed', error: 'no such dir' });
+    assert.deepEqual(parseStatus({ state: 'not_loaded' }), { state: 'not_loaded' });
+    assert.equal(parseStatus({ state: 'weird' }).state, 'unknown');
+    assert.equal(parseStatus(null).state, 'unknown');
+    // The states mod.rs can answer.
+    const modRs = readRepoFile('server/src/lsp/mod.rs');
+    const states = [...modRs.matchAll(/json!\(\{"state": "(\w+)"/g)].map((m) => m[1]).sort();
+    assert.deepEqual(states, ['failed', 'loading', 'not_loaded', 'ready']);
+  });
+});
