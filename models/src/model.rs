@@ -162,12 +162,7 @@ impl DiffusionModel {
 impl TokenPredictor for DiffusionModel {
     fn predict(&self, canvas: &[u32], positions: &[usize]) -> Result<Tensor> {
         let rows = self.head_rows_for(canvas, positions)?;
-        let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
-        let all: Vec<usize> = (0..canvas.len()).collect();
-        Ok(self
-            .transformer
-            .forward(&t, &all, None, Some(&rows))?
-            .squeeze(0)?)
+        self.transformer.logits_at(canvas, &rows)
     }
 
     fn predict_cached(
@@ -178,32 +173,8 @@ impl TokenPredictor for DiffusionModel {
         cache: &mut Option<KvCache>,
     ) -> Result<Tensor> {
         let rows = self.head_rows_for(canvas, positions)?;
-        let Some(kv) = cache.as_mut().filter(|kv| kv.len() == canvas.len()) else {
-            let t = Tensor::from_slice(canvas, (1, canvas.len()), &Device::Cpu)?;
-            let all: Vec<usize> = (0..canvas.len()).collect();
-            let (logits, kv) = self.transformer.forward_caching(&t, &all, Some(&rows))?;
-            *cache = Some(kv);
-            return Ok(logits.squeeze(0)?);
-        };
-        // The rows the head reads (one to the left for Dream) are recomputed too.
-        let mut cols: Vec<usize> = window.iter().chain(&rows).copied().collect();
-        cols.sort_unstable();
-        cols.dedup();
-        if let Some(&c) = cols.iter().find(|&&c| c >= canvas.len()) {
-            return Err(Error::InvalidRequest(format!(
-                "window column {c} outside a canvas of {}",
-                canvas.len()
-            )));
-        }
-        let tokens: Vec<u32> = cols.iter().map(|&c| canvas[c]).collect();
-        let head: Vec<usize> = rows
-            .iter()
-            .map(|r| cols.binary_search(r).expect("rows are in the window"))
-            .collect();
-        Ok(self
-            .transformer
-            .forward_window(kv, &cols, &tokens, &cols, &head, false)?
-            .squeeze(0)?)
+        self.transformer
+            .logits_at_cached(canvas, &rows, window, cache)
     }
 
     fn special_tokens(&self) -> &SpecialTokens {

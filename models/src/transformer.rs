@@ -392,13 +392,104 @@ impl Transformer {
         self.head_logits(&x, Some(head_rows))
     }
 
+    /// The autoregressive baseline on the same weights (benchmarks only): a causal pass over
+    /// `tokens` `[1, seq]` that fills a cache, for [`forward_append`](Self::forward_append).
+    pub fn forward_causal_caching(
+        &self,
+        tokens: &Tensor,
+        positions: &[usize],
+        head_rows: Option<&[usize]>,
+    ) -> Result<(Tensor, KvCache)> {
+        let seq = positions.len();
+        // `attend` stacks the query heads that share a key head: rows are (head in group, i).
+        let group = self.cfg.num_heads / self.cfg.num_kv_heads;
+        let causal: Vec<f32> = (0..group * seq)
+            .flat_map(|r| (0..seq).map(move |j| if j <= r % seq { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let bias = Tensor::from_vec(causal, (1, 1, group * seq, seq), &self.device)?;
+        let mut cache = KvCache {
+            layers: Vec::with_capacity(self.layers.len()),
+            len: seq,
+        };
+        let logits =
+            self.run_layers(tokens, positions, Some(&bias), head_rows, Some(&mut cache))?;
+        Ok((logits, cache))
+    }
+
+    /// One autoregressive decoding step: the token at `position` attends to the cache and to
+    /// itself, and its keys and values are appended. Returns its logits `[1, 1, vocab]`.
+    pub fn forward_append(
+        &self,
+        cache: &mut KvCache,
+        token: u32,
+        position: usize,
+    ) -> Result<Tensor> {
+        self.check_tokens(&[token])?;
+        let rotary = self.rotary(&[position])?;
+        let ids = Tensor::from_slice(&[token], 1, &self.device)?;
+        let mut x = self.embed.index_select(&ids, 0)?.reshape((1, 1, ()))?;
+        for (layer, (past_k, past_v)) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let (next, k, v) =
+                self.layer_forward(layer, &x, &rotary, None, Some((past_k, past_v)))?;
+            x = next;
+            *past_k = Tensor::cat(&[&*past_k, &k], 2)?;
+            *past_v = Tensor::cat(&[&*past_v, &v], 2)?;
+        }
+        cache.len += 1;
+        self.head_logits(&x, None)
+    }
+
+    /// Logits `[rows.len(), vocab]` for the hidden states at `rows` of one canvas.
+    pub fn logits_at(&self, canvas: &[u32], rows: &[usize]) -> Result<Tensor> {
+        let t = Tensor::from_slice(canvas, (1, canvas.len()), &self.device)?;
+        let all: Vec<usize> = (0..canvas.len()).collect();
+        Ok(self.forward(&t, &all, None, Some(rows))?.squeeze(0)?)
+    }
+
+    /// [`logits_at`](Self::logits_at) through an approximate KV cache: with `cache` empty (or
+    /// made for a canvas of another length) a full pass answers and fills it; otherwise only
+    /// the columns in `window` and `rows` are recomputed (see
+    /// [`forward_window`](Self::forward_window)).
+    pub fn logits_at_cached(
+        &self,
+        canvas: &[u32],
+        rows: &[usize],
+        window: &[usize],
+        cache: &mut Option<KvCache>,
+    ) -> Result<Tensor> {
+        let Some(kv) = cache.as_mut().filter(|kv| kv.len() == canvas.len()) else {
+            let t = Tensor::from_slice(canvas, (1, canvas.len()), &self.device)?;
+            let all: Vec<usize> = (0..canvas.len()).collect();
+            let (logits, kv) = self.forward_caching(&t, &all, Some(rows))?;
+            *cache = Some(kv);
+            return Ok(logits.squeeze(0)?);
+        };
+        let mut cols: Vec<usize> = window.iter().chain(rows).copied().collect();
+        cols.sort_unstable();
+        cols.dedup();
+        if let Some(&c) = cols.iter().find(|&&c| c >= canvas.len()) {
+            return Err(Error::InvalidRequest(format!(
+                "window column {c} outside a canvas of {}",
+                canvas.len()
+            )));
+        }
+        let tokens: Vec<u32> = cols.iter().map(|&c| canvas[c]).collect();
+        let head: Vec<usize> = rows
+            .iter()
+            .map(|r| cols.binary_search(r).expect("rows are in the window"))
+            .collect();
+        Ok(self
+            .forward_window(kv, &cols, &tokens, &cols, &head, false)?
+            .squeeze(0)?)
+    }
+
     fn forward_inner(
         &self,
         tokens: &Tensor,
         positions: &[usize],
         keep: Option<&[Vec<bool>]>,
         head_rows: Option<&[usize]>,
-        mut record: Option<&mut KvCache>,
+        record: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let (batch, seq) = tokens.dims2()?;
         if positions.len() != seq {
@@ -411,13 +502,25 @@ impl Transformer {
             Some(keep) => Some(self.padding_bias(keep, batch, seq)?),
             None => None,
         };
+        self.run_layers(tokens, positions, bias.as_ref(), head_rows, record)
+    }
+
+    fn run_layers(
+        &self,
+        tokens: &Tensor,
+        positions: &[usize],
+        bias: Option<&Tensor>,
+        head_rows: Option<&[usize]>,
+        mut record: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (batch, seq) = tokens.dims2()?;
         let rotary = self.rotary(positions)?;
         let mut x = self
             .embed
             .index_select(&tokens.flatten_all()?, 0)?
             .reshape((batch, seq, ()))?;
         for layer in &self.layers {
-            let (next, k, v) = self.layer_forward(layer, &x, &rotary, bias.as_ref(), None)?;
+            let (next, k, v) = self.layer_forward(layer, &x, &rotary, bias, None)?;
             x = next;
             if let Some(cache) = record.as_mut() {
                 cache.layers.push((k, v));

@@ -1,0 +1,329 @@
+//! Benchmark (issue 6): an infill request of 8, 32 and 128 tokens with 1,000 and 4,000 tokens of
+//! context, decoded by diffusion without a cache, with the approximate KV cache, and with the
+//! cache plus parallel decoding; beside the same number of tokens decoded autoregressively by a
+//! causal transformer of identical shape with a KV cache (context encoding included for both);
+//! and the achieved GFLOP/s of a full denoising step next to a plain matrix product, all in one
+//! run. Two shapes, random weights (speed does not depend on the weights): the default model's
+//! and Qwen2.5-0.5B's.
+//!
+//!     cargo run --release -p dllm-models --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick]
+//!
+//! Every figure is measured. A configuration that would take too long to run whole (the 0.5B
+//! shape without a cache: one full pass per token) is composed from its measured parts (full
+//! passes, cached steps, autoregressive steps, each timed `--reps` times) and marked `≈`.
+//! `--tokens-per-step` sets the parallel decoding rows (steps = tokens / that): take it from the
+//! default model's evaluation (`evaluate --json`: mean tokens / mean steps), since random
+//! weights are never confident.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use dllm_models::{
+    sample, ArchConfig, CancelFlag, Canvas, KvCache, SamplerOptions, SpecialTokens, TokenPredictor,
+    Transformer,
+};
+
+fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+fn percentile(xs: &[f64], p: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Times `f` `reps` times (after one warm-up run), in milliseconds.
+fn time<F: FnMut()>(reps: usize, mut f: F) -> Vec<f64> {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+/// FLOPs of one forward over `seq` tokens with the head computed on `head_rows` rows.
+fn step_flops(cfg: &ArchConfig, seq: usize, head_rows: usize) -> f64 {
+    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
+    let q = (cfg.num_heads * cfg.head_dim) as f64;
+    let kv = (cfg.num_kv_heads * cfg.head_dim) as f64;
+    let s = seq as f64;
+    let proj = 2.0 * s * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
+    let attn = 2.0 * 2.0 * s * s * q;
+    let head = 2.0 * head_rows as f64 * h * cfg.vocab_size as f64;
+    cfg.num_layers as f64 * (proj + attn) + head
+}
+
+fn matmul_gflops(n: usize, reps: usize) -> f64 {
+    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu).unwrap();
+    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu).unwrap();
+    let ms = time(reps, || {
+        a.matmul(&b).unwrap();
+    });
+    2.0 * (n as f64).powi(3) / (percentile(&ms, 0.5) / 1e3) / 1e9
+}
+
+/// A random-weight transformer as the sampler's predictor (Dream's shifted logits).
+struct Random {
+    t: Transformer,
+    special: SpecialTokens,
+}
+
+impl Random {
+    fn rows(positions: &[usize]) -> Vec<usize> {
+        positions.iter().map(|&p| p.saturating_sub(1)).collect()
+    }
+}
+
+impl TokenPredictor for Random {
+    fn predict(&self, canvas: &[u32], positions: &[usize]) -> dllm_models::Result<Tensor> {
+        self.t.logits_at(canvas, &Self::rows(positions))
+    }
+    fn predict_cached(
+        &self,
+        canvas: &[u32],
+        positions: &[usize],
+        window: &[usize],
+        cache: &mut Option<KvCache>,
+    ) -> dllm_models::Result<Tensor> {
+        self.t
+            .logits_at_cached(canvas, &Self::rows(positions), window, cache)
+    }
+    fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+}
+
+struct Row {
+    method: &'static str,
+    steps: usize,
+    ms: Vec<f64>,
+    composed: bool,
+}
+
+fn main() {
+    let reps: usize = arg("--reps", 5).max(1);
+    let tps: f64 = arg("--tokens-per-step", 2.5f64).max(1.0);
+    let quick = flag("--quick");
+    // Runs longer than this (estimated from the parts) are composed instead of run whole.
+    let budget_ms: f64 = arg("--budget-ms", 15_000.0);
+    let default_shape = ArchConfig {
+        vocab_size: 12_288,
+        hidden_size: 256,
+        intermediate_size: 768,
+        num_layers: 6,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 64,
+        rope_theta: 10_000.0,
+        max_positions: 8192,
+        ..ArchConfig::qwen2_5_0_5b()
+    };
+    let shapes = [
+        ("default (7.9M)", default_shape),
+        ("Qwen2.5-0.5B", ArchConfig::qwen2_5_0_5b()),
+    ];
+    let contexts: &[usize] = if quick { &[1000] } else { &[1000, 4000] };
+    let spans: &[usize] = if quick { &[32] } else { &[8, 32, 128] };
+
+    println!(
+        "threads {}, reps {reps}, parallel decoding at {tps} tokens/step; ms are p50 / p95 over reps",
+        candle_core::utils::get_num_threads()
+    );
+    let ceiling = matmul_gflops(2048, reps);
+    println!("plain f32 matmul 2048³: {ceiling:.1} GFLOP/s (the ceiling)\n");
+    println!("| model | context | span | method | steps | tokens/step | ms p50 | ms p95 | tokens/s | vs autoregressive |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut step_rows = Vec::new();
+    for (name, cfg) in shapes {
+        let special = SpecialTokens {
+            mask: 1,
+            end: vec![], // random weights: no early end, every run takes its steps
+            pad: 0,
+            bos: None,
+            add_bos: false,
+        };
+        let model = Random {
+            t: Transformer::random(cfg.clone(), DType::F32, 0).unwrap(),
+            special,
+        };
+        for &context in contexts {
+            for &n in spans {
+                let len = context + n;
+                // Text tokens that are never the mask / end token; the span sits in the middle.
+                let tokens: Vec<u32> = (0..len as u32)
+                    .map(|i| 2 + (i * 7919) % (cfg.vocab_size as u32 - 2))
+                    .collect();
+                let start = context / 2;
+                let span = start..start + n;
+                let rows: Vec<usize> = span.clone().map(|p| p - 1).collect();
+                // The parts.
+                let full = time(reps, || {
+                    model.t.logits_at(&tokens, &rows).unwrap();
+                });
+                let mut cache = None;
+                model
+                    .t
+                    .logits_at_cached(&tokens, &rows, &[], &mut cache)
+                    .unwrap();
+                let window: Vec<usize> = span.clone().collect();
+                let cached = time(reps, || {
+                    model
+                        .t
+                        .logits_at_cached(&tokens, &rows, &window, &mut cache)
+                        .unwrap();
+                });
+                let ctx =
+                    Tensor::from_slice(&tokens[..context], (1, context), &Device::Cpu).unwrap();
+                let positions: Vec<usize> = (0..context).collect();
+                let mut ar_cache = None;
+                let encode = time(reps, || {
+                    ar_cache = Some(
+                        model
+                            .t
+                            .forward_causal_caching(&ctx, &positions, Some(&[context - 1]))
+                            .unwrap()
+                            .1,
+                    );
+                });
+                let base = ar_cache.take().unwrap();
+                // Autoregressive steps: n tokens appended to a fresh copy of the context cache.
+                let mut ar_step = Vec::new();
+                let ar_total: Vec<f64> = (0..reps.min(3))
+                    .map(|_| {
+                        let mut kv = base.clone();
+                        let t0 = Instant::now();
+                        let mut token = 5u32;
+                        for i in 0..n {
+                            let s = Instant::now();
+                            let logits =
+                                model.t.forward_append(&mut kv, token, context + i).unwrap();
+                            token = logits
+                                .flatten_all()
+                                .unwrap()
+                                .argmax(0)
+                                .unwrap()
+                                .to_scalar::<u32>()
+                                .unwrap();
+                            ar_step.push(s.elapsed().as_secs_f64() * 1e3);
+                        }
+                        t0.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                let ar: Vec<f64> = ar_total
+                    .iter()
+                    .zip(encode.iter().cycle())
+                    .map(|(d, e)| d + e)
+                    .collect();
+                if context == contexts[0] && n == spans[spans.len() / 2] {
+                    step_rows.push((name, len, n, percentile(&full, 0.5), cfg.clone()));
+                }
+
+                let parallel_steps = ((n as f64) / tps).ceil() as usize;
+                let p50 = |v: &[f64]| percentile(v, 0.5);
+                let compose = |steps: usize, first: &[f64], each: &[f64]| -> Vec<f64> {
+                    first
+                        .iter()
+                        .zip(each.iter().cycle())
+                        .map(|(f, e)| f + (steps - 1) as f64 * e)
+                        .collect()
+                };
+                let mut rows_out = vec![Row {
+                    method: "autoregressive + KV cache",
+                    steps: n,
+                    ms: ar,
+                    composed: false,
+                }];
+                for (method, steps, use_cache) in [
+                    ("diffusion, no cache", n, false),
+                    ("diffusion + cache", n, true),
+                    ("diffusion + cache + parallel", parallel_steps, true),
+                ] {
+                    let estimate = if use_cache {
+                        p50(&full) + (steps - 1) as f64 * p50(&cached)
+                    } else {
+                        steps as f64 * p50(&full)
+                    };
+                    let (ms, composed) = if estimate <= budget_ms {
+                        let options = SamplerOptions {
+                            steps: Some(steps),
+                            kv_cache: use_cache,
+                            ..Default::default()
+                        };
+                        let canvas = Canvas::new(tokens.clone(), vec![span.clone()]);
+                        let runs = reps.min(if estimate > 2000.0 { 2 } else { reps });
+                        let ms: Vec<f64> = (0..runs)
+                            .map(|_| {
+                                let t = Instant::now();
+                                let out = sample(
+                                    &model,
+                                    canvas.clone(),
+                                    &options,
+                                    &CancelFlag::new(),
+                                    None,
+                                )
+                                .unwrap();
+                                assert_eq!(out.steps, steps);
+                                t.elapsed().as_secs_f64() * 1e3
+                            })
+                            .collect();
+                        (ms, false)
+                    } else if use_cache {
+                        (compose(steps, &full, &cached), true)
+                    } else {
+                        (full.iter().map(|f| f * steps as f64).collect(), true)
+                    };
+                    rows_out.push(Row {
+                        method,
+                        steps,
+                        ms,
+                        composed,
+                    });
+                }
+                let ar_p50 = p50(&rows_out[0].ms);
+                for r in &rows_out {
+                    let mark = if r.composed { "≈" } else { "" };
+                    let m = p50(&r.ms);
+                    println!(
+                        "| {name} | {context} | {n} | {} | {} | {:.1} | {mark}{:.0} | {mark}{:.0} | {:.0} | {:.2}x |",
+                        r.method,
+                        r.steps,
+                        n as f64 / r.steps as f64,
+                        m,
+                        percentile(&r.ms, 0.95),
+                        n as f64 / (m / 1e3),
+                        ar_p50 / m
+                    );
+                }
+                eprintln!(
+                    "  parts ({name}, {context}+{n}): full pass {:.1} ms, cached step {:.1} ms, causal encode {:.1} ms, autoregressive step {:.2} ms",
+                    p50(&full),
+                    p50(&cached),
+                    p50(&encode),
+                    p50(&ar_step)
+                );
+            }
+        }
+    }
+    println!("\n| model | canvas | head rows | full pass ms | GFLOP/s | share of matmul ceiling |");
+    println!("|---|---|---|---|---|---|");
+    for (name, len, n, ms, cfg) in step_rows {
+        let g = step_flops(&cfg, len, n) / (ms / 1e3) / 1e9;
+        println!(
+            "| {name} | {len} | {n} | {ms:.0} | {g:.1} | {:.0}% |",
+            100.0 * g / ceiling
+        );
+    }
+}
