@@ -35,6 +35,9 @@ impl Default for Config {
             dtype: "f32".into(),
             sampler: SamplerOptions {
                 threshold: Some(0.9),
+                // Measured on the default model's evaluation: same exact match, several times
+                // faster (README, "Speed").
+                kv_cache: true,
                 ..SamplerOptions::default()
             },
             max_tokens_inline: 24,
@@ -57,6 +60,8 @@ pub const KEYS: &[&str] = &[
     "maxTokensBlock",
     "threshold",
     "blockLength",
+    "kvCache",
+    "cacheRefresh",
     "temperature",
     "topP",
     "seed",
@@ -160,6 +165,8 @@ impl Config {
             "steps" => s.steps = optional(v, |v| positive(v, 4096))?,
             "threshold" => s.threshold = optional(v, unit_interval)?,
             "blockLength" => s.block_length = optional(v, |v| positive(v, 4096))?,
+            "kvCache" => s.kv_cache = v.as_bool().ok_or("expected true or false")?,
+            "cacheRefresh" => s.cache_refresh = optional(v, |v| positive(v, 4096))?,
             "temperature" => {
                 s.temperature = v
                     .as_f64()
@@ -206,6 +213,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn cache_settings_apply_and_bad_ones_keep_the_old_value() {
+        let mut c = Config::default();
+        assert!(c.sampler.kv_cache, "the cache is on by default");
+        let applied = c.apply(&json!({"kvCache": false, "cacheRefresh": 4}));
+        assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
+        assert!(!c.sampler.kv_cache);
+        assert_eq!(c.sampler.cache_refresh, Some(4));
+        let applied = c.apply(&json!({"kvCache": "yes", "cacheRefresh": 0}));
+        assert_eq!(applied.warnings.len(), 2, "{:?}", applied.warnings);
+        assert!(!c.sampler.kv_cache);
+        assert_eq!(c.sampler.cache_refresh, Some(4));
+        c.apply(&json!({"cacheRefresh": null}));
+        assert_eq!(c.sampler.cache_refresh, None);
+    }
 
     #[test]
     fn good_values_apply_and_bad_ones_keep_the_old_value() {

@@ -13,6 +13,8 @@ export const SERVER_KEYS = [
   'maxTokensBlock',
   'threshold',
   'blockLength',
+  'kvCache',
+  'cacheRefresh',
   'temperature',
   'topP',
   'seed',
@@ -35,6 +37,8 @@ export interface ServerSettings {
   maxTokensBlock: number;
   threshold: number | null;
   blockLength: number | null;
+  kvCache: boolean;
+  cacheRefresh: number | null;
   temperature: number;
   topP: number;
   seed: number;
@@ -55,6 +59,8 @@ export const SERVER_DEFAULTS: ServerSettings = {
   maxTokensBlock: 64,
   threshold: 0.9,
   blockLength: null,
+  kvCache: true,
+  cacheRefresh: null,
   temperature: 0,
   topP: 1,
   seed: 0,
@@ -97,6 +103,7 @@ const normalize: Partial<Record<ServerKey, (v: unknown) => unknown>> = {
   },
   steps: zeroToNull,
   blockLength: zeroToNull,
+  cacheRefresh: zeroToNull,
   threshold: blankToNull,
 };
 
