@@ -6,7 +6,25 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::model::{DiffusionModel, TokenPredictor};
-use crate::sampler::{sample, CancelFlag, Canvas, SamplerOptions, StepObserver, StepTrace};
+use crate::sampler::{
+    sample_with_cache, CancelFlag, Canvas, SamplerOptions, StepObserver, StepTrace,
+};
+use crate::transformer::KvCache;
+
+/// The last request's canvas (spans masked) and its keys and values, kept per document so the
+/// next request, a keystroke later, recomputes only what changed (see
+/// [`Transformer::reuse_cache`](crate::Transformer::reuse_cache)).
+#[derive(Debug, Clone)]
+pub struct CanvasCache {
+    tokens: Vec<u32>,
+    kv: KvCache,
+}
+
+impl CanvasCache {
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Segment {
@@ -51,6 +69,8 @@ pub struct InfillOutput {
     pub canvas_tokens: usize,
     pub elapsed: Duration,
     pub trace: Vec<StepTrace>,
+    /// Canvas columns whose keys and values came from the previous request's cache (0: cold).
+    pub reused_tokens: usize,
 }
 
 enum Piece {
@@ -76,6 +96,20 @@ impl DiffusionModel {
         options: &SamplerOptions,
         cancel: &CancelFlag,
         observer: Option<StepObserver>,
+    ) -> Result<InfillOutput> {
+        self.infill_reusing(request, options, cancel, observer, &mut None)
+    }
+
+    /// [`infill_observed`](Self::infill_observed) that, with `options.kv_cache`, starts from
+    /// `reuse` (the previous request's cache in the same document) where the canvases agree,
+    /// and leaves this request's cache there for the next one.
+    pub fn infill_reusing(
+        &self,
+        request: &InfillRequest,
+        options: &SamplerOptions,
+        cancel: &CancelFlag,
+        observer: Option<StepObserver>,
+        reuse: &mut Option<CanvasCache>,
     ) -> Result<InfillOutput> {
         let start = Instant::now();
         let mut pieces = Vec::with_capacity(request.segments.len());
@@ -123,7 +157,27 @@ impl DiffusionModel {
             spans,
             ties: request.ties.clone(),
         };
-        let out = sample(self, canvas, options, cancel, observer)?;
+        let mut reused_tokens = 0;
+        let initial = match reuse.take() {
+            Some(old) if options.kv_cache => {
+                let t = self.transformer();
+                match t.reuse_cache(&old.kv, &old.tokens, &canvas.tokens)? {
+                    Some((mut kv, stale)) => {
+                        t.refresh_columns(&mut kv, &canvas.tokens, &stale)?;
+                        reused_tokens = canvas.tokens.len() - stale.len();
+                        Some(kv)
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let initial_tokens = canvas.tokens.clone();
+        let (out, cache) = sample_with_cache(self, canvas, options, cancel, observer, initial)?;
+        *reuse = cache.map(|kv| CanvasCache {
+            tokens: initial_tokens,
+            kv,
+        });
         let spans = out
             .spans
             .iter()
@@ -136,6 +190,7 @@ impl DiffusionModel {
             canvas_tokens,
             elapsed: start.elapsed(),
             trace: out.trace,
+            reused_tokens,
         })
     }
 }

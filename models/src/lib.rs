@@ -20,11 +20,11 @@ pub use candle_core::DType;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{ArchConfig, Family};
 pub use error::{Error, Result};
-pub use infill::{InfillOutput, InfillRequest, Segment};
+pub use infill::{CanvasCache, InfillOutput, InfillRequest, Segment};
 pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
 pub use sampler::{
-    sample, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions, StepObserver, StepTrace,
-    Strategy,
+    sample, sample_with_cache, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions,
+    StepObserver, StepTrace, Strategy,
 };
 pub use source::ModelSource;
 pub use tokenizer::{CodeTokenizer, SpecialTokens};

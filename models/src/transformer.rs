@@ -483,6 +483,94 @@ impl Transformer {
             .squeeze(0)?)
     }
 
+    /// Keys and values for `new_tokens` made from a cache of `old_tokens` (the last request's
+    /// canvas in the same document): the common prefix is kept, the common suffix is kept with
+    /// its keys rotated to their new positions (rotary embeddings compose, so a shift by `d`
+    /// is one more rotation by `d`), and the columns between are returned as stale, to be
+    /// recomputed (see [`refresh_columns`](Self::refresh_columns)). `None` when less than
+    /// half of the new canvas can be reused: a full pass is then as good.
+    pub fn reuse_cache(
+        &self,
+        old: &KvCache,
+        old_tokens: &[u32],
+        new_tokens: &[u32],
+    ) -> Result<Option<(KvCache, Vec<usize>)>> {
+        if old.len != old_tokens.len() || new_tokens.len() > self.cfg.max_positions {
+            return Ok(None);
+        }
+        let (old_len, new_len) = (old_tokens.len(), new_tokens.len());
+        let prefix = old_tokens
+            .iter()
+            .zip(new_tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let room = old_len.min(new_len) - prefix;
+        let suffix = old_tokens
+            .iter()
+            .rev()
+            .zip(new_tokens.iter().rev())
+            .take(room)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if 2 * (prefix + suffix) < new_len {
+            return Ok(None);
+        }
+        let stale: Vec<usize> = (prefix..new_len - suffix).collect();
+        let delta = new_len as f64 - old_len as f64;
+        let rotation = if suffix > 0 && delta != 0.0 {
+            let half = self.inv_freq.len();
+            let (mut cos, mut sin) = (Vec::with_capacity(half), Vec::with_capacity(half));
+            for f in &self.inv_freq {
+                cos.push((delta * f).cos() as f32);
+                sin.push((delta * f).sin() as f32);
+            }
+            let row = |v: Vec<f32>| -> Result<Tensor> {
+                Ok(Tensor::from_vec(v, (1, half), &self.device)?
+                    .to_dtype(self.dtype)?
+                    .repeat((suffix, 1))?)
+            };
+            Some((row(cos)?, row(sin)?))
+        } else {
+            None
+        };
+        let mut layers = Vec::with_capacity(old.layers.len());
+        for (k, v) in &old.layers {
+            let (b, h, _, d) = k.dims4()?;
+            let gap = Tensor::zeros((b, h, stale.len(), d), k.dtype(), &self.device)?;
+            let join = |t: &Tensor, rotate: bool| -> Result<Tensor> {
+                let head = t.narrow(2, 0, prefix)?;
+                let mut tail = t.narrow(2, old_len - suffix, suffix)?;
+                if let (true, Some((cos, sin))) = (rotate, &rotation) {
+                    tail = candle_nn::rotary_emb::rope(&tail.contiguous()?, cos, sin)?;
+                }
+                Ok(Tensor::cat(&[&head, &gap, &tail], 2)?)
+            };
+            layers.push((join(k, true)?, join(v, false)?));
+        }
+        Ok(Some((
+            KvCache {
+                layers,
+                len: new_len,
+            },
+            stale,
+        )))
+    }
+
+    /// Recomputes the keys and values of `cols` of `canvas` against the rest of `cache`.
+    pub fn refresh_columns(
+        &self,
+        cache: &mut KvCache,
+        canvas: &[u32],
+        cols: &[usize],
+    ) -> Result<()> {
+        if cols.is_empty() {
+            return Ok(());
+        }
+        let tokens: Vec<u32> = cols.iter().map(|&c| canvas[c]).collect();
+        self.forward_window(cache, cols, &tokens, cols, &[0], true)?;
+        Ok(())
+    }
+
     fn forward_inner(
         &self,
         tokens: &Tensor,
@@ -686,5 +774,88 @@ pub fn parse_dtype(name: &str) -> Option<DType> {
         "f32" | "float32" => Some(DType::F32),
         "bf16" | "bfloat16" => Some(DType::BF16),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Transformer {
+        let cfg = ArchConfig {
+            vocab_size: 64,
+            hidden_size: 32,
+            intermediate_size: 48,
+            num_layers: 2,
+            num_heads: 4,
+            num_kv_heads: 2,
+            head_dim: 8,
+            rope_theta: 500.0,
+            max_positions: 128,
+            ..ArchConfig::qwen2_5_0_5b()
+        };
+        Transformer::random(cfg, DType::F32, 3).unwrap()
+    }
+
+    fn cache_of(t: &Transformer, tokens: &[u32]) -> KvCache {
+        let x = Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu).unwrap();
+        let all: Vec<usize> = (0..tokens.len()).collect();
+        t.forward_caching(&x, &all, Some(&[0])).unwrap().1
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn reused_suffix_keys_are_rotated_to_their_new_positions() {
+        // Layer 0's keys and values depend only on the token and its position, so after an
+        // insertion the reused (rotated) suffix must equal a fresh computation exactly there.
+        let t = small();
+        let old: Vec<u32> = (0..40).map(|i| (i * 7 + 3) % 60 + 2).collect();
+        let mut new = old.clone();
+        new.insert(10, 5);
+        new.insert(11, 9);
+        let (reused, stale) = t
+            .reuse_cache(&cache_of(&t, &old), &old, &new)
+            .unwrap()
+            .expect("most of the canvas is shared");
+        assert_eq!(stale, vec![10, 11]);
+        let fresh = cache_of(&t, &new);
+        let (rk, rv) = &reused.layers[0];
+        let (fk, fv) = &fresh.layers[0];
+        for (what, r, f) in [("keys", rk, fk), ("values", rv, fv)] {
+            let prefix = max_diff(&r.narrow(2, 0, 10).unwrap(), &f.narrow(2, 0, 10).unwrap());
+            let suffix = max_diff(&r.narrow(2, 12, 30).unwrap(), &f.narrow(2, 12, 30).unwrap());
+            assert!(prefix < 1e-5 && suffix < 1e-5, "{what}: {prefix} {suffix}");
+        }
+        // Deleting tokens shifts the other way.
+        let shorter: Vec<u32> = old[..5].iter().chain(&old[8..]).copied().collect();
+        let (reused, stale) = t
+            .reuse_cache(&cache_of(&t, &old), &old, &shorter)
+            .unwrap()
+            .unwrap();
+        assert!(stale.is_empty(), "{stale:?}");
+        let fresh = cache_of(&t, &shorter);
+        let d = max_diff(&reused.layers[0].0, &fresh.layers[0].0);
+        assert!(d < 1e-5, "{d}");
+    }
+
+    #[test]
+    fn a_canvas_that_shares_little_is_not_reused() {
+        let t = small();
+        let old: Vec<u32> = (0..40).map(|i| i % 60 + 2).collect();
+        let new: Vec<u32> = (0..40).map(|i| (i * 11) % 60 + 2).collect();
+        assert!(t
+            .reuse_cache(&cache_of(&t, &old), &old, &new)
+            .unwrap()
+            .is_none());
     }
 }

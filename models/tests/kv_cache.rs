@@ -213,3 +213,54 @@ fn the_autoregressive_baseline_decodes_like_a_causal_pass() {
         .unwrap();
     assert!(relative_error(&appended, &bidirectional) > 1e-3);
 }
+
+#[test]
+fn the_next_request_reuses_the_last_ones_cache() {
+    use dllm_models::InfillRequest;
+    let model = load("dream-tiny");
+    let options = SamplerOptions {
+        kv_cache: true,
+        steps: Some(4),
+        ..Default::default()
+    };
+    let prefix = "def add(a, b):\n    return a + b\n\ndef mul(a, b):\n    ";
+    let suffix = "\n\nprint(add(1, 2), mul(3, 4))\n";
+    let request = InfillRequest::single(prefix, 6, suffix);
+    let cold = model
+        .infill(&request, &options, &CancelFlag::new())
+        .unwrap();
+    assert_eq!(cold.reused_tokens, 0);
+    let mut reuse = None;
+    let first = model
+        .infill_reusing(&request, &options, &CancelFlag::new(), None, &mut reuse)
+        .unwrap();
+    assert!(reuse.is_some(), "the request leaves its cache");
+    // The same request again: everything is reused and the answer is the cold one.
+    let again = model
+        .infill_reusing(&request, &options, &CancelFlag::new(), None, &mut reuse)
+        .unwrap();
+    assert_eq!(again.reused_tokens, again.canvas_tokens);
+    assert_eq!(again.spans, cold.spans);
+    assert_eq!(first.spans, cold.spans);
+    // A keystroke later: the shared text is reused, the rest recomputed.
+    let typed = InfillRequest::single(&format!("{prefix}r"), 6, suffix);
+    let warm = model
+        .infill_reusing(&typed, &options, &CancelFlag::new(), None, &mut reuse)
+        .unwrap();
+    assert!(
+        warm.reused_tokens > 0 && warm.reused_tokens < warm.canvas_tokens,
+        "{} of {}",
+        warm.reused_tokens,
+        warm.canvas_tokens
+    );
+    assert_eq!(warm.span_tokens.len(), 1);
+    // Without the cache option nothing is reused.
+    let exact = SamplerOptions {
+        kv_cache: false,
+        ..options.clone()
+    };
+    let out = model
+        .infill_reusing(&typed, &exact, &CancelFlag::new(), None, &mut reuse)
+        .unwrap();
+    assert_eq!(out.reused_tokens, 0);
+}

@@ -162,8 +162,22 @@ pub fn sample(
     canvas: Canvas,
     options: &SamplerOptions,
     cancel: &CancelFlag,
-    mut observer: Option<StepObserver>,
+    observer: Option<StepObserver>,
 ) -> Result<SampleOutput> {
+    sample_with_cache(model, canvas, options, cancel, observer, None).map(|(out, _)| out)
+}
+
+/// [`sample`] with `options.kv_cache`: `initial` (keys and values for the canvas as given, e.g.
+/// reused from the last request) spares the first full pass. Also returns the cache of the
+/// canvas as given (spans masked), for the next request to reuse.
+pub fn sample_with_cache(
+    model: &dyn TokenPredictor,
+    canvas: Canvas,
+    options: &SamplerOptions,
+    cancel: &CancelFlag,
+    mut observer: Option<StepObserver>,
+    mut initial: Option<KvCache>,
+) -> Result<(SampleOutput, Option<KvCache>)> {
     options.validate()?;
     validate_canvas(&canvas)?;
     let special = model.special_tokens().clone();
@@ -197,6 +211,7 @@ pub fn sample(
     let forbidden = [special.mask];
     let mut trace = Vec::new();
     let mut step = 0;
+    let mut first_cache: Option<KvCache> = None;
 
     for (block, mut steps_left) in blocks.into_iter().zip(budget) {
         // The block's columns (tied copies included) are recomputed every step; the cache of
@@ -212,7 +227,7 @@ pub fn sample(
         } else {
             Vec::new()
         };
-        let mut cache: Option<KvCache> = None;
+        let mut cache: Option<KvCache> = initial.take();
         let mut since_refresh = 0;
         loop {
             let active: Vec<(usize, usize)> = block
@@ -235,7 +250,11 @@ pub fn sample(
                     since_refresh = 0;
                 }
                 since_refresh += 1;
-                model.predict_cached(&tokens, &positions, &window, &mut cache)?
+                let logits = model.predict_cached(&tokens, &positions, &window, &mut cache)?;
+                if first_cache.is_none() {
+                    first_cache = cache.clone();
+                }
+                logits
             } else {
                 model.predict(&tokens, &positions)?
             };
@@ -327,12 +346,15 @@ pub fn sample(
                 .collect()
         })
         .collect();
-    Ok(SampleOutput {
-        tokens,
-        spans: span_tokens,
-        steps: step,
-        trace,
-    })
+    Ok((
+        SampleOutput {
+            tokens,
+            spans: span_tokens,
+            steps: step,
+            trace,
+        },
+        first_cache,
+    ))
 }
 
 #[cfg(test)]
