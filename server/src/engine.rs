@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use dllm_models::{
-    CancelFlag, ChatTemplate, DType, DiffusionModel, InfillOutput, InfillRequest, LoadOptions,
-    ModelSource, SamplerOptions,
+    CancelFlag, CanvasCache, ChatTemplate, DType, DiffusionModel, InfillOutput, InfillRequest,
+    LoadOptions, ModelSource, SamplerOptions,
 };
 use tokio::sync::oneshot;
 
@@ -48,9 +48,15 @@ enum Job {
         request: Box<InfillRequest>,
         options: SamplerOptions,
         cancel: CancelFlag,
+        /// The document, for the cross-request KV cache.
+        document: Option<String>,
         reply: oneshot::Sender<Result<InfillOutput, EngineError>>,
     },
 }
+
+/// The last request's KV cache of each of the most recently used documents: as the user types,
+/// the next request recomputes only what changed (`DiffusionModel::infill_reusing`).
+const CACHED_DOCUMENTS: usize = 8;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -99,6 +105,8 @@ impl Engine {
             .name("dllm-engine".into())
             .spawn(move || {
                 let mut model: Option<DiffusionModel> = None;
+                // (document, its last cache), most recently used last.
+                let mut caches: Vec<(String, Option<CanvasCache>)> = Vec::new();
                 for job in rx {
                     match job {
                         Job::Load {
@@ -111,6 +119,7 @@ impl Engine {
                                 .unwrap_or_else(|| "embedded default model".into());
                             *worker_status.lock().unwrap() = ModelStatus::Loading(label);
                             model = None;
+                            caches.clear();
                             *worker_chat.lock().unwrap() = None;
                             let result = catch_unwind(|| load(spec.as_deref(), dtype))
                                 .unwrap_or_else(|p| {
@@ -135,6 +144,7 @@ impl Engine {
                             request,
                             options,
                             cancel,
+                            document,
                             reply,
                         } => {
                             if cancel.is_cancelled() {
@@ -147,7 +157,22 @@ impl Engine {
                                     worker_status.lock().unwrap()
                                 ))),
                                 Some(m) => catch_unwind(AssertUnwindSafe(|| {
-                                    m.infill(&request, &options, &cancel)
+                                    let Some(doc) = document else {
+                                        return m.infill(&request, &options, &cancel);
+                                    };
+                                    let mut reuse = match caches.iter().position(|(d, _)| *d == doc)
+                                    {
+                                        Some(i) => caches.remove(i).1,
+                                        None => None,
+                                    };
+                                    let out = m.infill_reusing(
+                                        &request, &options, &cancel, None, &mut reuse,
+                                    );
+                                    if caches.len() >= CACHED_DOCUMENTS {
+                                        caches.remove(0);
+                                    }
+                                    caches.push((doc, reuse));
+                                    out
                                 }))
                                 .map_err(|p| EngineError::Panicked(panic_message(p)))
                                 .and_then(|r| {
@@ -223,6 +248,7 @@ impl Engine {
         request: InfillRequest,
         options: SamplerOptions,
         cancel: CancelFlag,
+        document: Option<String>,
     ) -> oneshot::Receiver<Result<InfillOutput, EngineError>> {
         let (reply, rx) = oneshot::channel();
         // A send error drops `reply`, which the receiver reports as WorkerGone.
@@ -230,6 +256,7 @@ impl Engine {
             request: Box::new(request),
             options,
             cancel,
+            document,
             reply,
         });
         rx
@@ -241,7 +268,19 @@ impl Engine {
         options: SamplerOptions,
         cancel: CancelFlag,
     ) -> Result<InfillOutput, EngineError> {
-        self.submit(request, options, cancel)
+        self.infill_in(request, options, cancel, None).await
+    }
+
+    /// [`infill`](Self::infill) for a document: its previous request's KV cache is reused where
+    /// the text is unchanged (with `options.kv_cache`).
+    pub async fn infill_in(
+        &self,
+        request: InfillRequest,
+        options: SamplerOptions,
+        cancel: CancelFlag,
+        document: Option<String>,
+    ) -> Result<InfillOutput, EngineError> {
+        self.submit(request, options, cancel, document)
             .await
             .map_err(|_| EngineError::WorkerGone)?
     }
@@ -253,7 +292,7 @@ impl Engine {
         options: SamplerOptions,
         cancel: CancelFlag,
     ) -> Result<InfillOutput, EngineError> {
-        self.submit(request, options, cancel)
+        self.submit(request, options, cancel, None)
             .blocking_recv()
             .map_err(|_| EngineError::WorkerGone)?
     }

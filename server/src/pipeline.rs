@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub language_id: String,
     pub version: i32,
     pub tree: Option<SyntaxTree>,
+    /// Names the document for the engine's cross-request KV cache (its URI); `None`: no reuse.
+    pub cache_key: Option<String>,
 }
 
 impl Snapshot {
@@ -37,6 +39,7 @@ impl Snapshot {
             language_id: doc.language_id.clone(),
             version: doc.version,
             tree: doc.tree.clone(),
+            cache_key: None,
         }
     }
 
@@ -396,10 +399,22 @@ pub async fn run(
         ),
     };
     let out: InfillOutput = engine
-        .infill(request, config.sampler.clone(), cancel.clone())
+        .infill_in(
+            request,
+            config.sampler.clone(),
+            cancel.clone(),
+            snapshot.cache_key.clone(),
+        )
         .await?;
     model_time += out.elapsed;
     steps += out.steps;
+    tracing::debug!(
+        "infill: {} steps, {} of {} canvas tokens from the last request's cache, {:?}",
+        out.steps,
+        out.reused_tokens,
+        out.canvas_tokens,
+        out.elapsed
+    );
     let finish = |edits: Vec<Edit>, steps, model_time, repairs, notes| Outcome {
         edits,
         steps,

@@ -101,7 +101,8 @@ impl Backend {
             .docs
             .get(uri)
             .ok_or_else(|| invalid_params(format!("document not open: {}", uri.as_str())))?;
-        let snapshot = Snapshot::from_document(doc);
+        let mut snapshot = Snapshot::from_document(doc);
+        snapshot.cache_key = Some(uri.as_str().to_string());
         Ok((snapshot, state.encoding, state.config.clone(), doc.clone()))
     }
 

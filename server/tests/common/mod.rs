@@ -44,13 +44,20 @@ fn read_message(reader: &mut impl BufRead) -> Option<Value> {
 
 impl Client {
     pub fn spawn() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dllm-ls"))
+        Self::spawn_with_env(&[])
+    }
+
+    pub fn spawn_with_env(env: &[(&str, &std::path::Path)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dllm-ls"));
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .env("DLLM_LOG", "debug")
-            .spawn()
-            .expect("spawn dllm-ls");
+            .env("DLLM_LOG", "debug");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn dllm-ls");
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let (tx, incoming) = channel();
