@@ -449,7 +449,8 @@ impl Transformer {
     /// [`logits_at`](Self::logits_at) through an approximate KV cache: with `cache` empty (or
     /// made for a canvas of another length) a full pass answers and fills it; otherwise only
     /// the columns in `window` and `rows` are recomputed (see
-    /// [`forward_window`](Self::forward_window)).
+    /// [`forward_window`](Self::forward_window)), and their fresh keys and values are written
+    /// back, so a column that leaves the window keeps what it last computed.
     pub fn logits_at_cached(
         &self,
         canvas: &[u32],
@@ -479,7 +480,7 @@ impl Transformer {
             .map(|r| cols.binary_search(r).expect("rows are in the window"))
             .collect();
         Ok(self
-            .forward_window(kv, &cols, &tokens, &cols, &head, false)?
+            .forward_window(kv, &cols, &tokens, &cols, &head, true)?
             .squeeze(0)?)
     }
 

@@ -57,6 +57,9 @@ struct Args {
     /// Refresh the cache every this many steps (0: once per block only).
     #[arg(long)]
     cache_refresh: Option<usize>,
+    /// With the cache: recompute only masked positions per step (true) or the whole block.
+    #[arg(long)]
+    cache_masked_only: Option<bool>,
     /// Write every case and answer here (JSON lines).
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -316,6 +319,9 @@ fn main() -> Result<()> {
     if let Some(on) = args.kv_cache {
         sampler.kv_cache = on;
     }
+    if let Some(on) = args.cache_masked_only {
+        sampler.cache_masked_only = on;
+    }
     if let Some(k) = args.cache_refresh {
         sampler.cache_refresh = (k > 0).then_some(k);
     }
@@ -445,6 +451,7 @@ fn main() -> Result<()> {
             serde_json::to_string_pretty(&json!({"model": args.model, "seed": args.seed,
                 "per_cell": args.per_cell, "threshold": sampler.threshold, "steps": sampler.steps,
                 "kv_cache": sampler.kv_cache, "cache_refresh": sampler.cache_refresh,
+                "cache_masked_only": sampler.cache_masked_only,
                 "cells": rows}))?,
         )?;
     }

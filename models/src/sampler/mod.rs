@@ -229,6 +229,8 @@ pub fn sample_with_cache(
         };
         let mut cache: Option<KvCache> = initial.take();
         let mut since_refresh = 0;
+        // Positions written by the last step (their keys and values are computed once more).
+        let mut recent: Vec<usize> = Vec::new();
         loop {
             let active: Vec<(usize, usize)> = block
                 .iter()
@@ -250,7 +252,14 @@ pub fn sample_with_cache(
                     since_refresh = 0;
                 }
                 since_refresh += 1;
-                let logits = model.predict_cached(&tokens, &positions, &window, &mut cache)?;
+                let logits = if options.cache_masked_only {
+                    let mut w: Vec<usize> = positions.iter().chain(&recent).copied().collect();
+                    w.sort_unstable();
+                    w.dedup();
+                    model.predict_cached(&tokens, &positions, &w, &mut cache)?
+                } else {
+                    model.predict_cached(&tokens, &positions, &window, &mut cache)?
+                };
                 if first_cache.is_none() {
                     first_cache = cache.clone();
                 }
@@ -303,6 +312,7 @@ pub fn sample_with_cache(
             chosen.sort_unstable_by_key(|&i| active[i].0);
 
             let mut committed = Vec::with_capacity(chosen.len());
+            recent.clear();
             for &i in &chosen {
                 let Proposal {
                     token, confidence, ..
@@ -314,9 +324,12 @@ pub fn sample_with_cache(
                         token,
                         confidence,
                     });
+                    recent.push(position);
                     if special.is_end(token) {
                         // The span ends here: everything after it inside the span is padding.
-                        tokens[position + 1..spans[span].end].fill(special.pad);
+                        let rest = position + 1..spans[span].end;
+                        recent.extend(rest.clone().filter(|&p| tokens[p] == special.mask));
+                        tokens[rest].fill(special.pad);
                     }
                 }
             }

@@ -84,6 +84,9 @@ pub struct SamplerOptions {
     pub kv_cache: bool,
     /// With `kv_cache`, also refresh the cache every this many steps inside a block.
     pub cache_refresh: Option<usize>,
+    /// With `kv_cache`, recompute only the still-masked positions (and those committed in the
+    /// step before, once, to store their keys and values) instead of the whole block each step.
+    pub cache_masked_only: bool,
     /// Collect a per-step trace in the output.
     pub trace: bool,
 }
@@ -100,6 +103,7 @@ impl Default for SamplerOptions {
             seed: 0,
             kv_cache: false,
             cache_refresh: None,
+            cache_masked_only: true,
             trace: false,
         }
     }
