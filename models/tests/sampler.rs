@@ -234,12 +234,72 @@ fn an_end_token_inside_a_span_ends_it() {
     // Wants 7 everywhere but EOS (1) at position 5: the span 2..10 returns 3 tokens.
     let model = scripted(|p| if p == 5 { 1 } else { 7 });
     let c = Canvas::new(vec![3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4], vec![2..10]);
-    let out = sample(&model, c, &opts(), &CancelFlag::new(), None).unwrap();
+    let eager = SamplerOptions {
+        end_left_to_right: false,
+        ..opts()
+    };
+    let out = sample(&model, c.clone(), &eager, &CancelFlag::new(), None).unwrap();
     assert_eq!(out.spans, vec![vec![7, 7, 7]]);
     assert_eq!(out.tokens, vec![3, 3, 7, 7, 7, 1, 1, 1, 1, 1, 4, 4]);
     // The end came first; positions after it were never asked about again.
     assert_eq!(out.steps, 4);
     assert_eq!(out.trace[1].asked, 3);
+    // Left to right (the default): the end waits for positions 2-4, the answer is the same.
+    let out = sample(&model, c, &opts(), &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans, vec![vec![7, 7, 7]]);
+    assert_eq!(out.tokens, vec![3, 3, 7, 7, 7, 1, 1, 1, 1, 1, 4, 4]);
+    assert!(out.trace[..out.steps - 1]
+        .iter()
+        .all(|t| t.committed.iter().all(|c| c.token != 1)));
+}
+
+/// Confident that the span is empty until its first token is written, then wants four tokens:
+/// what a small model's padding confidence looks like.
+struct EagerEnd {
+    special: SpecialTokens,
+}
+
+impl TokenPredictor for EagerEnd {
+    fn predict(&self, canvas: &[u32], positions: &[usize]) -> dllm_models::Result<Tensor> {
+        let vocab = 16;
+        let started = canvas[2] != 0;
+        let mut rows = vec![0f32; positions.len() * vocab];
+        for (i, &p) in positions.iter().enumerate() {
+            let (token, logit) = match (started, p) {
+                (_, 2) => (7, 3.0),
+                (false, _) => (1, 9.0),
+                (true, p) if p < 6 => (7, 6.0),
+                (true, _) => (1, 8.0),
+            };
+            rows[i * vocab + token] = logit;
+        }
+        Ok(Tensor::from_vec(
+            rows,
+            (positions.len(), vocab),
+            &Device::Cpu,
+        )?)
+    }
+    fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+}
+
+#[test]
+fn an_end_token_waits_for_the_positions_before_it() {
+    let model = EagerEnd {
+        special: scripted(|_| 7).special,
+    };
+    let c = Canvas::new(vec![3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4], vec![2..10]);
+    let eager = SamplerOptions {
+        end_left_to_right: false,
+        ..opts()
+    };
+    // Eager: the confident end at position 3 cuts the answer to one token.
+    let out = sample(&model, c.clone(), &eager, &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans, vec![vec![7]]);
+    // Left to right: position 2 is written first, after which the model wants more.
+    let out = sample(&model, c, &opts(), &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans, vec![vec![7, 7, 7, 7]]);
 }
 
 #[test]

@@ -60,6 +60,9 @@ struct Args {
     /// With the cache: recompute only masked positions per step (true) or the whole block.
     #[arg(long)]
     cache_masked_only: Option<bool>,
+    /// End tokens wait for the positions before them (true, the default) or commit anywhere.
+    #[arg(long)]
+    end_left_to_right: Option<bool>,
     /// Write every case and answer here (JSON lines).
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -319,6 +322,9 @@ fn main() -> Result<()> {
     if let Some(on) = args.kv_cache {
         sampler.kv_cache = on;
     }
+    if let Some(on) = args.end_left_to_right {
+        sampler.end_left_to_right = on;
+    }
     if let Some(on) = args.cache_masked_only {
         sampler.cache_masked_only = on;
     }
@@ -452,6 +458,7 @@ fn main() -> Result<()> {
                 "per_cell": args.per_cell, "threshold": sampler.threshold, "steps": sampler.steps,
                 "kv_cache": sampler.kv_cache, "cache_refresh": sampler.cache_refresh,
                 "cache_masked_only": sampler.cache_masked_only,
+                "end_left_to_right": sampler.end_left_to_right,
                 "cells": rows}))?,
         )?;
     }

@@ -298,8 +298,20 @@ pub fn sample_with_cache(
                 })
                 .collect();
 
-            let quota = active.len().div_ceil(steps_left.max(1));
-            let mut ranked: Vec<usize> = (0..active.len()).collect();
+            // An end token with undecided positions before it waits (see `end_left_to_right`).
+            // The leftmost masked position of a span is always eligible, so some are.
+            let eligible: Vec<bool> = active
+                .iter()
+                .zip(&proposals)
+                .map(|(&(p, s), prop)| {
+                    !(options.end_left_to_right
+                        && special.is_end(prop.token)
+                        && tokens[spans[s].start..p].contains(&special.mask))
+                })
+                .collect();
+            let n_eligible = eligible.iter().filter(|&&e| e).count();
+            let quota = active.len().div_ceil(steps_left.max(1)).min(n_eligible);
+            let mut ranked: Vec<usize> = (0..active.len()).filter(|&i| eligible[i]).collect();
             ranked.sort_by(|&a, &b| proposals[b].confidence.total_cmp(&proposals[a].confidence));
             let mut chosen: Vec<usize> = ranked[..quota].to_vec();
             if let Some(threshold) = options.threshold {

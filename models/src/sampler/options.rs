@@ -87,6 +87,10 @@ pub struct SamplerOptions {
     /// With `kv_cache`, recompute only the still-masked positions (and those committed in the
     /// step before, once, to store their keys and values) instead of the whole block each step.
     pub cache_masked_only: bool,
+    /// An end token may end a span only once every position before it in the span is decided,
+    /// so a small model's confidence in padding cannot cut an answer short before it is
+    /// written (the span's length is settled left to right; its content in any order).
+    pub end_left_to_right: bool,
     /// Collect a per-step trace in the output.
     pub trace: bool,
 }
@@ -104,6 +108,7 @@ impl Default for SamplerOptions {
             kv_cache: false,
             cache_refresh: None,
             cache_masked_only: true,
+            end_left_to_right: true,
             trace: false,
         }
     }
