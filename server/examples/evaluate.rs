@@ -49,6 +49,9 @@ struct Args {
     /// Sampler overrides, as in the server's configuration.
     #[arg(long)]
     threshold: Option<f32>,
+    /// No confidence threshold: the schedule alone decides (one token per step by default).
+    #[arg(long)]
+    no_threshold: bool,
     #[arg(long)]
     steps: Option<usize>,
     /// Approximate KV cache on (true) or off (false); default: the server's setting.
@@ -315,6 +318,9 @@ fn main() -> Result<()> {
     let mut sampler = config.sampler.clone();
     if args.threshold.is_some() {
         sampler.threshold = args.threshold;
+    }
+    if args.no_threshold {
+        sampler.threshold = None;
     }
     if args.steps.is_some() {
         sampler.steps = args.steps;
