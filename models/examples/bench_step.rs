@@ -3,6 +3,7 @@
 //! a plain large matrix product timed in the same run (the machine's practical ceiling).
 //!
 //!     cargo run --release -p dllm-models --example bench_step [-- --canvas 512 --masked 32 --reps 3]
+//!     cargo run --release -p dllm-models --example bench_step -- --model models/default
 
 use std::time::Instant;
 
@@ -67,7 +68,56 @@ fn time_matmul(n: usize, dtype: DType, reps: usize) -> f64 {
     2.0 * (n as f64).powi(3) / median(times) / 1e9
 }
 
+/// `--model DIR`: the forward pass of that checkpoint on a canvas (issue 3's speed budget for the
+/// default model: a 512-token canvas in at most 100 ms).
+fn bench_checkpoint(dir: &str, canvas: usize, masked: usize, reps: usize) {
+    let model = dllm_models::DiffusionModel::load_dir(
+        std::path::Path::new(dir),
+        &dllm_models::LoadOptions::default(),
+    )
+    .expect("the checkpoint loads");
+    let cfg = model.config();
+    let canvas = canvas.min(cfg.max_positions);
+    let tokens: Vec<u32> = (0..canvas as u32)
+        .map(|i| 3 + (i * 7919) % (cfg.vocab_size as u32 - 3))
+        .collect();
+    let rows: Vec<usize> = (canvas - masked..canvas).collect();
+    let transformer = model.transformer();
+    transformer.logits_at(&tokens, &rows).unwrap();
+    let times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            transformer.logits_at(&tokens, &rows).unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let bytes: u64 = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "{dir}: {:.1}M parameters, {:.1} MB on disk; one forward over {canvas} tokens (head on {masked} rows): {:.1} ms median of {reps} ({} threads)",
+        cfg.parameter_count() as f64 / 1e6,
+        bytes as f64 / 1e6,
+        median(times),
+        candle_core::utils::get_num_threads()
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--model") {
+        let dir = args.get(i + 1).expect("--model DIR");
+        bench_checkpoint(
+            dir,
+            arg("--canvas", 512),
+            arg("--masked", 32),
+            arg("--reps", 7),
+        );
+        return;
+    }
     let canvas = arg("--canvas", 512);
     let masked = arg("--masked", 32).min(canvas);
     let reps = arg("--reps", 3).max(1);
