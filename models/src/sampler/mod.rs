@@ -214,9 +214,10 @@ pub fn sample_with_cache(
     let mut first_cache: Option<KvCache> = None;
 
     for (block, mut steps_left) in blocks.into_iter().zip(budget) {
-        // The block's columns (tied copies included) are recomputed every step; the cache of
-        // everything else is made afresh when the block starts.
-        let window: Vec<usize> = if options.kv_cache {
+        // With the cache, each step recomputes the block's columns (tied copies included) or,
+        // with `cache_masked_only`, its still-masked ones and those the step before wrote; the
+        // cache of everything else is made afresh when the block starts.
+        let window: Vec<usize> = if options.kv_cache && !options.cache_masked_only {
             let mut w: Vec<usize> = block
                 .iter()
                 .flat_map(|&(p, s)| group_of(p, s))
