@@ -119,20 +119,31 @@ fn main() {
     let quick = flag("--quick");
     // Runs longer than this (estimated from the parts) are composed instead of run whole.
     let budget_ms: f64 = arg("--budget-ms", 15_000.0);
-    let default_shape = ArchConfig {
-        vocab_size: 12_288,
-        hidden_size: 256,
-        intermediate_size: 768,
-        num_layers: 6,
-        num_heads: 4,
-        num_kv_heads: 2,
-        head_dim: 64,
-        rope_theta: 10_000.0,
-        max_positions: 8192,
-        ..ArchConfig::qwen2_5_0_5b()
+    // The shipped default model's shape (its config.json), with room for 4,000 tokens of
+    // context: the speed of a shape does not depend on how far it was trained.
+    let config_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("default/config.json");
+    let mut default_shape = match std::fs::read_to_string(&config_path) {
+        Ok(text) => ArchConfig::from_json(&config_path, &serde_json::from_str(&text).unwrap())
+            .expect("models/default/config.json parses"),
+        Err(_) => ArchConfig {
+            vocab_size: 12_288,
+            hidden_size: 256,
+            intermediate_size: 768,
+            num_layers: 4,
+            num_heads: 4,
+            num_kv_heads: 2,
+            head_dim: 64,
+            rope_theta: 10_000.0,
+            ..ArchConfig::qwen2_5_0_5b()
+        },
     };
+    default_shape.max_positions = 8192;
+    let default_name = format!(
+        "default ({:.1}M)",
+        default_shape.parameter_count() as f64 / 1e6
+    );
     let shapes = [
-        ("default (7.9M)", default_shape),
+        (default_name.as_str(), default_shape),
         ("Qwen2.5-0.5B", ArchConfig::qwen2_5_0_5b()),
     ];
     let contexts: &[usize] = if quick { &[1000] } else { &[1000, 4000] };

@@ -716,9 +716,9 @@ impl Transformer {
         let v = &v.contiguous()?;
         let kv_heads = self.cfg.num_kv_heads;
         let group = heads / kv_heads;
-        let q = q.reshape((b, kv_heads, group * t, d))?;
-        let scale = 1.0 / (d as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.to_dtype(DType::F32)?;
+        // Scaling the queries (t x d) is cheaper than scaling the scores (t x keys).
+        let q = (q.reshape((b, kv_heads, group * t, d))? * (1.0 / (d as f64).sqrt()))?;
+        let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
