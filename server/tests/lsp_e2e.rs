@@ -398,3 +398,42 @@ fn cancelling_a_request_or_editing_the_document_stops_the_sampler() {
     eprintln!("cancelled after {cancelled_after:?}");
     c.shutdown();
 }
+
+#[test]
+fn with_no_model_configured_the_embedded_default_model_serves() {
+    // What a plain install does: no model setting at all. The binary carries the project's
+    // default model (models/default, embedded by build.rs) and unpacks it into the cache dir.
+    let cache = tempfile::tempdir().unwrap();
+    let mut c = Client::spawn_with_env(&[("DLLM_CACHE_DIR", cache.path())]);
+    c.initialize(json!({}), &["utf-16"]);
+    let status = c.wait_model();
+    assert_eq!(status["state"], "ready", "{status}");
+    assert!(
+        status["model"]
+            .as_str()
+            .unwrap()
+            .contains("embedded default model"),
+        "{status}"
+    );
+    let unpacked: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|f| f.file_name().into_string().unwrap())
+        .collect();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(unpacked.iter().any(|u| u == f), "{f} not in {unpacked:?}");
+    }
+    let uri = "file:///tmp/e2e/default.py";
+    c.open(
+        uri,
+        "python",
+        "def add(a, b):\n    return \n\nprint(add(1, 2))\n",
+    );
+    let r = c.request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": uri}, "position": pos(1, 11), "context": {"triggerKind": 1}}),
+    );
+    assert!(r["result"].is_array(), "an answer, not an error: {r}");
+    c.shutdown();
+}

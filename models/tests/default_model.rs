@@ -1,0 +1,170 @@
+//! The shipped default model (`models/default/`, issue 3), loaded through the public API: it
+//! predicts masked tokens of code it never saw far above chance, and (the bar it does not clear
+//! yet) fills obvious holes with the server's default sampler settings and a fixed seed.
+//!
+//! `DLLM_TEST_MODEL_DIR` points the test at another checkpoint (to try a training run's export).
+
+use std::path::PathBuf;
+
+use dllm_models::{
+    CancelFlag, DiffusionModel, InfillRequest, LoadOptions, SamplerOptions, TokenPredictor,
+};
+
+fn model() -> DiffusionModel {
+    let dir = std::env::var_os("DLLM_TEST_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("default"));
+    DiffusionModel::load_dir(&dir, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("the default model in {} must load: {e}", dir.display()))
+}
+
+/// The server's defaults: greedy, confidence threshold 0.9.
+fn fill(model: &DiffusionModel, prefix: &str, max_tokens: usize, suffix: &str) -> String {
+    let options = SamplerOptions {
+        threshold: Some(0.9),
+        seed: 7,
+        ..SamplerOptions::default()
+    };
+    let out = model
+        .infill(
+            &InfillRequest::single(prefix, max_tokens, suffix),
+            &options,
+            &CancelFlag::default(),
+        )
+        .expect("infill runs");
+    out.spans.into_iter().next().unwrap()
+}
+
+fn words(s: &str) -> Vec<&str> {
+    s.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+struct Case {
+    name: &'static str,
+    prefix: &'static str,
+    max_tokens: usize,
+    suffix: &'static str,
+    check: fn(&str) -> bool,
+    expect: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "rust: the body of add uses both arguments",
+        prefix: "fn add(a: i32, b: i32) -> i32 {\n    ",
+        max_tokens: 16,
+        suffix: "\n}\n",
+        check: |s| {
+            let w = words(s);
+            w.contains(&"a") && w.contains(&"b")
+        },
+        expect: "uses `a` and `b`",
+    },
+    Case {
+        name: "python: the range of a for loop over indices",
+        prefix: "def total(xs):\n    s = 0\n    for i in ",
+        max_tokens: 12,
+        suffix: ":\n        s += xs[i]\n    return s\n",
+        check: |s| s.replace(' ', "").contains("range(len(xs))"),
+        expect: "range(len(xs))",
+    },
+    Case {
+        name: "python: a missing closing bracket",
+        prefix: "def show(items):\n    print(len(items)",
+        max_tokens: 8,
+        suffix: "\n    return items\n",
+        check: |s| s.trim_start().starts_with(')'),
+        expect: "starts with `)`",
+    },
+    Case {
+        name: "go: an error is returned",
+        prefix: "func check(err error) error {\n\tif err != nil {\n\t\treturn ",
+        max_tokens: 8,
+        suffix: "\n\t}\n\treturn nil\n}\n",
+        check: |s| words(s).contains(&"err"),
+        expect: "returns `err`",
+    },
+    Case {
+        name: "javascript: the step of a counting loop",
+        prefix: "for (let i = 0; i < items.length; ",
+        max_tokens: 6,
+        suffix: ") {\n  console.log(items[i]);\n}\n",
+        check: |s| s.replace(' ', "").starts_with("i++"),
+        expect: "i++",
+    },
+    Case {
+        name: "typescript: the parameter is used",
+        prefix: "function greet(name: string): string {\n  return ",
+        max_tokens: 16,
+        suffix: ";\n}\n",
+        check: |s| words(s).contains(&"name"),
+        expect: "uses `name`",
+    },
+];
+
+// The bar the default model has to clear (issue 3). The model trained so far on this project's
+// CPU (13.5 M tokens) does not: it is ignored until a better-trained model ships, and run with
+// `cargo test -p dllm-models --test default_model -- --ignored`.
+#[test]
+#[ignore = "the shipped CPU-trained model does not pass these yet (issue 3 stays open)"]
+fn fills_obvious_holes() {
+    let model = model();
+    let mut failures = Vec::new();
+    for case in CASES {
+        let answer = fill(&model, case.prefix, case.max_tokens, case.suffix);
+        eprintln!("{}: {answer:?}", case.name);
+        if !(case.check)(&answer) {
+            failures.push(format!(
+                "{}: expected {}, got {answer:?}",
+                case.name, case.expect
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Short programs the model never saw (written for this test), one per language.
+const HELD_OUT: &[&str] = &[
+    "def total(xs):\n    s = 0\n    for i in range(len(xs)):\n        s += xs[i]\n    return s\n\n\ndef mean(xs):\n    if not xs:\n        return 0.0\n    return total(xs) / len(xs)\n\n\ndef count_words(text):\n    counts = {}\n    for word in text.split():\n        counts[word] = counts.get(word, 0) + 1\n    return counts\n",
+    "use std::collections::HashMap;\n\npub fn count_words(text: &str) -> HashMap<String, usize> {\n    let mut counts = HashMap::new();\n    for word in text.split_whitespace() {\n        *counts.entry(word.to_string()).or_insert(0) += 1;\n    }\n    counts\n}\n\nfn main() {\n    let counts = count_words(\"a b a\");\n    println!(\"{:?}\", counts);\n}\n",
+    "func Sum(xs []int) int {\n\ttotal := 0\n\tfor _, x := range xs {\n\t\ttotal += x\n\t}\n\treturn total\n}\n\nfunc Max(xs []int) (int, error) {\n\tif len(xs) == 0 {\n\t\treturn 0, errors.New(\"empty\")\n\t}\n\tbest := xs[0]\n\tfor _, x := range xs[1:] {\n\t\tif x > best {\n\t\t\tbest = x\n\t\t}\n\t}\n\treturn best, nil\n}\n",
+    "export function groupBy(items, key) {\n  const groups = {};\n  for (const item of items) {\n    const k = item[key];\n    if (!groups[k]) {\n      groups[k] = [];\n    }\n    groups[k].push(item);\n  }\n  return groups;\n}\n",
+];
+
+#[test]
+fn predicts_masked_tokens_of_unseen_code_far_above_chance() {
+    // One token in six masked, all predicted in one pass: a trained model reads them off their
+    // neighbours; an untrained one, a wrong logit shift or a mismatched tokenizer scores near 0.
+    let model = model();
+    let mask = model.special_tokens().mask;
+    let (mut right, mut total) = (0, 0);
+    for text in HELD_OUT {
+        let tokens = model.tokenizer().encode(text).unwrap();
+        let positions: Vec<usize> = (3..tokens.len()).step_by(6).collect();
+        let mut canvas = tokens.clone();
+        for &p in &positions {
+            canvas[p] = mask;
+        }
+        let logits = model.predict(&canvas, &positions).unwrap();
+        let best: Vec<u32> = logits.argmax(1).unwrap().to_vec1().unwrap();
+        right += positions
+            .iter()
+            .zip(&best)
+            .filter(|(&p, &b)| tokens[p] == b)
+            .count();
+        total += positions.len();
+    }
+    let accuracy = right as f64 / total as f64;
+    eprintln!(
+        "{right} of {total} masked tokens right ({:.1}%)",
+        100.0 * accuracy
+    );
+    // The shipped model: 25 of 64 (39%). Checkpoints of the same run after 1 M and 2.4 M tokens
+    // score 2% and 16%.
+    assert!(
+        accuracy >= 0.3,
+        "{right} of {total} masked tokens right: not a trained model"
+    );
+}
