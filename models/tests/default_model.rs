@@ -161,8 +161,8 @@ fn predicts_masked_tokens_of_unseen_code_far_above_chance() {
         "{right} of {total} masked tokens right ({:.1}%)",
         100.0 * accuracy
     );
-    // The shipped model: 25 of 64 (39%). Checkpoints of the same run after 1 M and 2.4 M tokens
-    // score 2% and 16%.
+    // The shipped model: 25 of 64 (39%). Early checkpoints (1 M tokens of an abandoned run,
+    // 2.4 M tokens of the shipped one) score 2% and 16%.
     assert!(
         accuracy >= 0.3,
         "{right} of {total} masked tokens right: not a trained model"
