@@ -185,3 +185,30 @@ def test_export_names_shapes_and_reload(corpus_dir, tmp_path, tied):
     out16 = E.export_model(m, corpus_dir / "tokenizer.json", tmp_path / "exp16", "bf16")
     t16 = load_file(str(out16 / "model.safetensors"))
     assert all(v.dtype == torch.bfloat16 for v in t16.values())
+
+
+def test_training_continues_from_an_exported_model(corpus_dir, tmp_path):
+    # Checkpoints do not survive a new machine; the committed export does: --init-from starts
+    # a run from its weights.
+    torch.manual_seed(1)
+    cfg = ModelConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64)
+    m = DreamModel(cfg).eval()
+    out = E.export_model(m, corpus_dir / "tokenizer.json", tmp_path / "exp", "f32")
+    fresh = DreamModel(cfg).eval()
+    TR.init_from_export(fresh, out)
+    x = torch.randint(3, 400, (1, 16))
+    with torch.no_grad():
+        assert torch.allclose(m.raw_logits(x), fresh.raw_logits(x), atol=1e-6)
+    run = tmp_path / "run"
+    TR.main(["--data", str(corpus_dir), "--tokenizer", str(corpus_dir / "tokenizer.json"), "--out", str(run),
+             "--vocab-size", "400", "--hidden-size", "32", "--intermediate-size", "64", "--num-hidden-layers", "1",
+             "--num-attention-heads", "2", "--num-key-value-heads", "1", "--seq", "64", "--batch", "4",
+             "--max-position-embeddings", "64", "--max-span", "16", "--max-minutes", "0.01",
+             "--eval-every", "1000", "--log-seconds", "0", "--init-from", str(out)])
+    assert "weights from" in (run / "train.log").read_text()
+    # a model of another shape is refused
+    other = DreamModel(ModelConfig(vocab_size=400, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                                   num_attention_heads=2, num_key_value_heads=1))
+    with pytest.raises((SystemExit, RuntimeError)):
+        TR.init_from_export(other, out)

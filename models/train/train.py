@@ -47,6 +47,9 @@ def parse_args(argv=None):
     ap.add_argument("--tokenizer", type=Path, default=Path("/work/ckpt/tokenizer.json"))
     ap.add_argument("--out", type=Path, default=Path("/work/ckpt/run1"))
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start from an exported model directory (e.g. models/default): its weights, "
+                         "a fresh optimizer; how training continues across machines")
     # model
     ap.add_argument("--vocab-size", type=int, default=12288)
     ap.add_argument("--hidden-size", type=int, default=256)
@@ -177,6 +180,18 @@ def evaluate(model, corpus, tok, a, device, autocast) -> dict:
     return {k: v / a.eval_batches for k, v in sums.items()}
 
 
+def init_from_export(model: DreamModel, directory: Path) -> None:
+    """Loads an exported `model.safetensors` (bf16 or f32) into `model`, whose shape must match."""
+    from safetensors.torch import load_file
+    tensors = {k: v.float() for k, v in load_file(str(directory / "model.safetensors")).items()}
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as e:  # a tensor of another shape
+        sys.exit(f"--init-from {directory}: the model's shape differs: {e}")
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        sys.exit(f"--init-from {directory}: shapes or names differ (missing {missing}, unexpected {unexpected})")
+
+
 def save(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -235,6 +250,9 @@ def main(argv=None):
         lr=a.lr, betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda",
     )
     step, tokens_seen, elapsed_prev = 0, 0, 0.0
+    if state is None and a.init_from is not None:
+        init_from_export(model, a.init_from)
+        log(f"weights from {a.init_from} (fresh optimizer)")
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
