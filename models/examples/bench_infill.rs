@@ -54,18 +54,6 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> Vec<f64> {
         .collect()
 }
 
-/// FLOPs of one forward over `seq` tokens with the head computed on `head_rows` rows.
-fn step_flops(cfg: &ArchConfig, seq: usize, head_rows: usize) -> f64 {
-    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
-    let q = (cfg.num_heads * cfg.head_dim) as f64;
-    let kv = (cfg.num_kv_heads * cfg.head_dim) as f64;
-    let s = seq as f64;
-    let proj = 2.0 * s * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
-    let attn = 2.0 * 2.0 * s * s * q;
-    let head = 2.0 * head_rows as f64 * h * cfg.vocab_size as f64;
-    cfg.num_layers as f64 * (proj + attn) + head
-}
-
 fn matmul_gflops(n: usize, reps: usize) -> f64 {
     let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu).unwrap();
     let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu).unwrap();
@@ -400,7 +388,7 @@ fn main() {
     println!("\n| model | canvas | head rows | full pass ms | GFLOP/s | share of matmul ceiling |");
     println!("|---|---|---|---|---|---|");
     for (name, len, n, ms, cfg) in step_rows {
-        let g = step_flops(&cfg, len, n) / (ms / 1e3) / 1e9;
+        let g = cfg.forward_flops(len, n) / (ms / 1e3) / 1e9;
         println!(
             "| {name} | {len} | {n} | {ms:.0} | {g:.1} | {:.0}% |",
             100.0 * g / ceiling

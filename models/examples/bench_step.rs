@@ -36,18 +36,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// FLOPs of one forward over `seq` tokens with the head computed on `head_rows` rows.
-fn step_flops(cfg: &ArchConfig, seq: usize, head_rows: usize) -> f64 {
-    let (h, i) = (cfg.hidden_size as f64, cfg.intermediate_size as f64);
-    let q = (cfg.num_heads * cfg.head_dim) as f64;
-    let kv = (cfg.num_kv_heads * cfg.head_dim) as f64;
-    let s = seq as f64;
-    let proj = 2.0 * s * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
-    let attn = 2.0 * 2.0 * s * s * q; // scores and weighted values
-    let head = 2.0 * head_rows as f64 * h * cfg.vocab_size as f64;
-    cfg.num_layers as f64 * (proj + attn) + head
-}
-
 fn time_matmul(n: usize, dtype: DType, reps: usize) -> f64 {
     let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)
         .unwrap()
@@ -154,7 +142,7 @@ fn main() {
                 })
                 .collect();
             let secs = median(times);
-            let gflops = step_flops(&cfg, canvas, head_rows) / secs / 1e9;
+            let gflops = cfg.forward_flops(canvas, head_rows) / secs / 1e9;
             println!(
                 "| {dtype:?} | {head_rows} | {:.0} | {gflops:.1} | {ceiling:.1} | {:.0}% | {:.0} |",
                 secs * 1e3,

@@ -329,6 +329,20 @@ impl ArchConfig {
         v * h + self.num_layers * layer + h + head
     }
 
+    /// FLOPs of one forward pass over `seq` tokens with the output head on `head_rows` rows
+    /// (matmuls only: projections, MLP, attention scores and weighted values, head), for
+    /// benchmarks that report GFLOP/s against the machine's matmul ceiling.
+    pub fn forward_flops(&self, seq: usize, head_rows: usize) -> f64 {
+        let (h, i) = (self.hidden_size as f64, self.intermediate_size as f64);
+        let q = (self.num_heads * self.head_dim) as f64;
+        let kv = (self.num_kv_heads * self.head_dim) as f64;
+        let s = seq as f64;
+        let proj = 2.0 * s * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
+        let attn = 2.0 * 2.0 * s * s * q;
+        let head = 2.0 * head_rows as f64 * h * self.vocab_size as f64;
+        self.num_layers as f64 * (proj + attn) + head
+    }
+
     /// A Qwen2.5-0.5B-shaped Dream config (Open-dCoder's shape), used by benchmarks.
     pub fn qwen2_5_0_5b() -> Self {
         ArchConfig {

@@ -411,16 +411,8 @@ fn main() -> Result<()> {
                 cell.tokens += out.span_tokens[0].len();
                 cell.millis += out.elapsed.as_secs_f64() * 1e3;
                 let raw = out.spans.into_iter().next().unwrap_or_default();
-                // What the server does with an inline answer: its first line only.
-                Some(if *kind == Kind::Line {
-                    raw.split(['\n', '\r'])
-                        .next()
-                        .unwrap_or("")
-                        .trim_end()
-                        .to_string()
-                } else {
-                    raw
-                })
+                // What the server does with an answer: an inline one keeps its first line.
+                Some(dllm_ls::pipeline::shape(&raw, *kind == Kind::Line))
             };
             let above = lines_above(text, &case.range);
             if let Some(a) = &answer {

@@ -293,7 +293,7 @@ fn request_for(text: &str, regions: &[Region], context_tokens: usize, tied: bool
 }
 
 /// Shapes one span's raw text into the replacement.
-fn shape(raw: &str, single_line: bool) -> String {
+pub fn shape(raw: &str, single_line: bool) -> String {
     if single_line {
         raw.split(['\n', '\r'])
             .next()
