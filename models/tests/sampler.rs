@@ -168,6 +168,47 @@ fn threshold_zero_commits_everything_at_once_and_one_commits_by_schedule() {
 }
 
 #[test]
+fn max_per_step_caps_what_the_threshold_adds() {
+    let model = load("dream-tiny");
+    let run = |cap: Option<usize>| {
+        sample(
+            &model,
+            canvas(&model),
+            &SamplerOptions {
+                threshold: Some(0.0),
+                max_per_step: cap,
+                ..opts()
+            },
+            &CancelFlag::new(),
+            None,
+        )
+        .unwrap()
+    };
+    // Threshold 0 would commit all six positions at once; a cap of 4 takes four, then the rest.
+    let capped = run(Some(4));
+    let per_step: Vec<usize> = capped.trace.iter().map(|s| s.committed.len()).collect();
+    assert_eq!(per_step[0], 4, "{per_step:?}");
+    assert_eq!(capped.steps, 2, "{per_step:?}");
+    // The four taken first are the four most confident of the first step.
+    let uncapped = run(None);
+    let mut first: Vec<f32> = uncapped.trace[0]
+        .committed
+        .iter()
+        .map(|c| c.confidence)
+        .collect();
+    first.sort_by(|a, b| b.total_cmp(a));
+    let mut taken: Vec<f32> = capped.trace[0].committed.iter().map(|c| c.confidence).collect();
+    taken.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(taken, first[..4].to_vec());
+    assert!(SamplerOptions {
+        max_per_step: Some(0),
+        ..opts()
+    }
+    .validate()
+    .is_err());
+}
+
+#[test]
 fn prefix_and_suffix_never_change() {
     let model = load("llada-tiny");
     let input = canvas(&model);

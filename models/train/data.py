@@ -71,6 +71,14 @@ class Corpus:
         return self.texts[min(i, len(self.texts) - 1)]
 
 
+def causal_example(rng: random.Random, tokens: np.ndarray, seq: int) -> Example:
+    """A window of the stream for next-token training: every position from 1 on is a target
+    (read from the hidden state before it: the Dream shift is exactly next-token prediction)."""
+    start = rng.randrange(0, max(1, len(tokens) - seq))
+    x = tokens[start : start + seq].astype(np.int64).tolist()
+    return Example(x, [(i, x[i], 1.0) for i in range(1, len(x))], "causal", 0.0)
+
+
 def mdlm_example(rng: random.Random, tokens: np.ndarray, seq: int, eps: float = 1e-3) -> Example:
     start = rng.randrange(0, max(1, len(tokens) - seq))
     x = tokens[start : start + seq].astype(np.int64).tolist()
@@ -344,7 +352,7 @@ def collate(examples: list[Example], seq: int):
             pi.append(p)
             ti.append(tgt)
             wi.append(w)
-            ki.append(0 if ex.kind == "mdlm" else 1)
+            ki.append({"mdlm": 0, "infill": 1, "causal": 2}[ex.kind])
     return {
         "tokens": tokens,
         "key_mask": None if bool(keep.all()) else keep,
@@ -355,12 +363,15 @@ def collate(examples: list[Example], seq: int):
         "k": torch.tensor(ki, dtype=torch.long),
         "n_mdlm": sum(1 for e in examples if e.kind == "mdlm"),
         "n_infill": sum(1 for e in examples if e.kind == "infill"),
+        "causal": any(e.kind == "causal" for e in examples),
         "seq": seq,
     }
 
 
 def make_batch(rng: random.Random, corpus: Corpus, tok, batch: int, seq: int, infill_frac: float,
-               pad_weight: float, max_span: int = 128):
+               pad_weight: float, max_span: int = 128, objective: str = "diffusion"):
+    if objective == "causal":
+        return collate([causal_example(rng, corpus.tokens, seq) for _ in range(batch)], seq)
     n_inf = int(round(batch * infill_frac))
     exs = [mdlm_example(rng, corpus.tokens, seq) for _ in range(batch - n_inf)]
     for _ in range(n_inf):

@@ -95,7 +95,7 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.hidden_size, cfg.num_key_value_heads * d, bias=True)
         self.o_proj = nn.Linear(cfg.num_attention_heads * d, cfg.hidden_size, bias=False)
 
-    def forward(self, x, cos, sin, key_mask):
+    def forward(self, x, cos, sin, key_mask, causal=False):
         b, t, _ = x.shape
         cfg = self.cfg
         d = cfg.head_dim
@@ -111,7 +111,7 @@ class Attention(nn.Module):
         mask = None
         if key_mask is not None:  # [b, t] True = attend; full attention otherwise
             mask = key_mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=False)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -134,8 +134,8 @@ class Layer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, cos, sin, key_mask):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, key_mask)
+    def forward(self, x, cos, sin, key_mask, causal=False):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, key_mask, causal)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -178,15 +178,18 @@ class DreamModel(nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)
         return emb.cos().float()[None, None], emb.sin().float()[None, None]
 
-    def hidden(self, tokens: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Final-normed hidden states [b, t, h], position-aligned."""
+    def hidden(self, tokens: torch.Tensor, key_mask: torch.Tensor | None = None,
+               causal: bool = False) -> torch.Tensor:
+        """Final-normed hidden states [b, t, h], position-aligned. `causal` (no key mask): each
+        position sees only itself and what precedes it, for the autoregressive warm start."""
+        assert not (causal and key_mask is not None), "causal windows are never padded"
         cos, sin = self.rotary(tokens.shape[1], tokens.device)
         x = self.model.embed_tokens(tokens)
         if torch.is_autocast_enabled(x.device.type):
             dt = torch.get_autocast_dtype(x.device.type)
             cos, sin = cos.to(dt), sin.to(dt)
         for layer in self.model.layers:
-            x = layer(x, cos, sin, key_mask)
+            x = layer(x, cos, sin, key_mask, causal)
         return self.model.norm(x)
 
     def logits_for(self, h: torch.Tensor, batch_idx: torch.Tensor, pos_idx: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,47 @@ def test_attention_is_bidirectional():
         assert not torch.allclose(m.raw_logits(x)[0, 0], m.raw_logits(y)[0, 0])
 
 
+def test_causal_attention_hides_the_future_and_keeps_the_shift():
+    torch.manual_seed(0)
+    m = DreamModel(tiny_config()).eval()
+    x = torch.randint(3, 400, (1, 12))
+    y = x.clone()
+    y[0, 6] = (y[0, 6] + 1) % 400
+    with torch.no_grad():
+        hx, hy = m.hidden(x, causal=True), m.hidden(y, causal=True)
+    # positions before the change see nothing of it; from it on they do
+    assert torch.allclose(hx[0, :6], hy[0, :6], atol=1e-6)
+    assert not torch.allclose(hx[0, 6], hy[0, 6])
+
+
+def test_causal_batches_train_next_token_prediction(corpus_dir):
+    tok = T.load(corpus_dir / "tokenizer.json")
+    c = D.Corpus(corpus_dir, "train")
+    batch = D.make_batch(random.Random(1), c, tok, batch=4, seq=32, infill_frac=0.5, pad_weight=0.1,
+                         objective="causal")
+    assert batch["causal"] and batch["key_mask"] is None
+    # every position from 1 on is a target holding the token at that position
+    assert len(batch["p"]) == 4 * 31
+    assert torch.equal(batch["tokens"][batch["b"], batch["p"]], batch["t"])
+    torch.manual_seed(0)
+    m = DreamModel(tiny_config())
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+
+    class A:
+        infill_weight = 1.0
+
+    losses = []
+    for _ in range(15):
+        terms = TR.loss_terms(m, batch, "cpu")
+        assert set(terms) == {"causal"}
+        loss = TR.total_loss(terms, A)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
 def test_infill_examples_are_engine_shaped(corpus_dir):
     tok = T.load(corpus_dir / "tokenizer.json")
     c = D.Corpus(corpus_dir, "train")

@@ -49,11 +49,19 @@ struct Args {
     /// Sampler overrides, as in the server's configuration.
     #[arg(long)]
     threshold: Option<f32>,
+    /// With the threshold: at most this many tokens committed per step.
+    #[arg(long)]
+    max_per_step: Option<usize>,
     /// No confidence threshold: the schedule alone decides (one token per step by default).
     #[arg(long)]
     no_threshold: bool,
     #[arg(long)]
     steps: Option<usize>,
+    /// Score the warm path: before each case, answer the same hole in the document as it was one
+    /// keystroke earlier (the character before the hole not yet typed), then answer the case
+    /// reusing that request's cached keys and values, as the server does on the next keystroke.
+    #[arg(long)]
+    warm: bool,
     /// Approximate KV cache on (true) or off (false); default: the server's setting.
     #[arg(long)]
     kv_cache: Option<bool>,
@@ -66,6 +74,9 @@ struct Args {
     /// End tokens wait for the positions before them (true, the default) or commit anywhere.
     #[arg(long)]
     end_left_to_right: Option<bool>,
+    /// Semi-autoregressive blocks of this many positions (1: strictly left to right).
+    #[arg(long)]
+    block_length: Option<usize>,
     /// Write every case and answer here (JSON lines).
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -283,6 +294,8 @@ struct Cell {
     steps: usize,
     tokens: usize,
     millis: f64,
+    /// Canvas tokens whose keys and values came from the previous request (`--warm`).
+    reused: usize,
 }
 
 fn language_of(file: &SourceFile) -> Option<Language> {
@@ -319,6 +332,9 @@ fn main() -> Result<()> {
     if args.threshold.is_some() {
         sampler.threshold = args.threshold;
     }
+    if args.max_per_step.is_some() {
+        sampler.max_per_step = args.max_per_step;
+    }
     if args.no_threshold {
         sampler.threshold = None;
     }
@@ -331,6 +347,10 @@ fn main() -> Result<()> {
     if let Some(on) = args.end_left_to_right {
         sampler.end_left_to_right = on;
     }
+    if let Some(n) = args.block_length {
+        sampler.block_length = Some(n);
+    }
+
     if let Some(on) = args.cache_masked_only {
         sampler.cache_masked_only = on;
     }
@@ -406,7 +426,26 @@ fn main() -> Result<()> {
             let answer = if args.baselines_only {
                 None
             } else {
-                let out = model.infill(&request, &sampler, &cancel)?;
+                let out = if args.warm {
+                    let mut reuse = None;
+                    let typed = text[..case.range.start]
+                        .char_indices()
+                        .next_back()
+                        .map_or(0, |(i, _)| i);
+                    let mut before = InfillRequest::single(
+                        &text[..typed],
+                        case.max_tokens,
+                        &text[case.range.end..],
+                    );
+                    before.max_context_tokens = request.max_context_tokens;
+                    model.infill_reusing(&before, &sampler, &cancel, None, &mut reuse)?;
+                    let out =
+                        model.infill_reusing(&request, &sampler, &cancel, None, &mut reuse)?;
+                    cell.reused += out.reused_tokens;
+                    out
+                } else {
+                    model.infill(&request, &sampler, &cancel)?
+                };
                 cell.steps += out.steps;
                 cell.tokens += out.span_tokens[0].len();
                 cell.millis += out.elapsed.as_secs_f64() * 1e3;
@@ -447,7 +486,8 @@ fn main() -> Result<()> {
                 json!({"lang": lang, "kind": kind.name(), "model": c.model.json(),
                        "lines_above": c.above.json(), "empty": c.empty.json(),
                        "mean_steps": c.steps as f64 / n, "mean_tokens": c.tokens as f64 / n,
-                       "mean_ms": c.millis / n})
+                       "mean_ms": c.millis / n,
+                       "mean_reused_tokens": c.reused as f64 / n})
             })
             .collect();
         std::fs::write(
@@ -457,6 +497,8 @@ fn main() -> Result<()> {
                 "kv_cache": sampler.kv_cache, "cache_refresh": sampler.cache_refresh,
                 "cache_masked_only": sampler.cache_masked_only,
                 "end_left_to_right": sampler.end_left_to_right,
+                "max_per_step": sampler.max_per_step,
+                "block_length": sampler.block_length,
                 "cells": rows}))?,
         )?;
     }
@@ -507,8 +549,16 @@ fn print_table(cells: &BTreeMap<(String, Kind), Cell>, baselines_only: bool) {
         }
         t.steps += c.steps;
         t.millis += c.millis;
+        t.reused += c.reused;
     }
     for (kind, c) in &all {
         row("**all**", *kind, c);
+    }
+    for (kind, c) in all.iter().filter(|(_, c)| c.reused > 0) {
+        println!(
+            "warm {}: {:.0} canvas tokens reused per request",
+            kind.name(),
+            c.reused as f64 / c.model.n.max(1) as f64
+        );
     }
 }

@@ -59,6 +59,7 @@ pub const KEYS: &[&str] = &[
     "maxTokensInline",
     "maxTokensBlock",
     "threshold",
+    "maxTokensPerStep",
     "blockLength",
     "kvCache",
     "cacheRefresh",
@@ -164,6 +165,7 @@ impl Config {
             }
             "steps" => s.steps = optional(v, |v| positive(v, 4096))?,
             "threshold" => s.threshold = optional(v, unit_interval)?,
+            "maxTokensPerStep" => s.max_per_step = optional(v, |v| positive(v, 4096))?,
             "blockLength" => s.block_length = optional(v, |v| positive(v, 4096))?,
             "kvCache" => s.kv_cache = v.as_bool().ok_or("expected true or false")?,
             "cacheRefresh" => s.cache_refresh = optional(v, |v| positive(v, 4096))?,
@@ -228,6 +230,18 @@ mod tests {
         assert_eq!(c.sampler.cache_refresh, Some(4));
         c.apply(&json!({"cacheRefresh": null}));
         assert_eq!(c.sampler.cache_refresh, None);
+    }
+
+    #[test]
+    fn max_tokens_per_step_caps_the_threshold() {
+        let mut c = Config::default();
+        assert_eq!(c.sampler.max_per_step, None);
+        assert!(c.apply(&json!({"maxTokensPerStep": 3})).warnings.is_empty());
+        assert_eq!(c.sampler.max_per_step, Some(3));
+        assert_eq!(c.apply(&json!({"maxTokensPerStep": 0})).warnings.len(), 1);
+        assert_eq!(c.sampler.max_per_step, Some(3));
+        c.apply(&json!({"maxTokensPerStep": null}));
+        assert_eq!(c.sampler.max_per_step, None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ export const SERVER_KEYS = [
   'blockLength',
   'kvCache',
   'cacheRefresh',
+  'maxTokensPerStep',
   'temperature',
   'topP',
   'seed',
@@ -39,6 +40,7 @@ export interface ServerSettings {
   blockLength: number | null;
   kvCache: boolean;
   cacheRefresh: number | null;
+  maxTokensPerStep: number | null;
   temperature: number;
   topP: number;
   seed: number;
@@ -61,6 +63,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   blockLength: null,
   kvCache: true,
   cacheRefresh: null,
+  maxTokensPerStep: null,
   temperature: 0,
   topP: 1,
   seed: 0,
@@ -104,6 +107,7 @@ const normalize: Partial<Record<ServerKey, (v: unknown) => unknown>> = {
   steps: zeroToNull,
   blockLength: zeroToNull,
   cacheRefresh: zeroToNull,
+  maxTokensPerStep: zeroToNull,
   threshold: blankToNull,
 };
 

@@ -316,10 +316,15 @@ pub fn sample_with_cache(
             ranked.sort_by(|&a, &b| proposals[b].confidence.total_cmp(&proposals[a].confidence));
             let mut chosen: Vec<usize> = ranked[..quota].to_vec();
             if let Some(threshold) = options.threshold {
+                // `ranked` is by confidence, so the cap keeps the most confident extras.
+                let room = options
+                    .max_per_step
+                    .map_or(usize::MAX, |cap| cap.saturating_sub(quota));
                 chosen.extend(
                     ranked[quota..]
                         .iter()
-                        .filter(|&&i| proposals[i].probability >= threshold),
+                        .filter(|&&i| proposals[i].probability >= threshold)
+                        .take(room),
                 );
             }
             chosen.sort_unstable_by_key(|&i| active[i].0);

@@ -70,6 +70,10 @@ pub struct SamplerOptions {
     /// Confidence-threshold parallel decoding: besides the schedule's quota, also commit every
     /// position whose sampled token has at least this probability.
     pub threshold: Option<f32>,
+    /// With `threshold`: at most this many positions committed per step in all (the schedule's
+    /// quota is always committed; the threshold adds the most confident of the rest up to the
+    /// cap). Bounds how much one step can get wrong at once.
+    pub max_per_step: Option<usize>,
     /// Semi-autoregressive blocks: the masked positions, in canvas order, are denoised in blocks of
     /// this many, left to right, each block finished before the next starts.
     pub block_length: Option<usize>,
@@ -101,6 +105,7 @@ impl Default for SamplerOptions {
             strategy: Strategy::default(),
             steps: None,
             threshold: None,
+            max_per_step: None,
             block_length: None,
             temperature: 0.0,
             top_p: 1.0,
@@ -119,6 +124,9 @@ impl SamplerOptions {
         let bad = |what: String| Err(Error::InvalidRequest(what));
         if self.steps == Some(0) {
             return bad("steps must be at least 1".into());
+        }
+        if self.max_per_step == Some(0) {
+            return bad("max_per_step must be at least 1".into());
         }
         if self.cache_refresh == Some(0) {
             return bad("cache_refresh must be at least 1".into());
