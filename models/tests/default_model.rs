@@ -105,7 +105,7 @@ const CASES: &[Case] = &[
 ];
 
 // The bar the default model has to clear (issue 3). The model trained so far on this project's
-// CPU (13.5 M tokens) does not: it is ignored until a better-trained model ships, and run with
+// CPU (34 M tokens, 3.3 h) does not: it is ignored until a better-trained model ships, and run with
 // `cargo test -p dllm-models --test default_model -- --ignored`.
 #[test]
 #[ignore = "the shipped CPU-trained model does not pass these yet (issue 3 stays open)"]
