@@ -71,17 +71,21 @@ class Corpus:
         return self.texts[min(i, len(self.texts) - 1)]
 
 
+def stream_window(rng: random.Random, tokens: np.ndarray, seq: int) -> list[int]:
+    """`seq` consecutive tokens of the packed stream, from a random start."""
+    start = rng.randrange(0, max(1, len(tokens) - seq))
+    return tokens[start : start + seq].astype(np.int64).tolist()
+
+
 def causal_example(rng: random.Random, tokens: np.ndarray, seq: int) -> Example:
     """A window of the stream for next-token training: every position from 1 on is a target
     (read from the hidden state before it: the Dream shift is exactly next-token prediction)."""
-    start = rng.randrange(0, max(1, len(tokens) - seq))
-    x = tokens[start : start + seq].astype(np.int64).tolist()
+    x = stream_window(rng, tokens, seq)
     return Example(x, [(i, x[i], 1.0) for i in range(1, len(x))], "causal", 0.0)
 
 
 def mdlm_example(rng: random.Random, tokens: np.ndarray, seq: int, eps: float = 1e-3) -> Example:
-    start = rng.randrange(0, max(1, len(tokens) - seq))
-    x = tokens[start : start + seq].astype(np.int64).tolist()
+    x = stream_window(rng, tokens, seq)
     t = eps + (1 - eps) * rng.random()
     canvas = list(x)
     targets = []

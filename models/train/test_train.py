@@ -109,6 +109,7 @@ def test_causal_batches_train_next_token_prediction(corpus_dir):
 
     class A:
         infill_weight = 1.0
+        mdlm_loss = "elbo"
 
     losses = []
     for _ in range(15):
@@ -152,6 +153,7 @@ def test_training_step_loss_finite_and_decreases(corpus_dir):
 
     class A:
         infill_weight = 1.0
+        mdlm_loss = "elbo"
 
     losses = []
     for _ in range(15):

@@ -148,7 +148,7 @@ def loss_terms(model: DreamModel, batch: dict, device) -> dict:
 def total_loss(terms: dict, a) -> torch.Tensor:
     if "causal" in terms:
         return terms["causal"]
-    loss = terms.get("mdlm_flat" if getattr(a, "mdlm_loss", "elbo") == "flat" else "mdlm", 0.0)
+    loss = terms.get("mdlm_flat" if a.mdlm_loss == "flat" else "mdlm", 0.0)
     if "infill" in terms:
         loss = loss + a.infill_weight * terms["infill"]
     return loss
@@ -170,7 +170,7 @@ class Batches:
     def _make(self, rng):
         a = self.a
         return D.make_batch(rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span,
-                            getattr(a, "objective", "diffusion"))
+                            a.objective)
 
     def _fill(self, seed):
         rng = random.Random(seed)
@@ -188,7 +188,7 @@ def evaluate(model, corpus, tok, a, device, autocast) -> dict:
     sums: dict[str, float] = {}
     for _ in range(a.eval_batches):
         batch = D.make_batch(rng, corpus, tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span,
-                            getattr(a, "objective", "diffusion"))
+                            a.objective)
         with autocast():
             terms = loss_terms(model, batch, device)
         for k, v in terms.items():

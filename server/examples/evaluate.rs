@@ -347,10 +347,9 @@ fn main() -> Result<()> {
     if let Some(on) = args.end_left_to_right {
         sampler.end_left_to_right = on;
     }
-    if let Some(n) = args.block_length {
-        sampler.block_length = Some(n);
+    if args.block_length.is_some() {
+        sampler.block_length = args.block_length;
     }
-
     if let Some(on) = args.cache_masked_only {
         sampler.cache_masked_only = on;
     }
