@@ -197,7 +197,11 @@ fn max_per_step_caps_what_the_threshold_adds() {
         .map(|c| c.confidence)
         .collect();
     first.sort_by(|a, b| b.total_cmp(a));
-    let mut taken: Vec<f32> = capped.trace[0].committed.iter().map(|c| c.confidence).collect();
+    let mut taken: Vec<f32> = capped.trace[0]
+        .committed
+        .iter()
+        .map(|c| c.confidence)
+        .collect();
     taken.sort_by(|a, b| b.total_cmp(a));
     assert_eq!(taken, first[..4].to_vec());
     assert!(SamplerOptions {

@@ -278,6 +278,7 @@ class Package:
     version: str
     group: str  # the language the package counts as when splitting
     max_bytes: int
+    train_max_bytes: int  # the cap when the package lands in train
     pinned_split: str | None = None
     licence_said: str = ""
     licence: str | None = None
@@ -363,7 +364,7 @@ def strip_top(path: str) -> str:
 
 
 def collect(p: Package, members, rel) -> None:
-    """Filters source files of an archive into `p.files` (before the per-package cap)."""
+    """Filters source files of an archive into `p.files`, in cap order (`apply_cap` cuts them)."""
     cands = []
     for raw_path, data in members:
         path = rel(raw_path)
@@ -384,17 +385,27 @@ def collect(p: Package, members, rel) -> None:
             p.skipped[why] = p.skipped.get(why, 0) + 1
             continue
         cands.append((path, lang, text))
-    # Deterministic subset under the cap: files in the order of a hash of their path.
+    # The cap takes files in the order of a hash of their path (deterministic subset).
     cands.sort(key=lambda f: hashlib.sha256(f[0].encode()).hexdigest())
-    total = 0
-    for f in cands:
+    p.files = cands
+
+
+def apply_cap(p: Package) -> None:
+    """Keeps the files of `p` (in `collect`'s order) that fit greedily under the cap of its split.
+
+    The cap depends on the split, so it is applied after `assign_splits`: training packages may
+    contribute more text (`*_train_max_bytes`) while valid/test keep exactly their files.
+    """
+    cap = p.train_max_bytes if p.split == "train" else p.max_bytes
+    kept, total = [], 0
+    for f in p.files:
         n = len(f[2].encode())
-        if total + n > p.max_bytes:
+        if total + n > cap:
             p.skipped["over_cap"] = p.skipped.get("over_cap", 0) + 1
             continue
         total += n
-        p.files.append(f)
-    p.files.sort()
+        kept.append(f)
+    p.files = sorted(kept)
 
 
 def read_pypi(p: Package, archive: Path) -> None:
@@ -567,19 +578,22 @@ def load_packages(path: Path) -> tuple[dict, list[Package]]:
     cfg = tomllib.loads(path.read_text())
     dflt = cfg.get("defaults", {})
     pkgs = []
+
+    def add(registry: str, e: dict, group: str, kind: str) -> None:
+        # An entry's own max_bytes caps every split; else the defaults, train's own if given.
+        cap = dflt.get(f"{kind}_max_bytes", 10**6)
+        train_cap = dflt.get(f"{kind}_train_max_bytes", cap)
+        pkgs.append(Package(registry, e["name"], e["version"], group, e.get("max_bytes", cap),
+                            e.get("max_bytes", train_cap), e.get("split")))
+
     for e in cfg.get("pypi", []):
-        pkgs.append(Package("pypi", e["name"], e["version"], "python",
-                            e.get("max_bytes", dflt.get("python_max_bytes", 10**6)), e.get("split")))
+        add("pypi", e, "python", "python")
     for e in cfg.get("crates", []):
-        pkgs.append(Package("crates.io", e["name"], e["version"], "rust",
-                            e.get("max_bytes", dflt.get("rust_max_bytes", 10**6)), e.get("split")))
+        add("crates.io", e, "rust", "rust")
     for e in cfg.get("npm", []):
-        group = {"js": "javascript", "ts": "typescript"}[e.get("lang", "js")]
-        pkgs.append(Package("npm", e["name"], e["version"], group,
-                            e.get("max_bytes", dflt.get("npm_max_bytes", 10**6)), e.get("split")))
+        add("npm", e, {"js": "javascript", "ts": "typescript"}[e.get("lang", "js")], "npm")
     for e in cfg.get("debian_go", []):
-        pkgs.append(Package("debian", e["name"], e["version"], "go",
-                            e.get("max_bytes", dflt.get("go_max_bytes", 10**6)), e.get("split")))
+        add("debian", e, "go", "go")
     return cfg, pkgs
 
 
@@ -657,6 +671,8 @@ def main() -> None:
             print(f"  SKIP licence {p.key}: {p.licence_said!r}", file=sys.stderr)
 
     assign_splits(pkgs, args.valid_frac, args.test_frac)
+    for p in pkgs:
+        apply_cap(p)
 
     # Exact duplicates: train first, so a held-out file that also occurs in training is dropped.
     seen: set[str] = set()

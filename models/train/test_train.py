@@ -255,3 +255,28 @@ def test_training_continues_from_an_exported_model(corpus_dir, tmp_path):
                                    num_attention_heads=2, num_key_value_heads=1))
     with pytest.raises((SystemExit, RuntimeError)):
         TR.init_from_export(other, out)
+
+
+def test_decode_rebuilds_the_files_from_the_token_stream(corpus_dir, tmp_path):
+    # A GPU machine gets only tok/*.npz; the infill examples need the text back, exactly.
+    import shutil
+    import types
+    shutil.copytree(corpus_dir / "tok", tmp_path / "tok")
+    T.cmd_decode(types.SimpleNamespace(corpus=tmp_path, tokenizer=corpus_dir / "tokenizer.json"))
+    for split in ("train", "valid", "test"):
+        want = [json.loads(l) for l in open(corpus_dir / "files" / f"{split}.jsonl")]
+        got = [json.loads(l) for l in open(tmp_path / "files" / f"{split}.jsonl")]
+        assert [(d["lang"], d["text"]) for d in got] == [(d["lang"], d["text"]) for d in want]
+
+
+def test_worker_processes_and_a_clock_schedule(corpus_dir, tmp_path):
+    # The GPU recipe: batches from worker processes, the lr schedule run over --max-minutes.
+    TR.main(["--data", str(corpus_dir), "--tokenizer", str(corpus_dir / "tokenizer.json"), "--out", str(tmp_path),
+             "--vocab-size", "400", "--hidden-size", "32", "--intermediate-size", "64", "--num-hidden-layers", "1",
+             "--num-attention-heads", "2", "--num-key-value-heads", "1", "--seq", "64", "--batch", "4",
+             "--max-span", "16", "--max-minutes", "0.05", "--eval-every", "1000", "--log-seconds", "0",
+             "--workers", "2", "--lr-by-time", "--warmup", "2", "--steps", "1000", "--decay-frac", "1.0",
+             "--lr", "1e-3", "--min-lr", "1e-5"])
+    lrs = [float(l.split(" lr ")[1].split()[0]) for l in (tmp_path / "train.log").read_text().splitlines()
+           if " lr " in l]
+    assert len(lrs) > 4 and lrs[-1] < 0.5 * max(lrs), lrs  # decayed on the clock, not the step count

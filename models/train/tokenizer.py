@@ -3,6 +3,7 @@
 
     python models/train/tokenizer.py train  [--corpus /work/corpus] [--vocab 12288] [--out /work/ckpt/tokenizer.json]
     python models/train/tokenizer.py encode [--corpus /work/corpus] [--tokenizer /work/ckpt/tokenizer.json]
+    python models/train/tokenizer.py decode [--corpus DIR] [--tokenizer ...]   # files/ from tok/
 
 `train` learns the BPE on the train split only. Special tokens, in this order (ids 0, 1, 2):
 `<|endoftext|>` (end of span, pad, eos), `<|mask|>`, `<|beginoftext|>` (start of a file in the
@@ -89,6 +90,24 @@ def cmd_encode(args):
               f"({nbytes / max(1, len(tokens)):.2f} bytes/token)")
 
 
+def cmd_decode(args):
+    """The inverse of `encode`: files/*.jsonl (text and language) rebuilt from tok/*.npz, so only
+    the compact token stream has to travel to a training machine. Byte-level BPE decodes exactly."""
+    tok = load(args.tokenizer)
+    out = args.corpus / "files"
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "valid", "test"):
+        z = np.load(args.corpus / "tok" / f"{split}.npz")
+        tokens, starts = z["tokens"], z["starts"]
+        ends = list(starts[1:]) + [len(tokens)]
+        ids = [tokens[s + 1 : e].tolist() for s, e in zip(starts, ends)]  # each file: BOS + its tokens
+        texts = tok.decode_batch(ids, skip_special_tokens=False)
+        with open(out / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            for text, lang in zip(texts, z["lang"]):
+                f.write(json.dumps({"lang": LANGS[int(lang)], "text": text}, ensure_ascii=False) + "\n")
+        print(f"{split}: {len(texts)} files rebuilt from {len(tokens) / 1e6:.2f} M tokens")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -99,8 +118,11 @@ def main():
     e = sub.add_parser("encode")
     e.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
     e.add_argument("--tokenizer", type=Path, default=Path("/work/ckpt/tokenizer.json"))
+    d = sub.add_parser("decode")
+    d.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
+    d.add_argument("--tokenizer", type=Path, default=Path("/work/ckpt/tokenizer.json"))
     args = ap.parse_args()
-    {"train": cmd_train, "encode": cmd_encode}[args.cmd](args)
+    {"train": cmd_train, "encode": cmd_encode, "decode": cmd_decode}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,8 @@ import argparse
 import json
 import math
 import os
-import queue
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -82,7 +80,7 @@ def parse_args(argv=None):
     # machinery
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=0, help="batch-building threads (0: inline)")
+    ap.add_argument("--workers", type=int, default=0, help="batch-building processes (0: inline)")
     ap.add_argument("--no-autocast", action="store_true")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
@@ -91,6 +89,9 @@ def parse_args(argv=None):
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-batches", type=int, default=8)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop after this long (0: never)")
+    ap.add_argument("--lr-by-time", action="store_true",
+                    help="run the schedule over --max-minutes of wall time (--steps maps to it): for a "
+                         "fixed time budget whose step rate is not known in advance")
     return ap
 
 
@@ -154,31 +155,43 @@ def total_loss(terms: dict, a) -> torch.Tensor:
     return loss
 
 
-class Batches:
-    """Batch source: inline, or `workers` threads filling a queue (tokenizers and numpy release
-    the GIL for most of the work)."""
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Endless batches, built in a worker process (batch building is Python-bound: threads
+    would share one core under the GIL, too slow to feed a GPU)."""
 
     def __init__(self, corpus, tok, a, seed: int):
-        self.corpus, self.tok, self.a = corpus, tok, a
-        self.workers = a.workers
-        self.rng = random.Random(seed)
-        if self.workers:
-            self.q: queue.Queue = queue.Queue(maxsize=4 * self.workers)
-            for w in range(self.workers):
-                threading.Thread(target=self._fill, args=(seed * 1000 + w,), daemon=True).start()
+        super().__init__()
+        self.corpus, self.tok, self.a, self.seed = corpus, tok, a, seed
 
-    def _make(self, rng):
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = random.Random(self.seed * 1000 + (info.id if info else 0))
         a = self.a
-        return D.make_batch(rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span,
-                            a.objective)
-
-    def _fill(self, seed):
-        rng = random.Random(seed)
         while True:
-            self.q.put(self._make(rng))
+            yield D.make_batch(rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight,
+                               a.max_span, a.objective)
+
+
+class Batches:
+    """Batch source: inline, or `workers` processes feeding a queue."""
+
+    def __init__(self, corpus, tok, a, seed: int, pin: bool = False):
+        self.corpus, self.tok, self.a = corpus, tok, a
+        self.rng = random.Random(seed)
+        self.it = None
+        if a.workers:
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers are forked
+            loader = torch.utils.data.DataLoader(
+                _BatchStream(corpus, tok, a, seed), batch_size=None, num_workers=a.workers,
+                prefetch_factor=4, persistent_workers=True, pin_memory=pin)
+            self.it = iter(loader)
 
     def next(self):
-        return self.q.get() if self.workers else self._make(self.rng)
+        if self.it is not None:
+            return next(self.it)
+        a = self.a
+        return D.make_batch(self.rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight,
+                            a.max_span, a.objective)
 
 
 @torch.no_grad()
@@ -283,7 +296,7 @@ def main(argv=None):
     log(f"params {model.num_params() / 1e6:.2f}M total, {cfg.non_embedding_params() / 1e6:.2f}M non-embedding; "
         f"train {len(train.tokens) / 1e6:.1f}M tokens; args {json.dumps({k: str(v) for k, v in vars(a).items()})}")
 
-    batches = Batches(train, tok, a, seed=a.seed * 7919 + step)
+    batches = Batches(train, tok, a, seed=a.seed * 7919 + step, pin=device.type == "cuda")
     t0 = time.time()
     last_log = last_ckpt = t0
     win = {"tokens": 0, "time": 0.0, "n": 0}
@@ -300,8 +313,11 @@ def main(argv=None):
     while True:
         ts = time.time()
         batch = batches.next()
+        sched_step = step
+        if a.lr_by_time and a.max_minutes and step >= a.warmup:  # warmup in steps, then by the clock
+            sched_step = max(a.warmup, int((ts - t0) / (a.max_minutes * 60) * a.steps))
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a)
+            g["lr"] = lr_at(sched_step, a)
         with autocast():
             terms = loss_terms(fwd, batch, device)
             loss = total_loss(terms, a)
@@ -321,7 +337,7 @@ def main(argv=None):
         now = time.time()
         if now - last_log >= a.log_seconds:
             avg = " ".join(f"{k} {v / win['n']:.4f}" for k, v in sorted(sums.items()))
-            log(f"step {step} tokens {tokens_seen / 1e6:.3f}M lr {lr_at(step, a):.2e} "
+            log(f"step {step} tokens {tokens_seen / 1e6:.3f}M lr {opt.param_groups[0]['lr']:.2e} "
                 f"tok/s {win['tokens'] / win['time']:.0f} {avg}")
             win = {"tokens": 0, "time": 0.0, "n": 0}
             sums = {}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The default model's two training stages on one CUDA GPU, in a fixed wall-time budget (a lent
+# GPU comes for minutes, so the learning-rate schedules run on the clock, `--lr-by-time`):
+#   1. causal (next-token) training, warm-started from models/default;
+#   2. masked-diffusion adaptation from stage 1's export (editor-shaped infill examples).
+# Only the compact token stream travels to the GPU machine; the raw files are rebuilt from it
+# (`tokenizer.py decode`, exact for byte-level BPE).
+#
+#   bash models/train/gpu_train.sh TOK_DIR OUT_DIR [causal_minutes] [diffusion_minutes]
+#
+# TOK_DIR holds {train,valid,test}.npz (`tokenizer.py encode`). OUT_DIR receives causal/ and
+# final/ (config.json + bf16 model.safetensors each) and both stages' logs. Environment:
+# PYTHON (python3), WORK (scratch, /tmp/dllm-train), BATCH (256), WORKERS (nproc - 2).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+default=$(cd "$here/../default" && pwd)
+tok_dir=$1 out=$2 causal_min=${3:-3.5} diffusion_min=${4:-4}
+py=${PYTHON:-python3}
+work=${WORK:-/tmp/dllm-train}
+batch=${BATCH:-256}
+workers=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
+
+mkdir -p "$work/corpus" "$out/causal" "$out/final"
+rm -rf "$work/corpus/tok" "$work/causal" "$work/diffusion"
+cp -r "$tok_dir" "$work/corpus/tok"
+"$py" "$here/tokenizer.py" decode --corpus "$work/corpus" --tokenizer "$default/tokenizer.json"
+export TOKENIZERS_PARALLELISM=false
+
+common=(--data "$work/corpus" --tokenizer "$default/tokenizer.json" --num-hidden-layers 4 --seq 512
+        --batch "$batch" --workers "$workers" --lr-by-time --steps 10000 --decay-frac 0.8
+        --log-seconds 15 --eval-every 300 --eval-batches 2)
+
+"$py" "$here/train.py" "${common[@]}" --out "$work/causal" --objective causal --init-from "$default" \
+    --lr 2e-3 --min-lr 1e-4 --warmup 100 --max-minutes "$causal_min"
+"$py" "$here/export.py" --ckpt "$work/causal/ckpt.pt" --out "$out/causal" --dtype bf16
+cp "$work/causal/train.log" "$out/causal.log"
+
+"$py" "$here/train.py" "${common[@]}" --out "$work/diffusion" --objective diffusion --init-from "$out/causal" \
+    --lr 1e-3 --min-lr 5e-5 --warmup 100 --mdlm-loss flat --infill-frac 0.7 --max-minutes "$diffusion_min"
+"$py" "$here/export.py" --ckpt "$work/diffusion/ckpt.pt" --out "$out/final" --dtype bf16
+cp "$work/diffusion/train.log" "$out/diffusion.log"
+rm -f "$out"/{causal,final}/{tokenizer,tokenizer_config,generation_config}.json  # as in models/default
+echo "done: $out"
