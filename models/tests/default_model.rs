@@ -19,10 +19,13 @@ fn model() -> DiffusionModel {
         .unwrap_or_else(|e| panic!("the default model in {} must load: {e}", dir.display()))
 }
 
-/// The server's defaults: greedy, confidence threshold 0.9.
+/// The server's defaults (`server/src/config.rs`): greedy, confidence threshold 0.9, the KV
+/// cache refreshed every 8 steps.
 fn fill(model: &DiffusionModel, prefix: &str, max_tokens: usize, suffix: &str) -> String {
     let options = SamplerOptions {
         threshold: Some(0.9),
+        kv_cache: true,
+        cache_refresh: Some(8),
         seed: 7,
         ..SamplerOptions::default()
     };

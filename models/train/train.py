@@ -3,8 +3,8 @@
 
 CPU (background, one core, bf16 autocast):
     nohup python models/train/train.py --out /work/ckpt/run1 --threads 1 > /dev/null 2>&1 &
-GPU (CUDA found automatically; bigger batch, data workers):
-    python models/train/train.py --out /work/ckpt/gpu1 --batch 64 --workers 8 ...
+GPU (CUDA found automatically; batch 256, worker processes, the schedule on the clock): the
+two-stage recipe in one command, `bash models/train/gpu_train.sh TOK_DIR OUT_DIR`.
 Resume (same --out; the saved arguments are reused unless given again):
     python models/train/train.py --out /work/ckpt/run1 --resume
 
@@ -91,7 +91,8 @@ def parse_args(argv=None):
     ap.add_argument("--max-minutes", type=float, default=0, help="stop after this long (0: never)")
     ap.add_argument("--lr-by-time", action="store_true",
                     help="run the schedule over --max-minutes of wall time (--steps maps to it): for a "
-                         "fixed time budget whose step rate is not known in advance")
+                         "fixed time budget whose step rate is not known in advance (the clock starts "
+                         "with each process, so a resumed run starts the schedule again)")
     return ap
 
 
@@ -299,7 +300,7 @@ def main(argv=None):
     batches = Batches(train, tok, a, seed=a.seed * 7919 + step, pin=device.type == "cuda")
     t0 = time.time()
     last_log = last_ckpt = t0
-    win = {"tokens": 0, "time": 0.0, "n": 0}
+    win = {"tokens": 0, "time": 0.0, "n": 0, "wait": 0.0}
     sums: dict[str, float] = {}
 
     def checkpoint():
@@ -313,6 +314,7 @@ def main(argv=None):
     while True:
         ts = time.time()
         batch = batches.next()
+        win["wait"] += time.time() - ts  # time spent waiting for data: is batch building the limit?
         sched_step = step
         if a.lr_by_time and a.max_minutes and step >= a.warmup:  # warmup in steps, then by the clock
             sched_step = max(a.warmup, int((ts - t0) / (a.max_minutes * 60) * a.steps))
@@ -338,8 +340,8 @@ def main(argv=None):
         if now - last_log >= a.log_seconds:
             avg = " ".join(f"{k} {v / win['n']:.4f}" for k, v in sorted(sums.items()))
             log(f"step {step} tokens {tokens_seen / 1e6:.3f}M lr {opt.param_groups[0]['lr']:.2e} "
-                f"tok/s {win['tokens'] / win['time']:.0f} {avg}")
-            win = {"tokens": 0, "time": 0.0, "n": 0}
+                f"tok/s {win['tokens'] / win['time']:.0f} data-wait {100 * win['wait'] / win['time']:.0f}% {avg}")
+            win = {"tokens": 0, "time": 0.0, "n": 0, "wait": 0.0}
             sums = {}
             last_log = now
         if step % a.eval_every == 0:

@@ -38,6 +38,10 @@ impl Default for Config {
                 // Measured on the default model's evaluation: same exact match, several times
                 // faster (README, "Speed").
                 kv_cache: true,
+                // A full pass every 8 steps gives the context's keys and values the span decoded
+                // so far: body parse rate 50% against 40% with one pass per block, for about a
+                // fifth more time (README, "Speed").
+                cache_refresh: Some(8),
                 ..SamplerOptions::default()
             },
             max_tokens_inline: 24,
@@ -220,6 +224,11 @@ mod tests {
     fn cache_settings_apply_and_bad_ones_keep_the_old_value() {
         let mut c = Config::default();
         assert!(c.sampler.kv_cache, "the cache is on by default");
+        assert_eq!(
+            c.sampler.cache_refresh,
+            Some(8),
+            "refreshed every 8 steps by default"
+        );
         let applied = c.apply(&json!({"kvCache": false, "cacheRefresh": 4}));
         assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
         assert!(!c.sampler.kv_cache);

@@ -62,7 +62,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   threshold: 0.9,
   blockLength: null,
   kvCache: true,
-  cacheRefresh: null,
+  cacheRefresh: 8,
   maxTokensPerStep: null,
   temperature: 0,
   topP: 1,
