@@ -8,6 +8,9 @@
 //!
 //!     cargo run --release -p dllm-models --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
 //!
+//! One cell of the grid (a long one, say): `--shape qwen --contexts 4000 --spans 128`
+//! (`--shape default|qwen`, comma-separated `--contexts` and `--spans`).
+//!
 //! Every figure is measured. A configuration that would take too long to run whole (the 0.5B
 //! shape without a cache: one full pass per token) is composed from its measured parts (full
 //! passes, cached steps, autoregressive steps, each timed `--reps` times) and marked `≈`.
@@ -34,6 +37,21 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 fn flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
+}
+
+/// A comma-separated list of sizes (`--spans 8,32`); absent: `default`.
+fn list(name: &str, default: &[usize]) -> Vec<usize> {
+    let v: String = arg(name, String::new());
+    if v.is_empty() {
+        return default.to_vec();
+    }
+    v.split(',')
+        .map(|x| {
+            x.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: not a number: {x}"))
+        })
+        .collect()
 }
 
 fn percentile(xs: &[f64], p: f64) -> f64 {
@@ -134,8 +152,9 @@ fn main() {
         (default_name.as_str(), default_shape),
         ("Qwen2.5-0.5B", ArchConfig::qwen2_5_0_5b()),
     ];
-    let contexts: &[usize] = if quick { &[1000] } else { &[1000, 4000] };
-    let spans: &[usize] = if quick { &[32] } else { &[8, 32, 128] };
+    let contexts = list("--contexts", if quick { &[1000] } else { &[1000, 4000] });
+    let spans = list("--spans", if quick { &[32] } else { &[8, 32, 128] });
+    let only_shape: String = arg("--shape", String::new());
 
     println!(
         "threads {}, reps {reps}, parallel decoding at {tps} tokens/step; ms are p50 / p95 over reps",
@@ -148,7 +167,9 @@ fn main() {
     let mut step_rows = Vec::new();
     let default_only = flag("--default-only");
     for (name, cfg) in shapes {
-        if default_only && name.starts_with("Qwen") {
+        let is_qwen = name.starts_with("Qwen");
+        if (default_only || only_shape == "default") && is_qwen || only_shape == "qwen" && !is_qwen
+        {
             continue;
         }
         let special = SpecialTokens {
@@ -162,8 +183,8 @@ fn main() {
             t: Transformer::random(cfg.clone(), DType::F32, 0).unwrap(),
             special,
         };
-        for &context in contexts {
-            for &n in spans {
+        for &context in &contexts {
+            for &n in &spans {
                 let len = context + n;
                 // Text tokens that are never the mask / end token; the span sits in the middle.
                 let tokens: Vec<u32> = (0..len as u32)
