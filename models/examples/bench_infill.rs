@@ -345,11 +345,15 @@ fn main() {
                     let ms: Vec<f64> = (0..reps)
                         .map(|_| {
                             let t = Instant::now();
-                            let (mut warm, stale) = model
+                            let (mut warm, mut stale) = model
                                 .t
                                 .reuse_cache(&kv, &base, &masked)
                                 .unwrap()
                                 .expect("reusable");
+                            // as `infill_reusing` does: the span's columns are recomputed too
+                            stale.extend(typed_span.clone());
+                            stale.sort_unstable();
+                            stale.dedup();
                             model.t.refresh_columns(&mut warm, &masked, &stale).unwrap();
                             let canvas = Canvas::new(typed.clone(), vec![typed_span.clone()]);
                             let (out, _) = sample_with_cache(
