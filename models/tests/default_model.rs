@@ -20,12 +20,13 @@ fn model() -> DiffusionModel {
 }
 
 /// The server's defaults (`server/src/config.rs`): greedy, confidence threshold 0.9, the KV
-/// cache refreshed every 8 steps.
+/// cache refreshed every 8 steps, blocks of 8 positions.
 fn fill(model: &DiffusionModel, prefix: &str, max_tokens: usize, suffix: &str) -> String {
     let options = SamplerOptions {
         threshold: Some(0.9),
         kv_cache: true,
         cache_refresh: Some(8),
+        block_length: Some(8),
         seed: 7,
         ..SamplerOptions::default()
     };

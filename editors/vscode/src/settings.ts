@@ -60,7 +60,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   maxTokensInline: 24,
   maxTokensBlock: 64,
   threshold: 0.9,
-  blockLength: null,
+  blockLength: 8,
   kvCache: true,
   cacheRefresh: 8,
   maxTokensPerStep: null,
