@@ -345,16 +345,16 @@ fn main() {
                     let ms: Vec<f64> = (0..reps)
                         .map(|_| {
                             let t = Instant::now();
-                            let (mut warm, mut stale) = model
+                            let (warm, _) = model
                                 .t
-                                .reuse_cache(&kv, &base, &masked)
+                                .reuse_and_refresh(
+                                    &kv,
+                                    &base,
+                                    &masked,
+                                    std::slice::from_ref(&typed_span),
+                                )
                                 .unwrap()
                                 .expect("reusable");
-                            // as `infill_reusing` does: the span's columns are recomputed too
-                            stale.extend(typed_span.clone());
-                            stale.sort_unstable();
-                            stale.dedup();
-                            model.t.refresh_columns(&mut warm, &masked, &stale).unwrap();
                             let canvas = Canvas::new(typed.clone(), vec![typed_span.clone()]);
                             let (out, _) = sample_with_cache(
                                 &model,

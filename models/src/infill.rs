@@ -13,7 +13,7 @@ use crate::transformer::KvCache;
 
 /// The last request's canvas (spans masked) and its keys and values, kept per document so the
 /// next request, a keystroke later, recomputes only what changed (see
-/// [`Transformer::reuse_cache`](crate::Transformer::reuse_cache)).
+/// [`Transformer::reuse_and_refresh`](crate::Transformer::reuse_and_refresh)).
 #[derive(Debug, Clone)]
 pub struct CanvasCache {
     tokens: Vec<u32>,
@@ -159,27 +159,13 @@ impl DiffusionModel {
         };
         let mut reused_tokens = 0;
         let initial = match reuse.take() {
-            Some(old) if options.kv_cache => {
-                let t = self.transformer();
-                match t.reuse_cache(&old.kv, &old.tokens, &canvas.tokens)? {
-                    Some((mut kv, mut stale)) => {
-                        // The spans' columns too: their tokens are masks in both canvases, but
-                        // their keys and values come from the old context, and with blocks the
-                        // later blocks' masks would keep them until their block starts (warm 2-8
-                        // line answers came out shorter: ES 21.2 against 24.5 with this). A
-                        // span is a few dozen columns.
-                        for r in &canvas.spans {
-                            stale.extend(r.clone());
-                        }
-                        stale.sort_unstable();
-                        stale.dedup();
-                        t.refresh_columns(&mut kv, &canvas.tokens, &stale)?;
-                        reused_tokens = canvas.tokens.len() - stale.len();
-                        Some(kv)
-                    }
-                    None => None,
-                }
-            }
+            Some(old) if options.kv_cache => self
+                .transformer()
+                .reuse_and_refresh(&old.kv, &old.tokens, &canvas.tokens, &canvas.spans)?
+                .map(|(kv, reused)| {
+                    reused_tokens = reused;
+                    kv
+                }),
             _ => None,
         };
         let initial_tokens = canvas.tokens.clone();
