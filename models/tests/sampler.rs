@@ -9,8 +9,8 @@ use std::cell::Cell;
 use candle_core::{Device, Tensor};
 use common::load;
 use dllm_models::{
-    sample, CancelFlag, Canvas, DiffusionModel, Error, InfillRequest, SamplerOptions, Segment,
-    SpecialTokens, Strategy, TokenPredictor,
+    sample, CancelFlag, Canvas, DiffusionModel, Error, InfillRequest, SampleOutput, SamplerOptions,
+    Segment, SpecialTokens, Strategy, TokenPredictor,
 };
 
 /// Wraps a model and counts forward passes.
@@ -190,20 +190,17 @@ fn max_per_step_caps_what_the_threshold_adds() {
     assert_eq!(per_step[0], 4, "{per_step:?}");
     assert_eq!(capped.steps, 2, "{per_step:?}");
     // The four taken first are the four most confident of the first step.
-    let uncapped = run(None);
-    let mut first: Vec<f32> = uncapped.trace[0]
-        .committed
-        .iter()
-        .map(|c| c.confidence)
-        .collect();
-    first.sort_by(|a, b| b.total_cmp(a));
-    let mut taken: Vec<f32> = capped.trace[0]
-        .committed
-        .iter()
-        .map(|c| c.confidence)
-        .collect();
-    taken.sort_by(|a, b| b.total_cmp(a));
-    assert_eq!(taken, first[..4].to_vec());
+    let first_step_confidences = |out: &SampleOutput| {
+        let mut c: Vec<f32> = out.trace[0]
+            .committed
+            .iter()
+            .map(|c| c.confidence)
+            .collect();
+        c.sort_by(|a, b| b.total_cmp(a));
+        c
+    };
+    let first = first_step_confidences(&run(None));
+    assert_eq!(first_step_confidences(&capped), first[..4].to_vec());
     assert!(SamplerOptions {
         max_per_step: Some(0),
         ..opts()
