@@ -156,6 +156,11 @@ def total_loss(terms: dict, a) -> torch.Tensor:
     return loss
 
 
+def build_batch(rng: random.Random, corpus, tok, a):
+    """One batch of the run's objective and shape (training, workers and validation alike)."""
+    return D.make_batch(rng, corpus, tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span, a.objective)
+
+
 class _BatchStream(torch.utils.data.IterableDataset):
     """Endless batches, built in a worker process (batch building is Python-bound: threads
     would share one core under the GIL, too slow to feed a GPU)."""
@@ -167,10 +172,8 @@ class _BatchStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = random.Random(self.seed * 1000 + (info.id if info else 0))
-        a = self.a
         while True:
-            yield D.make_batch(rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight,
-                               a.max_span, a.objective)
+            yield build_batch(rng, self.corpus, self.tok, self.a)
 
 
 class Batches:
@@ -190,9 +193,7 @@ class Batches:
     def next(self):
         if self.it is not None:
             return next(self.it)
-        a = self.a
-        return D.make_batch(self.rng, self.corpus, self.tok, a.batch, a.seq, a.infill_frac, a.pad_weight,
-                            a.max_span, a.objective)
+        return build_batch(self.rng, self.corpus, self.tok, self.a)
 
 
 @torch.no_grad()
@@ -201,8 +202,7 @@ def evaluate(model, corpus, tok, a, device, autocast) -> dict:
     rng = random.Random(12345)  # the same validation batches every time
     sums: dict[str, float] = {}
     for _ in range(a.eval_batches):
-        batch = D.make_batch(rng, corpus, tok, a.batch, a.seq, a.infill_frac, a.pad_weight, a.max_span,
-                            a.objective)
+        batch = build_batch(rng, corpus, tok, a)
         with autocast():
             terms = loss_terms(model, batch, device)
         for k, v in terms.items():
