@@ -272,11 +272,17 @@ def pick_holes(rng, text: str) -> list[tuple[int, int]] | None:
 
 
 def bucket_for(rng, n: int, max_span: int) -> int:
-    if rng.random() < 0.6:
+    """The canvas length of a span of `n` tokens: mostly the server's budgets, else a little more
+    than the span, else anything up to a bucket's worth more (budgets are configurable, and a
+    model that saw only the first two reads 8 masks as a span of 6-8 tokens)."""
+    r = rng.random()
+    if r < 0.6:
         for b in SERVER_BUCKETS:
             if n <= b <= max_span:
                 return b
-    return min(max_span, n + rng.randint(0, max(2, n // 2)))
+    if r < 0.85:
+        return min(max_span, n + rng.randint(0, max(2, n // 2)))
+    return min(max_span, rng.randint(n, max(2 * n, n + SERVER_BUCKETS[0])))
 
 
 def fit(before: int, after: int, room: int) -> tuple[int, int]:
@@ -285,6 +291,25 @@ def fit(before: int, after: int, room: int) -> tuple[int, int]:
         return before, after
     keep_before = min(before, room - min(after, room // 2))
     return keep_before, min(after, room - keep_before)
+
+
+def _context(text: str, start: int, end: int, tok, seq: int, room: int):
+    """Token ids of the text before `start` and after `end`, and how many of each the canvas
+    keeps (`fit`). Tokenizing is most of a batch's cost, so a narrow window of characters is
+    tried first; a side whose window ran out while the canvas still wanted more is tokenized
+    again from a wide one (about 5 characters per token covers indented code). A window's cut
+    can split a word into other tokens than the whole text gives, so the tokens next to a cut
+    count as missing."""
+    margin = 16
+    for width in (5 * seq // 2, 5 * seq):
+        lo, hi = max(0, start - width), min(len(text), end + width)
+        before, after = (e.ids for e in tok.encode_batch_fast([text[lo:start], text[end:hi]], add_special_tokens=False))
+        keep_before, keep_after = fit(len(before), len(after), room)
+        short = ((lo > 0 and keep_before > len(before) - margin)
+                 or (hi < len(text) and keep_after > len(after) - margin))
+        if not short:
+            break
+    return before, after, keep_before, keep_after
 
 
 def infill_example(rng: random.Random, corpus: Corpus, tok, seq: int, max_span: int = 128,
@@ -296,24 +321,20 @@ def infill_example(rng: random.Random, corpus: Corpus, tok, seq: int, max_span: 
         holes = pick_holes(rng, text)
         if not holes:
             continue
-        # Only tokenize a window around the holes (≈ 4 chars per token is generous).
-        lo = max(0, holes[0][0] - 5 * seq)
-        hi = min(len(text), holes[-1][1] + 5 * seq)
-        segs = [text[lo : holes[0][0]]]
-        for k, (a, b) in enumerate(holes):
-            segs.append(text[a:b])
-            segs.append(text[b : holes[k + 1][0]] if k + 1 < len(holes) else text[b:hi])
-        enc = [e.ids for e in tok.encode_batch(segs, add_special_tokens=False)]
-        spans = enc[1::2]
+        mids = [text[a:b] for a, b in holes]
+        for k in range(len(holes) - 1):
+            mids.insert(2 * k + 1, text[holes[k][1] : holes[k + 1][0]])
+        inner_ids = [e.ids for e in tok.encode_batch_fast(mids, add_special_tokens=False)]
+        spans = inner_ids[0::2]
         if any(len(s) == 0 or len(s) > max_span for s in spans):
             continue
         buckets = [bucket_for(rng, len(s), max_span) for s in spans]
-        inner = sum(buckets) + sum(len(m) for m in enc[2:-1:2])
+        inner = sum(buckets) + sum(len(m) for m in inner_ids[1::2])
         limit = seq if rng.random() < 0.8 else rng.randint(inner, seq) if inner <= seq else seq
         if inner > limit:
             continue
-        keep_before, keep_after = fit(len(enc[0]), len(enc[-1]), limit - inner)
-        canvas = list(enc[0][len(enc[0]) - keep_before :])
+        before, after, keep_before, keep_after = _context(text, holes[0][0], holes[-1][1], tok, seq, limit - inner)
+        canvas = list(before[len(before) - keep_before :])
         targets = []
         t = eps + (1 - eps) * rng.random()
         n_content = 0
@@ -332,8 +353,8 @@ def infill_example(rng: random.Random, corpus: Corpus, tok, seq: int, max_span: 
             n_content += n
             canvas += slot
             if k + 1 < len(spans):
-                canvas += enc[2 + 2 * k]
-        canvas += enc[-1][:keep_after]
+                canvas += inner_ids[2 * k + 1]
+        canvas += after[:keep_after]
         if not targets:
             continue
         return Example(canvas, targets, "infill", t, n_content)

@@ -10,8 +10,9 @@
 #
 # TOK_DIR holds {train,valid,test}.npz (`tokenizer.py encode`). OUT_DIR receives causal/ and
 # final/ (config.json + bf16 model.safetensors each) and both stages' logs. causal_minutes 0
-# skips stage 1: the diffusion stage then continues from models/default itself. Environment:
+# skips stage 1: the diffusion stage then continues from the starting weights itself. Environment:
 # PYTHON (python3), WORK (scratch, /tmp/dllm-train), BATCH (256), WORKERS (nproc - 2),
+# INIT (the starting weights: an export directory, models/default by default),
 # DIFF_LR (1e-3), INFILL_FRAC (0.7), COMPILE (1: torch.compile the trunk, retried without it
 # if that fails).
 set -euo pipefail
@@ -47,9 +48,9 @@ train_stage() {
     "$py" "$here/train.py" "${common[@]}" --out "$dir" --max-minutes "$minutes" "$@"
 }
 
-init=$default
+init=${INIT:-$default}
 if [ "$causal_min" != 0 ]; then
-    train_stage "$work/causal" "$causal_min" --objective causal --init-from "$default" \
+    train_stage "$work/causal" "$causal_min" --objective causal --init-from "$init" \
         --lr 2e-3 --min-lr 1e-4 --warmup 100
     "$py" "$here/export.py" --ckpt "$work/causal/ckpt.pt" --out "$out/causal" --dtype bf16
     cp "$work/causal/train.log" "$out/causal.log"

@@ -142,6 +142,33 @@ def test_infill_examples_are_engine_shaped(corpus_dir):
     assert n > 10
 
 
+def test_span_buckets_cover_budgets_between_the_servers():
+    """A one-token span is trained in canvases of every length from 1 to past the inline budget,
+    not only 1-3 and 24, and never beyond max_span."""
+    rng = random.Random(0)
+    seen = {D.bucket_for(rng, 1, 128) for _ in range(3000)}
+    assert set(range(1, 25)) <= seen
+    assert max(D.bucket_for(rng, 100, 128) for _ in range(3000)) == 128
+    assert all(D.bucket_for(rng, n, 32) >= n for n in range(1, 33) for _ in range(20))
+
+
+def test_context_from_a_narrow_window_matches_the_wide_one(corpus_dir):
+    """The canvas context is tokenized from a narrow window first (speed): the tokens it keeps
+    must be those the whole text's window gives, including where the narrow window runs out."""
+    tok = T.load(corpus_dir / "tokenizer.json")
+    text = "\n".join(CODE * 6)  # long enough that a seq of 64 cuts both sides
+    rng = random.Random(3)
+    for _ in range(200):
+        start = rng.randrange(len(text))
+        end = min(len(text), start + rng.randrange(40))
+        room = rng.randrange(1, 64)
+        before, after, kb, ka = D._context(text, start, end, tok, 32, room)
+        full_b, full_a = (e.ids for e in tok.encode_batch([text[:start], text[end:]], add_special_tokens=False))
+        assert (kb, ka) == D.fit(len(full_b), len(full_a), room)
+        assert before[len(before) - kb :] == full_b[len(full_b) - kb :], (len(before), kb, len(full_b), start, room)
+        assert after[:ka] == full_a[:ka]
+
+
 def test_training_step_loss_finite_and_decreases(corpus_dir):
     tok = T.load(corpus_dir / "tokenizer.json")
     c = D.Corpus(corpus_dir, "train")
