@@ -25,8 +25,9 @@ fn model() -> DiffusionModel {
 /// little longer than their text, so the budget is part of the question it is asked.
 const INLINE_BUDGET: usize = 24;
 
-/// The server's defaults (`server/src/config.rs`): greedy, confidence threshold 0.9, the KV
-/// cache refreshed every 8 steps, blocks of 8 positions.
+/// The server's defaults for a single-line span (`server/src/config.rs`): greedy, confidence
+/// threshold 0.9, the KV cache refreshed every 8 steps, blocks of 8 positions
+/// (`inlineBlockLength`).
 fn fill(model: &DiffusionModel, prefix: &str, max_tokens: usize, suffix: &str) -> String {
     let options = SamplerOptions {
         threshold: Some(0.9),

@@ -23,6 +23,7 @@ use clap::Parser;
 use dllm_grammars::span::enclosing_function;
 use dllm_grammars::{check_edit, Language, SyntaxTree};
 use dllm_ls::config::Config;
+use dllm_ls::repetition::repetition_in;
 use dllm_models::{CancelFlag, DiffusionModel, InfillRequest, LoadOptions};
 use serde::Deserialize;
 use serde_json::json;
@@ -74,9 +75,13 @@ struct Args {
     /// End tokens wait for the positions before them (true, the default) or commit anywhere.
     #[arg(long)]
     end_left_to_right: Option<bool>,
-    /// Semi-autoregressive blocks of this many positions (1: strictly left to right).
+    /// Semi-autoregressive blocks of this many positions (1: strictly left to right), for every
+    /// kind of hole; `--inline-block-length` then overrides it for lines.
     #[arg(long)]
     block_length: Option<usize>,
+    /// Blocks of single-line holes (the server's `inlineBlockLength`).
+    #[arg(long)]
+    inline_block_length: Option<usize>,
     /// Write every case and answer here (JSON lines).
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -258,6 +263,8 @@ struct Score {
     n: usize,
     exact: usize,
     parses: usize,
+    /// Answers the server withholds because they repeat themselves (`repetition_in`).
+    repeats: usize,
     similarity: f64,
 }
 
@@ -270,19 +277,22 @@ impl Score {
         // "Parses" = adds no syntax errors next to the hole or in the code around it.
         self.parses +=
             usize::from(check_edit(language, text, range.clone(), answer).is_ok_and(|c| c.ok));
+        self.repeats += usize::from(repetition_in(answer).is_some());
     }
-    fn cells(&self) -> [String; 3] {
+    fn cells(&self) -> [String; 4] {
         let pct = |k: usize| format!("{:.1}", 100.0 * k as f64 / self.n.max(1) as f64);
         [
             pct(self.exact),
             format!("{:.1}", 100.0 * self.similarity / self.n.max(1) as f64),
             pct(self.parses),
+            pct(self.repeats),
         ]
     }
     fn json(&self) -> serde_json::Value {
         let d = self.n.max(1) as f64;
         json!({"n": self.n, "exact_match": self.exact as f64 / d,
-               "edit_similarity": self.similarity / d, "parses": self.parses as f64 / d})
+               "edit_similarity": self.similarity / d, "parses": self.parses as f64 / d,
+               "repeats": self.repeats as f64 / d})
     }
 }
 
@@ -327,7 +337,7 @@ fn main() -> Result<()> {
     }
     let model = DiffusionModel::load_dir(&args.model, &LoadOptions::default())
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let config = Config::default();
+    let mut config = Config::default();
     let mut sampler = config.sampler.clone();
     if args.threshold.is_some() {
         sampler.threshold = args.threshold;
@@ -349,6 +359,10 @@ fn main() -> Result<()> {
     }
     if args.block_length.is_some() {
         sampler.block_length = args.block_length;
+        config.inline_block_length = args.block_length;
+    }
+    if args.inline_block_length.is_some() {
+        config.inline_block_length = args.inline_block_length;
     }
     if let Some(on) = args.cache_masked_only {
         sampler.cache_masked_only = on;
@@ -356,6 +370,7 @@ fn main() -> Result<()> {
     if let Some(k) = args.cache_refresh {
         sampler.cache_refresh = (k > 0).then_some(k);
     }
+    config.sampler = sampler;
     let budget = |kind: Kind| match kind {
         Kind::Line => config.max_tokens_inline,
         Kind::Lines | Kind::Body => config.max_tokens_block,
@@ -412,6 +427,8 @@ fn main() -> Result<()> {
     let started = Instant::now();
     for ((lang, kind), list) in &cases {
         let cell = cells.entry((lang.clone(), *kind)).or_default();
+        // The server's settings for such a span (lines decode in their own block length).
+        let sampler = config.sampler_for(*kind == Kind::Line);
         for case in list {
             let file = &files[case.file];
             let text = &file.text;
@@ -478,6 +495,7 @@ fn main() -> Result<()> {
 
     print_table(&cells, args.baselines_only);
     if let Some(path) = &args.json {
+        let s = &config.sampler;
         let rows: Vec<_> = cells
             .iter()
             .map(|((lang, kind), c)| {
@@ -492,12 +510,13 @@ fn main() -> Result<()> {
         std::fs::write(
             path,
             serde_json::to_string_pretty(&json!({"model": args.model, "seed": args.seed,
-                "per_cell": args.per_cell, "threshold": sampler.threshold, "steps": sampler.steps,
-                "kv_cache": sampler.kv_cache, "cache_refresh": sampler.cache_refresh,
-                "cache_masked_only": sampler.cache_masked_only,
-                "end_left_to_right": sampler.end_left_to_right,
-                "max_per_step": sampler.max_per_step,
-                "block_length": sampler.block_length,
+                "per_cell": args.per_cell, "threshold": s.threshold, "steps": s.steps,
+                "kv_cache": s.kv_cache, "cache_refresh": s.cache_refresh,
+                "cache_masked_only": s.cache_masked_only,
+                "end_left_to_right": s.end_left_to_right,
+                "max_per_step": s.max_per_step,
+                "block_length": s.block_length,
+                "inline_block_length": config.inline_block_length,
                 "cells": rows}))?,
         )?;
     }
@@ -505,12 +524,12 @@ fn main() -> Result<()> {
 }
 
 fn print_table(cells: &BTreeMap<(String, Kind), Cell>, baselines_only: bool) {
-    println!("| language | hole | n | model EM | model ES | model parses | lines-above EM | lines-above ES | lines-above parses | empty EM | empty parses | steps | ms |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| language | hole | n | model EM | model ES | model parses | model repeats | lines-above EM | lines-above ES | lines-above parses | empty EM | empty parses | steps | ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut all: BTreeMap<Kind, Cell> = BTreeMap::new();
     let row = |lang: &str, kind: Kind, c: &Cell| {
         let m = if baselines_only {
-            ["-".into(), "-".into(), "-".into()]
+            ["-".into(), "-".into(), "-".into(), "-".into()]
         } else {
             c.model.cells()
         };
@@ -518,12 +537,13 @@ fn print_table(cells: &BTreeMap<(String, Kind), Cell>, baselines_only: bool) {
         let e = c.empty.cells();
         let n = c.above.n.max(1) as f64;
         println!(
-            "| {lang} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.0} |",
+            "| {lang} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.0} |",
             kind.name(),
             c.above.n,
             m[0],
             m[1],
             m[2],
+            m[3],
             a[0],
             a[1],
             a[2],
@@ -544,6 +564,7 @@ fn print_table(cells: &BTreeMap<(String, Kind), Cell>, baselines_only: bool) {
             to.n += from.n;
             to.exact += from.exact;
             to.parses += from.parses;
+            to.repeats += from.repeats;
             to.similarity += from.similarity;
         }
         t.steps += c.steps;

@@ -7,5 +7,6 @@ pub mod engine;
 pub mod logging;
 pub mod lsp;
 pub mod pipeline;
+pub mod repetition;
 pub mod testing;
 pub mod transport;

@@ -17,6 +17,7 @@ use dllm_models::{CancelFlag, ChatMessage, InfillOutput, InfillRequest, Segment}
 use crate::config::Config;
 use crate::document::Document;
 use crate::engine::{Engine, EngineError};
+use crate::repetition::repetition_in;
 
 /// An immutable copy of a document taken on the LSP loop: the text is shared, the tree's nodes
 /// are shared, so taking one costs next to nothing even for a large file.
@@ -401,7 +402,7 @@ pub async fn run(
     let out: InfillOutput = engine
         .infill_in(
             request,
-            config.sampler.clone(),
+            config.sampler_for(plan.single_line),
             cancel.clone(),
             snapshot.cache_key.clone(),
         )
@@ -444,6 +445,11 @@ pub async fn run(
         return Ok(finish(vec![], steps, model_time, 0, notes));
     }
 
+    if let Some(why) = repetition(&edits) {
+        notes.push(format!("the model's answer repeats {why}; not offered"));
+        return Ok(finish(vec![], steps, model_time, 0, notes));
+    }
+
     let mut repairs = 0;
     if snapshot.language.is_some() {
         let tree = snapshot.syntax_tree()?;
@@ -477,11 +483,23 @@ pub async fn run(
             edits = repaired.0;
         }
     }
+    if let Some(why) = repetition(&edits) {
+        notes.push(format!(
+            "the model's answer repeats {why} (after {repairs} repair rounds); not offered"
+        ));
+        return Ok(finish(vec![], steps, model_time, repairs, notes));
+    }
     edits.retain(|e| snapshot.text.get(e.range.clone()) != Some(e.text.as_str()));
     if edits.is_empty() {
         notes.push("the model kept the text as it was".into());
     }
     Ok(finish(edits, steps, model_time, repairs, notes))
+}
+
+/// The first degenerate repetition in the edits' text (`repetition::repetition_in`): such an
+/// answer may parse, but it is never what the user wanted.
+fn repetition(edits: &[Edit]) -> Option<String> {
+    edits.iter().find_map(|e| repetition_in(&e.text))
 }
 
 /// One repair round: inside each edit, mask again the lines that hold new syntax errors (the

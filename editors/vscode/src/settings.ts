@@ -13,6 +13,7 @@ export const SERVER_KEYS = [
   'maxTokensBlock',
   'threshold',
   'blockLength',
+  'inlineBlockLength',
   'kvCache',
   'cacheRefresh',
   'maxTokensPerStep',
@@ -38,6 +39,7 @@ export interface ServerSettings {
   maxTokensBlock: number;
   threshold: number | null;
   blockLength: number | null;
+  inlineBlockLength: number | null;
   kvCache: boolean;
   cacheRefresh: number | null;
   maxTokensPerStep: number | null;
@@ -60,7 +62,8 @@ export const SERVER_DEFAULTS: ServerSettings = {
   maxTokensInline: 24,
   maxTokensBlock: 64,
   threshold: 0.9,
-  blockLength: 8,
+  blockLength: 32,
+  inlineBlockLength: 8,
   kvCache: true,
   cacheRefresh: 8,
   maxTokensPerStep: null,
@@ -94,7 +97,7 @@ function blankToNull(v: unknown): unknown {
   return typeof v === 'string' && v.trim() === '' ? null : v;
 }
 
-/** `0` for steps/blockLength reads as "off" (the server's `None`): the settings UI cannot write null. */
+/** `0` for steps/blockLength/inlineBlockLength reads as "off" (the server's `None`): the settings UI cannot write null. */
 function zeroToNull(v: unknown): unknown {
   return v === 0 ? null : v;
 }
@@ -106,6 +109,7 @@ const normalize: Partial<Record<ServerKey, (v: unknown) => unknown>> = {
   },
   steps: zeroToNull,
   blockLength: zeroToNull,
+  inlineBlockLength: zeroToNull,
   cacheRefresh: zeroToNull,
   maxTokensPerStep: zeroToNull,
   threshold: blankToNull,

@@ -54,6 +54,7 @@ describe('settings', () => {
     assert.equal(rustDefault('threshold'), `Some(${SERVER_DEFAULTS.threshold})`);
     assert.equal(rustDefault('cache_refresh'), `Some(${SERVER_DEFAULTS.cacheRefresh})`);
     assert.equal(rustDefault('block_length'), `Some(${SERVER_DEFAULTS.blockLength})`);
+    assert.equal(rustDefault('inline_block_length'), `Some(${SERVER_DEFAULTS.inlineBlockLength})`);
     assert.equal(rustDefault('model'), 'None');
     assert.equal(SERVER_DEFAULTS.model, null);
   });
