@@ -445,7 +445,7 @@ pub async fn run(
         return Ok(finish(vec![], steps, model_time, 0, notes));
     }
 
-    if let Some(why) = repetition(&edits) {
+    if let Some(why) = repetition(&edits, &snapshot.text) {
         notes.push(format!("the model's answer repeats {why}; not offered"));
         return Ok(finish(vec![], steps, model_time, 0, notes));
     }
@@ -483,7 +483,7 @@ pub async fn run(
             edits = repaired.0;
         }
     }
-    if let Some(why) = repetition(&edits) {
+    if let Some(why) = repetition(&edits, &snapshot.text).filter(|_| repairs > 0) {
         notes.push(format!(
             "the model's answer repeats {why} (after {repairs} repair rounds); not offered"
         ));
@@ -497,9 +497,16 @@ pub async fn run(
 }
 
 /// The first degenerate repetition in the edits' text (`repetition::repetition_in`): such an
-/// answer may parse, but it is never what the user wanted.
-fn repetition(edits: &[Edit]) -> Option<String> {
-    edits.iter().find_map(|e| repetition_in(&e.text))
+/// answer may parse, but it is never what the user wanted. An edit whose original text repeats
+/// itself too (a selection rewritten as it was) is left alone.
+fn repetition(edits: &[Edit], text: &str) -> Option<String> {
+    edits
+        .iter()
+        .filter(|e| {
+            text.get(e.range.clone())
+                .is_none_or(|old| repetition_in(old).is_none())
+        })
+        .find_map(|e| repetition_in(&e.text))
 }
 
 /// One repair round: inside each edit, mask again the lines that hold new syntax errors (the
@@ -696,5 +703,22 @@ mod tests {
             "let x = 1;"
         );
         assert_eq!(code_of_answer("\nlet x = 1;\n"), "let x = 1;");
+    }
+
+    #[test]
+    fn repeating_answers_are_caught_unless_the_text_they_replace_repeats_too() {
+        let looping = "width: x,\n    width: x,\n    width: x,\n    width: x,";
+        let text = format!("f(\n    {looping}\n)\nf(\n    a\n)\n");
+        let edit = |range: Range<usize>| Edit {
+            range,
+            text: looping.to_string(),
+        };
+        let a = text.rfind('a').unwrap();
+        // A hole filled with a loop is caught ...
+        assert!(repetition(&[edit(a..a + 1)], &text).is_some());
+        // ... but not a rewrite of text that was already like that.
+        let old = text.find("width: x").unwrap();
+        assert_eq!(repetition(&[edit(old..old + looping.len())], &text), None);
+        assert_eq!(repetition(&[], &text), None);
     }
 }
