@@ -263,6 +263,14 @@ mod tests {
         assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
         assert_eq!(c.sampler_for(true).block_length, None);
         assert_eq!(c.sampler_for(false).block_length, Some(16));
+        let applied = c.apply(&json!({"inlineBlockLength": 0}));
+        assert_eq!(applied.warnings.len(), 1, "{:?}", applied.warnings);
+        assert!(applied.warnings[0].contains("inlineBlockLength"));
+        assert_eq!(
+            c.sampler_for(true).block_length,
+            None,
+            "the old value stays"
+        );
         let mut c = Config::default();
         let applied = c.apply(&json!({"kvCache": false, "cacheRefresh": 4}));
         assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);

@@ -483,11 +483,14 @@ pub async fn run(
             edits = repaired.0;
         }
     }
-    if let Some(why) = repetition(&edits, &snapshot.text).filter(|_| repairs > 0) {
-        notes.push(format!(
-            "the model's answer repeats {why} (after {repairs} repair rounds); not offered"
-        ));
-        return Ok(finish(vec![], steps, model_time, repairs, notes));
+    // Repairs re-decode lines, so their answer is checked again (without repairs it was above).
+    if repairs > 0 {
+        if let Some(why) = repetition(&edits, &snapshot.text) {
+            notes.push(format!(
+                "the model's answer repeats {why} (after {repairs} repair rounds); not offered"
+            ));
+            return Ok(finish(vec![], steps, model_time, repairs, notes));
+        }
     }
     edits.retain(|e| snapshot.text.get(e.range.clone()) != Some(e.text.as_str()));
     if edits.is_empty() {
