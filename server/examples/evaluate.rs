@@ -424,6 +424,8 @@ fn main() -> Result<()> {
     let mut cells: BTreeMap<(String, Kind), Cell> = BTreeMap::new();
     let total: usize = cases.values().map(Vec::len).sum();
     let mut done = 0;
+    // The repetition guard's false positives on these holes: true text it would withhold.
+    let mut truth_repeats = 0;
     let started = Instant::now();
     for ((lang, kind), list) in &cases {
         let cell = cells.entry((lang.clone(), *kind)).or_default();
@@ -470,6 +472,7 @@ fn main() -> Result<()> {
                 Some(dllm_ls::pipeline::shape(&raw, *kind == Kind::Line))
             };
             let above = lines_above(text, &case.range);
+            truth_repeats += usize::from(repetition_in(&text[case.range.clone()]).is_some());
             if let Some(a) = &answer {
                 cell.model.add(language, text, &case.range, a);
             }
@@ -494,6 +497,7 @@ fn main() -> Result<()> {
     }
 
     print_table(&cells, args.baselines_only);
+    println!("true text the repetition guard would withhold: {truth_repeats} of {done} holes");
     if let Some(path) = &args.json {
         let s = &config.sampler;
         let rows: Vec<_> = cells
