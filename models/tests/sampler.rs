@@ -585,3 +585,49 @@ fn special_token_text_in_user_code_stays_text() {
         "s = \"<|mask|>\" + \"<|endoftext|>\""
     );
 }
+
+/// Everywhere: the end token 0.4, four continuations 0.15 each. The end is the single likeliest
+/// token, yet the span more likely goes on.
+struct SpreadEnd {
+    special: SpecialTokens,
+}
+
+impl TokenPredictor for SpreadEnd {
+    fn predict(&self, _canvas: &[u32], positions: &[usize]) -> dllm_models::Result<Tensor> {
+        let vocab = 16;
+        let mut rows = vec![f32::NEG_INFINITY; positions.len() * vocab];
+        for i in 0..positions.len() {
+            rows[i * vocab + 1] = 0.4f32.ln();
+            for t in 7..11 {
+                rows[i * vocab + t] = 0.15f32.ln();
+            }
+        }
+        Ok(Tensor::from_vec(
+            rows,
+            (positions.len(), vocab),
+            &Device::Cpu,
+        )?)
+    }
+    fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+}
+
+#[test]
+fn an_end_token_below_its_least_probability_gives_way() {
+    let model = SpreadEnd {
+        special: scripted(|_| 7).special,
+    };
+    let c = Canvas::new(vec![3, 3, 0, 0, 0, 4], vec![2..5]);
+    // Plain argmax: the end wins at the first position and the answer is empty.
+    let out = sample(&model, c.clone(), &opts(), &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans, vec![Vec::<u32>::new()]);
+    // At least 0.5 for an end: each position takes its best continuation instead.
+    let at_least_half = SamplerOptions {
+        end_min_probability: 0.5,
+        ..opts()
+    };
+    let out = sample(&model, c, &at_least_half, &CancelFlag::new(), None).unwrap();
+    assert_eq!(out.spans[0].len(), 3);
+    assert!(out.spans[0].iter().all(|t| (7..11).contains(t)));
+}

@@ -75,6 +75,9 @@ struct Args {
     /// End tokens wait for the positions before them (true, the default) or commit anywhere.
     #[arg(long)]
     end_left_to_right: Option<bool>,
+    /// The least probability at which an end token may end a span (0: plain argmax).
+    #[arg(long)]
+    end_min_probability: Option<f32>,
     /// Semi-autoregressive blocks of this many positions (1: strictly left to right), for every
     /// kind of hole; `--inline-block-length` then overrides it for lines.
     #[arg(long)]
@@ -357,6 +360,9 @@ fn main() -> Result<()> {
     if let Some(on) = args.end_left_to_right {
         sampler.end_left_to_right = on;
     }
+    if let Some(p) = args.end_min_probability {
+        sampler.end_min_probability = p;
+    }
     if args.block_length.is_some() {
         sampler.block_length = args.block_length;
         config.inline_block_length = args.block_length;
@@ -518,6 +524,7 @@ fn main() -> Result<()> {
                 "kv_cache": s.kv_cache, "cache_refresh": s.cache_refresh,
                 "cache_masked_only": s.cache_masked_only,
                 "end_left_to_right": s.end_left_to_right,
+                "end_min_probability": s.end_min_probability,
                 "max_per_step": s.max_per_step,
                 "block_length": s.block_length,
                 "inline_block_length": config.inline_block_length,

@@ -209,6 +209,7 @@ pub fn sample_with_cache(
     let budget = steps_per_block(options.steps.unwrap_or(order.len()).max(1), blocks.len());
     let mut rng = StdRng::seed_from_u64(options.seed);
     let forbidden = [special.mask];
+    let not_end: Vec<u32> = forbidden.iter().chain(&special.end).copied().collect();
     let mut trace = Vec::new();
     let mut step = 0;
     let mut first_cache: Option<KvCache> = None;
@@ -288,14 +289,29 @@ pub fn sample_with_cache(
             let proposals: Vec<Proposal> = combined
                 .iter()
                 .map(|row| {
-                    propose(
+                    let proposal = propose(
                         row,
                         &forbidden,
                         options.strategy,
                         options.temperature,
                         options.top_p,
                         &mut rng,
-                    )
+                    );
+                    if special.is_end(proposal.token)
+                        && proposal.probability < options.end_min_probability
+                    {
+                        // Not likely enough that the span ends here: the best continuation.
+                        propose(
+                            row,
+                            &not_end,
+                            options.strategy,
+                            options.temperature,
+                            options.top_p,
+                            &mut rng,
+                        )
+                    } else {
+                        proposal
+                    }
                 })
                 .collect();
 

@@ -95,6 +95,11 @@ pub struct SamplerOptions {
     /// so a small model's confidence in padding cannot cut an answer short before it is
     /// written (the span's length is settled left to right; its content in any order).
     pub end_left_to_right: bool,
+    /// An end token is committed only where the model gives the span's end at least this
+    /// probability; below it the position gets the best other token. Greedy argmax would end
+    /// a span as soon as "the span ends here" outweighs each single continuation, though the
+    /// continuations together are likelier (0 turns the check off).
+    pub end_min_probability: f32,
     /// Collect a per-step trace in the output.
     pub trace: bool,
 }
@@ -114,6 +119,7 @@ impl Default for SamplerOptions {
             cache_refresh: None,
             cache_masked_only: true,
             end_left_to_right: true,
+            end_min_probability: 0.0,
             trace: false,
         }
     }
