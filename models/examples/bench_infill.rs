@@ -6,6 +6,12 @@
 //! run. Two shapes, random weights (speed does not depend on the weights): the default model's
 //! and Qwen2.5-0.5B's.
 //!
+//! It also prices every request at this machine's floors: each pass at the measured matmul
+//! ceiling or at the measured read bandwidth (weights, head and cached keys and values read
+//! once), whichever binds. No implementation can beat a floor, so a target below it is out of
+//! reach at that many tokens per step; the run prints how many tokens per step issue 6's
+//! targets would need.
+//!
 //!     cargo run --release -p dllm-models --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
 //!
 //! One cell of the grid (a long one, say): `--shape qwen --contexts 4000 --spans 128`
@@ -70,6 +76,72 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> Vec<f64> {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect()
+}
+
+/// Read bandwidth in GB/s: every thread sums its share of a 512 MB buffer (too big for any
+/// cache), the floor of a pass that must read its weights and cached keys and values.
+fn read_gbps(reps: usize) -> f64 {
+    let data = vec![1f32; 128 << 20];
+    let threads = candle_core::utils::get_num_threads().max(1);
+    let chunk = data.len().div_ceil(threads);
+    let ms = time(reps, || {
+        let total: f32 = std::thread::scope(|s| {
+            let parts: Vec<_> = data
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.chunks(16).map(|x| x.iter().sum::<f32>()).sum::<f32>()))
+                .collect();
+            parts.into_iter().map(|p| p.join().unwrap()).sum()
+        });
+        std::hint::black_box(total);
+    });
+    (data.len() * 4) as f64 / (percentile(&ms, 0.5) / 1e3) / 1e9
+}
+
+/// The least time a pass can take on this machine: its FLOPs at the matmul ceiling or its bytes
+/// at the read bandwidth, whichever is longer (ms).
+struct Machine {
+    gflops: f64,
+    gbps: f64,
+}
+
+impl Machine {
+    fn floor_ms(&self, flops: f64, bytes: f64) -> f64 {
+        (flops / self.gflops).max(bytes / self.gbps) / 1e6
+    }
+}
+
+/// Floors (ms) of a request for `n` tokens in the middle of `context`, at `tps` tokens per
+/// step: (autoregressive with a KV cache, diffusion cold with the cache, diffusion warm), each
+/// pass priced by `Machine::floor_ms` from the shape's FLOPs and bytes (f32).
+fn floors(cfg: &ArchConfig, m: &Machine, context: usize, n: usize, tps: f64) -> (f64, f64, f64) {
+    let len = context + n;
+    let weights = cfg.pass_bytes(0, true, 4);
+    // Causal encode: on average a query sees half the context; then one column per token.
+    let mut ar = m.floor_ms(cfg.window_flops(context, context / 2, 1), weights);
+    for i in 0..n {
+        let keys = context + i;
+        ar += m.floor_ms(cfg.window_flops(1, keys, 1), cfg.pass_bytes(keys, true, 4));
+    }
+    // Diffusion: step s asks about the positions still masked, plus the columns committed the
+    // step before (recomputed once, `cache_masked_only`).
+    let steps = ((n as f64) / tps).ceil() as usize;
+    let step = |s: usize| -> f64 {
+        let masked = n - ((s as f64 * tps).round() as usize).min(n - 1);
+        let recent = if s == 0 { 0 } else { tps.round() as usize };
+        m.floor_ms(
+            cfg.window_flops(masked + recent, len, masked),
+            cfg.pass_bytes(len, true, 4),
+        )
+    };
+    let cached_steps = |from: usize| -> f64 { (from..steps).map(step).sum() };
+    let cold = m.floor_ms(cfg.window_flops(len, len, n), weights) + cached_steps(1);
+    // Warm: the changed column and the span recomputed against the reused cache, then every
+    // step cached.
+    let warm = m.floor_ms(
+        cfg.window_flops(n + 1, len, 0),
+        cfg.pass_bytes(len, false, 4),
+    ) + cached_steps(0);
+    (ar, cold, warm)
 }
 
 fn matmul_gflops(n: usize, reps: usize) -> f64 {
@@ -161,7 +233,16 @@ fn main() {
         candle_core::utils::get_num_threads()
     );
     let ceiling = matmul_gflops(2048, reps);
-    println!("plain f32 matmul 2048³: {ceiling:.1} GFLOP/s (the ceiling)\n");
+    println!("plain f32 matmul 2048³: {ceiling:.1} GFLOP/s (the ceiling)");
+    let bandwidth = read_gbps(reps);
+    println!("read bandwidth (512 MB, all threads): {bandwidth:.1} GB/s\n");
+    let machine = Machine {
+        gflops: ceiling,
+        gbps: bandwidth,
+    };
+    // (shape, context, span, measured p50 ms: autoregressive, cached one token per step,
+    // cached parallel, warm parallel)
+    let mut measured: Vec<(String, ArchConfig, usize, usize, [f64; 4])> = Vec::new();
     println!("| model | context | span | method | steps | tokens/step | ms p50 | ms p95 | tokens/s | vs autoregressive |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut step_rows = Vec::new();
@@ -386,6 +467,18 @@ fn main() {
                     composed,
                 });
                 let ar_p50 = p50(&rows_out[0].ms);
+                measured.push((
+                    name.to_string(),
+                    cfg.clone(),
+                    context,
+                    n,
+                    [
+                        ar_p50,
+                        p50(&rows_out[2].ms),
+                        p50(&rows_out[3].ms),
+                        p50(&rows_out[4].ms),
+                    ],
+                ));
                 for r in &rows_out {
                     let mark = if r.composed { "≈" } else { "" };
                     let m = p50(&r.ms);
@@ -410,6 +503,45 @@ fn main() {
             }
         }
     }
+    // What this machine allows at best: each pass at the matmul ceiling or the read bandwidth.
+    println!("\nFloors: every pass at the matmul ceiling or the read bandwidth, whichever binds (ms; measured p50 beside, ≈ composed)");
+    println!("\n| model | context | span | tokens/step | autoregressive floor | measured | diffusion cold floor | measured | warm floor | measured | cold floor vs autoregressive floor |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, cfg, context, n, [ar, one, par, warm]) in &measured {
+        for (t, cold_measured, warm_measured) in
+            [(1.0, Some(*one), None), (tps, Some(*par), Some(*warm))]
+        {
+            let (ar_floor, cold_floor, warm_floor) = floors(cfg, &machine, *context, *n, t);
+            let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+            println!(
+                "| {name} | {context} | {n} | {t} | {ar_floor:.1} | {ar:.0} | {cold_floor:.1} | {} | {warm_floor:.1} | {} | {:.2}x |",
+                show(cold_measured),
+                show(warm_measured),
+                ar_floor / cold_floor
+            );
+        }
+    }
+
+    // Issue 6's targets, for a 32-token span with 1,000 tokens of context: at the floors, how
+    // many tokens per step each needs (the default model commits about 1).
+    for (name, cfg, context, n, _) in measured.iter().filter(|m| m.2 == 1000 && m.3 == 32) {
+        let need = |ok: &dyn Fn(f64, f64, f64) -> bool| -> String {
+            (1..=*n)
+                .map(|t| t as f64)
+                .find(|&t| {
+                    let (a, c, w) = floors(cfg, &machine, *context, *n, t);
+                    ok(a, c, w)
+                })
+                .map_or("more than the span (never)".to_string(), |t| format!("{t}"))
+        };
+        println!(
+            "\n{name}, {context}+{n}: tokens per step needed at the floors: cold <= 150 ms: {}; warm <= 30 ms: {}; cold 2x faster than autoregressive: {}",
+            need(&|_, c, _| c <= 150.0),
+            need(&|_, _, w| w <= 30.0),
+            need(&|a, c, _| 2.0 * c <= a)
+        );
+    }
+
     println!("\n| model | canvas | head rows | full pass ms | GFLOP/s | share of matmul ceiling |");
     println!("|---|---|---|---|---|---|");
     for (name, len, n, ms, cfg) in step_rows {

@@ -333,14 +333,34 @@ impl ArchConfig {
     /// (matmuls only: projections, MLP, attention scores and weighted values, head), for
     /// benchmarks that report GFLOP/s against the machine's matmul ceiling.
     pub fn forward_flops(&self, seq: usize, head_rows: usize) -> f64 {
+        self.window_flops(seq, seq, head_rows)
+    }
+
+    /// FLOPs of a pass over `cols` columns whose queries attend to `keys` keys (a cached step:
+    /// the window against the whole canvas; an autoregressive step: one column against its
+    /// prefix), with the output head on `head_rows` rows. Matmuls only, as `forward_flops`.
+    pub fn window_flops(&self, cols: usize, keys: usize, head_rows: usize) -> f64 {
         let (h, i) = (self.hidden_size as f64, self.intermediate_size as f64);
         let q = (self.num_heads * self.head_dim) as f64;
         let kv = (self.num_kv_heads * self.head_dim) as f64;
-        let s = seq as f64;
-        let proj = 2.0 * s * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
-        let attn = 2.0 * 2.0 * s * s * q;
+        let c = cols as f64;
+        let proj = 2.0 * c * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
+        let attn = 2.0 * 2.0 * c * keys as f64 * q;
         let head = 2.0 * head_rows as f64 * h * self.vocab_size as f64;
         self.num_layers as f64 * (proj + attn) + head
+    }
+
+    /// Bytes a pass must read at least once: the layers' weights, the output head when any
+    /// row asks for logits, and the keys and values of `keys` cached columns, at
+    /// `bytes_per_value` (4 for f32). The floor of a pass that is memory-bound.
+    pub fn pass_bytes(&self, keys: usize, head: bool, bytes_per_value: usize) -> f64 {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let q = self.num_heads * self.head_dim;
+        let kv = self.num_kv_heads * self.head_dim;
+        let layer = h * q + 2 * h * kv + q * h + 3 * h * i;
+        let head = if head { self.vocab_size * h } else { 0 };
+        let cache = self.num_layers * 2 * keys * kv;
+        ((self.num_layers * layer + head + cache) * bytes_per_value) as f64
     }
 
     /// A Qwen2.5-0.5B-shaped Dream config (Open-dCoder's shape), used by benchmarks.
@@ -360,5 +380,33 @@ impl ArchConfig {
             tie_word_embeddings: true,
             qkv_bias: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pass_costs_add_up() {
+        let cfg = ArchConfig::qwen2_5_0_5b();
+        // A full pass is a window of every column against every column.
+        assert_eq!(cfg.forward_flops(100, 3), cfg.window_flops(100, 100, 3));
+        // Linear in the columns at a fixed number of keys; the head costs per row.
+        let one = cfg.window_flops(1, 500, 0);
+        assert!((cfg.window_flops(8, 500, 0) - 8.0 * one).abs() < 1.0);
+        let head = cfg.window_flops(1, 500, 1) - one;
+        assert_eq!(head, 2.0 * 896.0 * 151_936.0);
+        // Per column, without attention, two FLOPs per weight of the layers.
+        let per_column = cfg.window_flops(1, 0, 0);
+        let weights = cfg.pass_bytes(0, false, 1);
+        assert_eq!(per_column, 2.0 * weights);
+        // Weights and head are the whole model but its norms and biases (tied embedding).
+        let all = cfg.pass_bytes(0, true, 1);
+        let params = cfg.parameter_count() as f64;
+        assert!(all <= params && all > 0.999 * params, "{all} of {params}");
+        // The cache: keys and values of every layer, at 4 bytes each in f32.
+        let cache = cfg.pass_bytes(10, false, 4) - cfg.pass_bytes(0, false, 4);
+        assert_eq!(cache, (24 * 2 * 10 * 128 * 4) as f64);
     }
 }
