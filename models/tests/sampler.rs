@@ -49,15 +49,17 @@ impl TokenPredictor for Scripted {
             };
             rows[i * self.vocab + token as usize] = 5.0 + p as f32 * 0.1 + boost;
         }
-        Ok(Tensor::from_vec(
-            rows,
-            (positions.len(), self.vocab),
-            &Device::Cpu,
-        )?)
+        logit_rows(rows, self.vocab)
     }
     fn special_tokens(&self) -> &SpecialTokens {
         &self.special
     }
+}
+
+/// Rows of logits, `vocab` wide, as a predictor returns them.
+fn logit_rows(rows: Vec<f32>, vocab: usize) -> dllm_models::Result<Tensor> {
+    let n = rows.len() / vocab;
+    Ok(Tensor::from_vec(rows, (n, vocab), &Device::Cpu)?)
 }
 
 fn scripted(want: fn(usize) -> u32) -> Scripted {
@@ -315,11 +317,7 @@ impl TokenPredictor for EagerEnd {
             };
             rows[i * vocab + token] = logit;
         }
-        Ok(Tensor::from_vec(
-            rows,
-            (positions.len(), vocab),
-            &Device::Cpu,
-        )?)
+        logit_rows(rows, vocab)
     }
     fn special_tokens(&self) -> &SpecialTokens {
         &self.special
@@ -602,11 +600,7 @@ impl TokenPredictor for SpreadEnd {
                 rows[i * vocab + t] = 0.15f32.ln();
             }
         }
-        Ok(Tensor::from_vec(
-            rows,
-            (positions.len(), vocab),
-            &Device::Cpu,
-        )?)
+        logit_rows(rows, vocab)
     }
     fn special_tokens(&self) -> &SpecialTokens {
         &self.special
