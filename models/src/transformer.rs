@@ -149,11 +149,14 @@ pub(crate) fn tensor_specs(cfg: &ArchConfig) -> Vec<TensorSpec> {
     specs
 }
 
+/// One layer's weights. The query, key and value projections are fused into one matrix: one
+/// product instead of three, which matters most for the small windows of cached steps, where a
+/// product's dispatch costs about as much as its arithmetic. (Fusing the MLP's gate and up
+/// projections too made the full pass slower: the halves of the fused output are strided, and
+/// candle runs SiLU and the product on strided tensors on one thread.)
 struct Layer {
     attn_norm: Tensor,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Linear,
     o: Linear,
     mlp_norm: Tensor,
     gate: Linear,
@@ -211,18 +214,18 @@ impl Transformer {
                 };
                 Ok(Linear::new(weight, bias))
             };
-            let q = lin(Q, Some(QBias))?;
-            let k = lin(K, Some(KBias))?;
-            let v = lin(V, Some(VBias))?;
+            let qkv = fuse(&[
+                lin(Q, Some(QBias))?,
+                lin(K, Some(KBias))?,
+                lin(V, Some(VBias))?,
+            ])?;
             let o = lin(O, None)?;
             let gate = lin(Gate, None)?;
             let up = lin(Up, None)?;
             let down = lin(Down, None)?;
             layers.push(Layer {
                 attn_norm: take(names.layer(l, AttnNorm))?,
-                q,
-                k,
-                v,
+                qkv,
                 o,
                 mlp_norm: take(names.layer(l, MlpNorm))?,
                 gate,
@@ -713,16 +716,18 @@ impl Transformer {
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = h.dims3()?;
         let d = self.cfg.head_dim;
-        let heads = |lin: &Linear, n: usize| -> Result<Tensor> {
-            Ok(lin
-                .forward(h)?
-                .reshape((b, t, n, d))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = heads(&layer.q, self.cfg.num_heads)?;
-        let k = heads(&layer.k, self.cfg.num_kv_heads)?;
-        let v = heads(&layer.v, self.cfg.num_kv_heads)?;
+        let (nq, nkv) = (self.cfg.num_heads, self.cfg.num_kv_heads);
+        // [b, t, (nq + 2 nkv) * d] -> [b, nq + 2 nkv, t, d]: each head's columns are one slice.
+        let all = layer
+            .qkv
+            .forward(h)?
+            .reshape((b, t, nq + 2 * nkv, d))?
+            .transpose(1, 2)?;
+        let heads =
+            |from: usize, n: usize| -> Result<Tensor> { Ok(all.narrow(1, from, n)?.contiguous()?) };
+        let q = heads(0, nq)?;
+        let k = heads(nq, nkv)?;
+        let v = heads(nq + nkv, nkv)?;
         let q = candle_nn::rotary_emb::rope(&q, &rotary.cos, &rotary.sin)?;
         let k = candle_nn::rotary_emb::rope(&k, &rotary.cos, &rotary.sin)?;
         Ok((q, k, v))
@@ -778,6 +783,18 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// One linear layer whose outputs are those of `parts`, in order (their weights stacked by
+/// output row; biases too, when they all have one).
+fn fuse(parts: &[Linear]) -> Result<Linear> {
+    let weights: Vec<&Tensor> = parts.iter().map(|p| p.weight()).collect();
+    let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias()).collect();
+    let bias = match biases {
+        Some(b) => Some(Tensor::cat(&b, 0)?),
+        None => None,
+    };
+    Ok(Linear::new(Tensor::cat(&weights, 0)?, bias))
 }
 
 /// `dst` `[b, h, len, d]` with the columns `idx` replaced by the rows of `src` `[b, h, m, d]`.
