@@ -12,6 +12,7 @@ pub mod error;
 pub mod infill;
 pub mod model;
 pub mod sampler;
+mod softmax;
 pub mod source;
 pub mod tokenizer;
 pub mod transformer;

@@ -750,7 +750,7 @@ impl Transformer {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let probs = crate::softmax::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
         let out = probs.matmul(v)?.reshape((b, heads, t, d))?;
         Ok(out.transpose(1, 2)?.reshape((b, t, heads * d))?)
     }
