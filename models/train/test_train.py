@@ -307,3 +307,18 @@ def test_worker_processes_and_a_clock_schedule(corpus_dir, tmp_path):
     lrs = [float(l.split(" lr ")[1].split()[0]) for l in (tmp_path / "train.log").read_text().splitlines()
            if " lr " in l]
     assert len(lrs) > 4 and lrs[-1] < 0.5 * max(lrs), lrs  # decayed on the clock, not the step count
+
+
+def test_export_eval_scores_exports_on_fixed_batches(corpus_dir, tmp_path):
+    # Runs are compared by scoring their exports on the same validation batches.
+    import export_eval as EV
+    torch.manual_seed(3)
+    cfg = ModelConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64)
+    a = E.export_model(DreamModel(cfg).eval(), corpus_dir / "tokenizer.json", tmp_path / "a", "f32")
+    b = E.export_model(DreamModel(cfg).eval(), corpus_dir / "tokenizer.json", tmp_path / "b", "f32")
+    first = EV.score(a, corpus_dir, batches=2, batch=4, seq=64)
+    assert set(first) >= {"span_ce", "span_acc", "mdlm"} and all(np.isfinite(v) for v in first.values())
+    # the same batches every time: the same export scores the same; another model differently
+    assert EV.score(a, corpus_dir, batches=2, batch=4, seq=64) == first
+    assert EV.score(b, corpus_dir, batches=2, batch=4, seq=64)["span_ce"] != first["span_ce"]
