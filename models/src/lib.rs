@@ -14,6 +14,8 @@ pub mod model;
 pub mod sampler;
 mod softmax;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod tokenizer;
 pub mod transformer;
 

@@ -127,6 +127,7 @@ fn exp_nonpositive(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::max_diff;
     use candle_core::Device;
 
     #[test]
@@ -157,14 +158,7 @@ mod tests {
         let x = x.broadcast_add(&bias).unwrap();
         let ours = softmax_last_dim(&x).unwrap();
         let theirs = candle_nn::ops::softmax_last_dim(&x).unwrap();
-        let diff = (ours.clone() - theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_diff(&ours, &theirs);
         assert!(diff < 1e-6, "max difference {diff}");
         let masked: Vec<f32> = ours
             .narrow(2, 10, 1)
@@ -178,14 +172,7 @@ mod tests {
         let t = x.transpose(0, 1).unwrap();
         let a = softmax_last_dim(&t).unwrap();
         let b = candle_nn::ops::softmax_last_dim(&t.contiguous().unwrap()).unwrap();
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_diff(&a, &b);
         assert!(diff < 1e-6, "max difference {diff}");
     }
 }

@@ -820,6 +820,7 @@ pub fn parse_dtype(name: &str) -> Option<DType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::max_diff;
 
     fn small() -> Transformer {
         let cfg = ArchConfig {
@@ -841,17 +842,6 @@ mod tests {
         let x = Tensor::from_slice(tokens, (1, tokens.len()), &Device::Cpu).unwrap();
         let all: Vec<usize> = (0..tokens.len()).collect();
         t.forward_caching(&x, &all, Some(&[0])).unwrap().1
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     #[test]
