@@ -322,3 +322,16 @@ def test_export_eval_scores_exports_on_fixed_batches(corpus_dir, tmp_path):
     # the same batches every time: the same export scores the same; another model differently
     assert EV.score(a, corpus_dir, batches=2, batch=4, seq=64) == first
     assert EV.score(b, corpus_dir, batches=2, batch=4, seq=64)["span_ce"] != first["span_ce"]
+
+
+def test_compare_dumps_pairs_holes_and_rejects_other_holes():
+    import compare_dumps as C
+    old = [{"path": f"p{i}", "truth": "t", "kind": "line", "model_es": float(i % 7)} for i in range(50)]
+    new = [dict(h, model_es=h["model_es"] + 2.0) for h in old]
+    n, mean, lo, hi = C.paired(old, new)["line"]
+    # every hole 2 points better: the interval is exactly that
+    assert n == 50 and mean == lo == hi == 2.0
+    new[3]["model_es"] = None  # no answer scores 0
+    assert C.paired(old, new)["line"][1] < 2.0
+    with pytest.raises(SystemExit):
+        C.paired(old, new[:-1])

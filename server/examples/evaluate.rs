@@ -85,7 +85,7 @@ struct Args {
     /// Blocks of single-line holes (the server's `inlineBlockLength`).
     #[arg(long)]
     inline_block_length: Option<usize>,
-    /// Write every case and answer here (JSON lines).
+    /// Write every case and answer here (JSON lines), with the answer's edit similarity.
     #[arg(long)]
     dump: Option<PathBuf>,
     /// Write the summary here (JSON).
@@ -488,7 +488,9 @@ fn main() -> Result<()> {
                 serde_json::to_writer(
                     &mut *w,
                     &json!({"lang": lang, "kind": kind.name(), "path": file.path,
-                            "truth": &text[case.range.clone()], "model": answer, "above": above}),
+                            "truth": &text[case.range.clone()], "model": answer, "above": above,
+                            // per hole, for paired comparisons of two runs (compare_dumps.py)
+                            "model_es": answer.as_deref().map(|a| 100.0 * edit_similarity(a, &text[case.range.clone()]))}),
                 )?;
                 w.write_all(b"\n")?;
             }
