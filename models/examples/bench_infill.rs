@@ -194,6 +194,8 @@ struct Row {
 }
 
 fn main() {
+    // Before any thread exists: candle's per-product core count is costly (see the function).
+    dllm_models::pin_thread_count();
     let reps: usize = arg("--reps", 5).max(1);
     let tps: f64 = arg("--tokens-per-step", 2.5f64).max(1.0);
     let quick = flag("--quick");

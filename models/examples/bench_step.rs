@@ -95,6 +95,8 @@ fn bench_checkpoint(dir: &str, canvas: usize, masked: usize, reps: usize) {
 }
 
 fn main() {
+    // Before any thread exists: candle's per-product core count is costly (see the function).
+    dllm_models::pin_thread_count();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--model") {
         let dir = args.get(i + 1).expect("--model DIR");

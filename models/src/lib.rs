@@ -16,6 +16,7 @@ mod softmax;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod threads;
 pub mod tokenizer;
 pub mod transformer;
 
@@ -30,5 +31,6 @@ pub use sampler::{
     StepObserver, StepTrace, Strategy,
 };
 pub use source::ModelSource;
+pub use threads::pin_thread_count;
 pub use tokenizer::{CodeTokenizer, SpecialTokens};
 pub use transformer::{KvCache, Transformer};

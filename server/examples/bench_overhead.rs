@@ -45,6 +45,8 @@ fn source(lines: usize) -> String {
 }
 
 fn main() {
+    // Before any thread exists: candle's per-product core count is costly (see the function).
+    dllm_models::pin_thread_count();
     let lines = arg("--lines", 10_000);
     let requests = arg("--requests", 40);
     let text = source(lines);

@@ -333,6 +333,8 @@ fn load_files(path: &Path, langs: &[String]) -> Result<Vec<SourceFile>> {
 }
 
 fn main() -> Result<()> {
+    // Before any thread exists: candle's per-product core count is costly (see the function).
+    dllm_models::pin_thread_count();
     let args = Args::parse();
     let files = load_files(&args.corpus, &args.langs)?;
     if files.is_empty() {

@@ -14,6 +14,8 @@ use dllm_ls::repetition::repetition_in;
 const WINDOW_CHARS: usize = 400;
 
 fn main() -> Result<()> {
+    // Before any thread exists: candle's per-product core count is costly (see the function).
+    dllm_models::pin_thread_count();
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "/work/corpus/files/test.jsonl".into());

@@ -2,6 +2,8 @@ use clap::Parser;
 use dllm_ls::cli::{self, Cli, Command};
 
 fn main() {
+    // Before any thread exists (see `pin_thread_count`).
+    dllm_models::pin_thread_count();
     let cli = Cli::parse();
     dllm_ls::logging::init("info");
     let result = match cli.command {
