@@ -24,6 +24,10 @@
 //! default model's evaluation (`evaluate --json`: mean tokens / mean steps), since random
 //! weights are never confident.
 
+// The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};

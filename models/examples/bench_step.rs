@@ -5,6 +5,10 @@
 //!     cargo run --release -p dllm-models --example bench_step [-- --canvas 512 --masked 32 --reps 3]
 //!     cargo run --release -p dllm-models --example bench_step -- --model models/default
 
+// The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};

@@ -7,6 +7,10 @@
 //! The model is the tiny fixture checkpoint: the engine's time is reported but is not the point;
 //! the overhead does not depend on the model's size.
 
+// The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -12,6 +12,10 @@
 //!
 //! `bash models/train/evaluate.sh` builds the corpus first when it is missing.
 
+// The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};
 use std::ops::Range;

@@ -4,6 +4,7 @@
 use rand::Rng;
 
 use super::options::Strategy;
+use crate::softmax::{max_of, softmax_in_place};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Proposal {
@@ -14,25 +15,11 @@ pub struct Proposal {
     pub confidence: f32,
 }
 
-fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f64;
-    for x in row.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    row.iter_mut().for_each(|x| *x *= inv);
-}
-
+/// The first index of the largest value (NaN never wins): a vectorised maximum, then a scan for
+/// it, instead of a loop that compares each value with the best so far.
 fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best
+    let max = max_of(row);
+    row.iter().position(|&x| x == max).unwrap_or(0)
 }
 
 /// Zeroes everything outside the smallest set of tokens whose mass reaches `top_p`, renormalised.
