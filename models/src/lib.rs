@@ -8,6 +8,7 @@
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
+mod dense;
 pub mod error;
 pub mod infill;
 pub mod model;

@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::Linear;
+use candle_core::{DType, Device, Tensor};
+
+use crate::dense::Dense;
 
 use crate::checkpoint::TensorSpec;
 use crate::config::{ArchConfig, Family};
@@ -156,18 +157,36 @@ pub(crate) fn tensor_specs(cfg: &ArchConfig) -> Vec<TensorSpec> {
 /// candle runs SiLU and the product on strided tensors on one thread.)
 struct Layer {
     attn_norm: Tensor,
-    qkv: Linear,
-    o: Linear,
+    qkv: Dense,
+    o: Dense,
     mlp_norm: Tensor,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: Dense,
+    up: Dense,
+    down: Dense,
 }
 
 /// Rotary angles for a set of positions, in the model's dtype.
 pub(crate) struct Rotary {
     cos: Tensor,
     sin: Tensor,
+}
+
+/// Keys and values from a cache for one layer's rows to attend to, besides their own.
+enum Past<'a> {
+    /// Nothing: the rows are the whole sequence.
+    None,
+    /// Autoregressive decoding: the cached columns come before the rows.
+    Before {
+        keys: &'a Tensor,
+        values: &'a Tensor,
+    },
+    /// A window of an approximate cache: the rows replace the cached columns at `columns`
+    /// (`[1, kv_heads, rows, head_dim]` indices), whose copies are stale.
+    Replacing {
+        keys: &'a Tensor,
+        values: &'a Tensor,
+        columns: &'a Tensor,
+    },
 }
 
 pub struct Transformer {
@@ -206,15 +225,15 @@ impl Transformer {
         };
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for l in 0..cfg.num_layers {
-            let mut lin = |w: LayerTensor, b: Option<LayerTensor>| -> Result<Linear> {
+            let mut lin = |w: LayerTensor, b: Option<LayerTensor>| -> Result<Dense> {
                 let weight = take(names.layer(l, w))?;
                 let bias = match b {
                     Some(b) if cfg.qkv_bias => Some(take(names.layer(l, b))?),
                     _ => None,
                 };
-                Ok(Linear::new(weight, bias))
+                Dense::new(&weight, bias)
             };
-            let qkv = fuse(&[
+            let qkv = Dense::fuse(&[
                 lin(Q, Some(QBias))?,
                 lin(K, Some(KBias))?,
                 lin(V, Some(VBias))?,
@@ -330,8 +349,8 @@ impl Transformer {
 
     /// One sequence, recomputing only the columns `window` (canvas columns, sorted, distinct) of
     /// a canvas whose keys and values from an earlier pass are in `cache`: the window's queries
-    /// attend to the cached keys of every other column and to their own fresh keys (the cached
-    /// copies of the window's columns are masked out). Everything outside the window is seen as
+    /// attend to the cached keys of every other column and to their own fresh keys (which
+    /// replace the cached copies of the window's columns). Everything outside the window is seen as
     /// it was when the cache was made: this is the approximate KV cache of Fast-dLLM, exact when
     /// nothing outside the window changed since.
     ///
@@ -362,34 +381,33 @@ impl Transformer {
             )));
         }
         self.check_tokens(window_tokens)?;
-        // Keys are [cached columns..., window columns...]; the cached copies of window columns
-        // are stale and hidden.
-        let mut bias = vec![0f32; cache.len + m];
-        for &c in window {
-            bias[c] = f32::NEG_INFINITY;
-        }
-        let bias = Tensor::from_vec(bias, (1, 1, 1, cache.len + m), &self.device)?;
+        // The window's fresh keys and values take the place of their stale cached copies, so
+        // the queries attend to exactly one copy of each column and need no mask.
+        let (kv_heads, d) = (self.cfg.num_kv_heads, self.cfg.head_dim);
+        let columns = Tensor::from_vec(
+            window.iter().map(|&c| c as u32).collect::<Vec<_>>(),
+            (1, 1, m, 1),
+            &self.device,
+        )?
+        .broadcast_as((1, kv_heads, m, d))?
+        .contiguous()?;
         let rotary = self.rotary(window_positions)?;
         let ids = Tensor::from_slice(window_tokens, m, &self.device)?;
         let mut x = self.embed.index_select(&ids, 0)?.reshape((1, m, ()))?;
         let mut fresh = Vec::with_capacity(self.layers.len());
         for (layer, (past_k, past_v)) in self.layers.iter().zip(&cache.layers) {
-            let (next, k, v) =
-                self.layer_forward(layer, &x, &rotary, Some(&bias), Some((past_k, past_v)))?;
+            let past = Past::Replacing {
+                keys: past_k,
+                values: past_v,
+                columns: &columns,
+            };
+            let (next, k, v) = self.layer_forward(layer, &x, &rotary, None, past)?;
             x = next;
-            if update {
-                fresh.push((k, v));
-            }
+            fresh.push((k, v));
         }
         if update {
-            let idx = Tensor::from_vec(
-                window.iter().map(|&c| c as u32).collect::<Vec<_>>(),
-                m,
-                &self.device,
-            )?;
-            for ((k, v), (new_k, new_v)) in cache.layers.iter_mut().zip(fresh) {
-                *k = scatter_columns(k, &idx, &new_k)?;
-                *v = scatter_columns(v, &idx, &new_v)?;
+            for (slot, kv) in cache.layers.iter_mut().zip(fresh) {
+                *slot = kv;
             }
         }
         self.head_logits(&x, Some(head_rows))
@@ -432,11 +450,13 @@ impl Transformer {
         let ids = Tensor::from_slice(&[token], 1, &self.device)?;
         let mut x = self.embed.index_select(&ids, 0)?.reshape((1, 1, ()))?;
         for (layer, (past_k, past_v)) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let (next, k, v) =
-                self.layer_forward(layer, &x, &rotary, None, Some((past_k, past_v)))?;
+            let past = Past::Before {
+                keys: past_k,
+                values: past_v,
+            };
+            let (next, k, v) = self.layer_forward(layer, &x, &rotary, None, past)?;
             x = next;
-            *past_k = Tensor::cat(&[&*past_k, &k], 2)?;
-            *past_v = Tensor::cat(&[&*past_v, &v], 2)?;
+            (*past_k, *past_v) = (k, v);
         }
         cache.len += 1;
         self.head_logits(&x, None)
@@ -634,7 +654,7 @@ impl Transformer {
             .index_select(&tokens.flatten_all()?, 0)?
             .reshape((batch, seq, ()))?;
         for layer in &self.layers {
-            let (next, k, v) = self.layer_forward(layer, &x, &rotary, bias, None)?;
+            let (next, k, v) = self.layer_forward(layer, &x, &rotary, bias, Past::None)?;
             x = next;
             if let Some(cache) = record.as_mut() {
                 cache.layers.push((k, v));
@@ -676,29 +696,34 @@ impl Transformer {
         Ok(Tensor::from_vec(flat, (batch, 1, 1, seq), &self.device)?)
     }
 
-    /// One layer over the rows of `x`; `past`: cached keys / values placed before the rows' own
-    /// (see [`forward_window`](Self::forward_window)). Returns the output and the rows' own
-    /// keys and values.
+    /// One layer over the rows of `x`, with `past` keys and values as described there. Returns
+    /// the output and the keys and values the rows attended to (for a cache to keep).
     fn layer_forward(
         &self,
         layer: &Layer,
         x: &Tensor,
         rotary: &Rotary,
         bias: Option<&Tensor>,
-        past: Option<(&Tensor, &Tensor)>,
+        past: Past,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let eps = self.cfg.rms_norm_eps as f32;
         let h = candle_nn::ops::rms_norm(x, &layer.attn_norm, eps)?;
         let (q, k, v) = self.project_qkv(layer, &h, rotary)?;
-        let attn = match past {
-            Some((pk, pv)) => self.attend(
-                &q,
-                &Tensor::cat(&[pk, &k], 2)?,
-                &Tensor::cat(&[pv, &v], 2)?,
-                bias,
-            )?,
-            None => self.attend(&q, &k, &v, bias)?,
+        let (k, v) = match past {
+            Past::None => (k, v),
+            Past::Before { keys, values } => {
+                (Tensor::cat(&[keys, &k], 2)?, Tensor::cat(&[values, &v], 2)?)
+            }
+            Past::Replacing {
+                keys,
+                values,
+                columns,
+            } => (
+                keys.scatter(columns, &k, 2)?,
+                values.scatter(columns, &v, 2)?,
+            ),
         };
+        let attn = self.attend(&q, &k, &v, bias)?;
         let x = (x + layer.o.forward(&attn)?)?;
         let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
         let mlp = layer
@@ -783,29 +808,6 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-}
-
-/// One linear layer whose outputs are those of `parts`, in order (their weights stacked by
-/// output row; biases too, when they all have one).
-fn fuse(parts: &[Linear]) -> Result<Linear> {
-    let weights: Vec<&Tensor> = parts.iter().map(|p| p.weight()).collect();
-    let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias()).collect();
-    let bias = match biases {
-        Some(b) => Some(Tensor::cat(&b, 0)?),
-        None => None,
-    };
-    Ok(Linear::new(Tensor::cat(&weights, 0)?, bias))
-}
-
-/// `dst` `[b, h, len, d]` with the columns `idx` replaced by the rows of `src` `[b, h, m, d]`.
-fn scatter_columns(dst: &Tensor, idx: &Tensor, src: &Tensor) -> Result<Tensor> {
-    let (b, h, _, d) = src.dims4()?;
-    let m = idx.dim(0)?;
-    let idx = idx
-        .reshape((1, 1, m, 1))?
-        .broadcast_as((b, h, m, d))?
-        .contiguous()?;
-    Ok(dst.scatter(&idx, &src.contiguous()?, 2)?)
 }
 
 /// The dtype in which tensors are computed, chosen by the caller.
