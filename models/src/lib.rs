@@ -5,6 +5,7 @@
 //! special tokens, weights, each checked) → [`DiffusionModel::infill`] (text → canvas → [`sample`]
 //! → text).
 
+mod activation;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;

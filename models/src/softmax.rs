@@ -117,7 +117,7 @@ fn sum_of(xs: &[f32]) -> f32 {
 /// degree-6 polynomial, 2^n put into the exponent bits. Below -87.3 the result would be
 /// subnormal and is flushed to 0.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 in two parts, so n * LN2_HI is exact for the n that occur here.
     const LN2_HI: f32 = 0.693_145_75;

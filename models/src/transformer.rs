@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::activation::silu_mul;
 use crate::dense::Dense;
 
 use crate::checkpoint::TensorSpec;
@@ -196,7 +197,12 @@ pub struct Transformer {
     embed: Tensor,
     layers: Vec<Layer>,
     final_norm: Tensor,
+    /// The output head as stored, `[vocab, hidden]`: a single row's product reads it fastest.
     head: Tensor,
+    /// The same transposed, `[hidden, vocab]`, for several rows (see `Dense`): 1.8x faster over 8
+    /// rows and 1.1x over 33. Costs one more copy of the head in memory (12.6 MB in f32 for the
+    /// default model, 545 MB for a 0.5B one).
+    head_t: Tensor,
     inv_freq: Vec<f64>,
 }
 
@@ -263,6 +269,7 @@ impl Transformer {
             embed,
             layers,
             final_norm,
+            head_t: head.t()?.contiguous()?,
             head,
             inv_freq,
         })
@@ -678,7 +685,11 @@ impl Transformer {
             &self.final_norm,
             self.cfg.rms_norm_eps as f32,
         )?;
-        let logits = x.broadcast_matmul(&self.head.t()?)?;
+        let logits = if x.dims().iter().rev().skip(1).product::<usize>() == 1 {
+            x.broadcast_matmul(&self.head.t()?)?
+        } else {
+            x.broadcast_matmul(&self.head_t)?
+        };
         Ok(logits.to_dtype(DType::F32)?)
     }
 
@@ -728,7 +739,7 @@ impl Transformer {
         let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
         let mlp = layer
             .down
-            .forward(&(layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?)?;
+            .forward(&silu_mul(&layer.gate.forward(&h)?, &layer.up.forward(&h)?)?)?;
         Ok(((x + mlp)?, k, v))
     }
 
