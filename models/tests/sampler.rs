@@ -211,6 +211,62 @@ fn max_per_step_caps_what_the_threshold_adds() {
     .is_err());
 }
 
+/// Proposes a different token at every position in every step (it counts its calls).
+struct Fickle {
+    inner: Scripted,
+    calls: Cell<usize>,
+}
+
+impl TokenPredictor for Fickle {
+    fn predict(&self, _canvas: &[u32], positions: &[usize]) -> dllm_models::Result<Tensor> {
+        let step = self.calls.replace(self.calls.get() + 1);
+        let vocab = self.inner.vocab;
+        let mut rows = vec![0f32; positions.len() * vocab];
+        for (i, &p) in positions.iter().enumerate() {
+            rows[i * vocab + 2 + (p + step) % 2] = 8.0;
+        }
+        logit_rows(rows, vocab)
+    }
+    fn special_tokens(&self) -> &SpecialTokens {
+        self.inner.special_tokens()
+    }
+}
+
+#[test]
+fn stable_threshold_also_commits_what_the_step_before_proposed() {
+    let steady = scripted(|p| 2 + (p % 5) as u32);
+    let input = Canvas::new(vec![3; 10], vec![2..8]);
+    let run = |model: &dyn TokenPredictor, stable: Option<f32>| {
+        let o = SamplerOptions {
+            stable_threshold: stable,
+            ..opts()
+        };
+        sample(model, input.clone(), &o, &CancelFlag::new(), None).unwrap()
+    };
+    // One token per step by the schedule alone.
+    assert_eq!(run(&steady, None).steps, 6);
+    // The first step has nothing to compare with; in the second, the five positions left all
+    // repeat their proposals (probability 0.92-0.95 here) and commit together.
+    let out = run(&steady, Some(0.5));
+    assert_eq!(out.steps, 2);
+    assert_eq!(out.trace[1].committed.len(), 5);
+    assert_eq!(out.spans, run(&steady, None).spans);
+    // Repeated but less likely than the bar: the schedule alone.
+    assert_eq!(run(&steady, Some(0.999)).steps, 6);
+    // Likely (0.99) but never the same twice: the schedule alone.
+    let fickle = Fickle {
+        inner: scripted(|_| 2),
+        calls: Cell::new(0),
+    };
+    assert_eq!(run(&fickle, Some(0.5)).steps, 6);
+    assert!(SamplerOptions {
+        stable_threshold: Some(1.5),
+        ..opts()
+    }
+    .validate()
+    .is_err());
+}
+
 #[test]
 fn prefix_and_suffix_never_change() {
     let model = load("llada-tiny");

@@ -79,6 +79,10 @@ struct Args {
     /// End tokens wait for the positions before them (true, the default) or commit anywhere.
     #[arg(long)]
     end_left_to_right: Option<bool>,
+    /// Also commit positions whose proposal repeats the step before's with at least this
+    /// probability (the sampler's `stable_threshold`).
+    #[arg(long)]
+    stable_threshold: Option<f32>,
     /// The least probability at which an end token may end a span (0: plain argmax).
     #[arg(long)]
     end_min_probability: Option<f32>,
@@ -366,6 +370,9 @@ fn main() -> Result<()> {
     if let Some(on) = args.end_left_to_right {
         sampler.end_left_to_right = on;
     }
+    if args.stable_threshold.is_some() {
+        sampler.stable_threshold = args.stable_threshold;
+    }
     if let Some(p) = args.end_min_probability {
         sampler.end_min_probability = p;
     }
@@ -533,6 +540,7 @@ fn main() -> Result<()> {
                 "cache_masked_only": s.cache_masked_only,
                 "end_left_to_right": s.end_left_to_right,
                 "end_min_probability": s.end_min_probability,
+                "stable_threshold": s.stable_threshold,
                 "max_per_step": s.max_per_step,
                 "block_length": s.block_length,
                 "inline_block_length": config.inline_block_length,

@@ -213,6 +213,8 @@ pub fn sample_with_cache(
     let mut trace = Vec::new();
     let mut step = 0;
     let mut first_cache: Option<KvCache> = None;
+    // The token each position was proposed in the step before (for `stable_threshold`).
+    let mut previous: Vec<Option<u32>> = vec![None; tokens.len()];
 
     for (block, mut steps_left) in blocks.into_iter().zip(budget) {
         // With the cache, each step recomputes the block's columns (tied copies included) or,
@@ -331,19 +333,22 @@ pub fn sample_with_cache(
             let mut ranked: Vec<usize> = (0..active.len()).filter(|&i| eligible[i]).collect();
             ranked.sort_by(|&a, &b| proposals[b].confidence.total_cmp(&proposals[a].confidence));
             let mut chosen: Vec<usize> = ranked[..quota].to_vec();
-            if let Some(threshold) = options.threshold {
-                // `ranked` is by confidence, so the cap keeps the most confident extras.
-                let room = options
-                    .max_per_step
-                    .map_or(usize::MAX, |cap| cap.saturating_sub(quota));
-                chosen.extend(
-                    ranked[quota..]
-                        .iter()
-                        .filter(|&&i| proposals[i].probability >= threshold)
-                        .take(room),
-                );
-            }
+            let confident = |i: usize| {
+                let p = &proposals[i];
+                options.threshold.is_some_and(|t| p.probability >= t)
+                    || options.stable_threshold.is_some_and(|t| {
+                        p.probability >= t && previous[active[i].0] == Some(p.token)
+                    })
+            };
+            // `ranked` is by confidence, so the cap keeps the most confident extras.
+            let room = options
+                .max_per_step
+                .map_or(usize::MAX, |cap| cap.saturating_sub(quota));
+            chosen.extend(ranked[quota..].iter().filter(|&&i| confident(i)).take(room));
             chosen.sort_unstable_by_key(|&i| active[i].0);
+            for (&(p, _), prop) in active.iter().zip(&proposals) {
+                previous[p] = Some(prop.token);
+            }
 
             let mut committed = Vec::with_capacity(chosen.len());
             recent.clear();

@@ -70,6 +70,12 @@ pub struct SamplerOptions {
     /// Confidence-threshold parallel decoding: besides the schedule's quota, also commit every
     /// position whose sampled token has at least this probability.
     pub threshold: Option<f32>,
+    /// Stability-based parallel decoding: besides the quota and the threshold, also commit
+    /// every position whose proposed token is the one it was proposed in the step before and
+    /// has at least this probability. A prediction that survived the last step's commits is
+    /// likelier to be right than its probability alone says (the idea behind early-convergence
+    /// decoders such as Prophet).
+    pub stable_threshold: Option<f32>,
     /// With `threshold`: at most this many positions committed per step in all (the schedule's
     /// quota is always committed; the threshold adds the most confident of the rest up to the
     /// cap). Bounds how much one step can get wrong at once.
@@ -110,6 +116,7 @@ impl Default for SamplerOptions {
             strategy: Strategy::default(),
             steps: None,
             threshold: None,
+            stable_threshold: None,
             max_per_step: None,
             block_length: None,
             temperature: 0.0,
@@ -152,6 +159,11 @@ impl SamplerOptions {
         if let Some(t) = self.threshold {
             if !(0.0..=1.0).contains(&t) {
                 return bad(format!("threshold must be in [0, 1], not {t}"));
+            }
+        }
+        if let Some(t) = self.stable_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return bad(format!("stable_threshold must be in [0, 1], not {t}"));
             }
         }
         Ok(())
