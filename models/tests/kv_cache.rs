@@ -3,9 +3,14 @@
 
 mod common;
 
+use std::cell::Cell;
+
 use candle_core::{Device, Tensor};
 use common::{load, reference, relative_error};
-use dllm_models::{sample, CancelFlag, Canvas, SamplerOptions, TokenPredictor};
+use dllm_models::{
+    sample, CancelFlag, Canvas, DiffusionModel, KvCache, SamplerOptions, SpecialTokens,
+    TokenPredictor,
+};
 
 const FAMILIES: [&str; 2] = ["dream-tiny", "llada-tiny"];
 
@@ -180,6 +185,86 @@ fn the_sampler_with_a_cache_refreshed_every_step_matches_no_cache() {
             let mask = model.special_tokens().mask;
             assert!(out.tokens[span].iter().all(|&t| t != mask));
         }
+    }
+}
+
+/// Counts full passes (a cached call without a cache for this canvas) and the widest window.
+struct Passes<'a> {
+    inner: &'a DiffusionModel,
+    full: Cell<usize>,
+    widest: Cell<usize>,
+}
+
+impl<'a> Passes<'a> {
+    fn of(inner: &'a DiffusionModel) -> Self {
+        Passes {
+            inner,
+            full: Cell::new(0),
+            widest: Cell::new(0),
+        }
+    }
+}
+
+impl TokenPredictor for Passes<'_> {
+    fn predict(&self, canvas: &[u32], positions: &[usize]) -> dllm_models::Result<Tensor> {
+        self.inner.predict(canvas, positions)
+    }
+    fn predict_cached(
+        &self,
+        canvas: &[u32],
+        positions: &[usize],
+        window: &[usize],
+        cache: &mut Option<KvCache>,
+    ) -> dllm_models::Result<Tensor> {
+        if cache.as_ref().is_none_or(|c| c.len() != canvas.len()) {
+            self.full.set(self.full.get() + 1);
+        }
+        self.widest.set(self.widest.get().max(window.len()));
+        self.inner.predict_cached(canvas, positions, window, cache)
+    }
+    fn special_tokens(&self) -> &SpecialTokens {
+        self.inner.special_tokens()
+    }
+}
+
+#[test]
+fn partial_refreshes_recompute_the_span_and_its_neighbourhood_only() {
+    for name in FAMILIES {
+        let model = load(name);
+        let canvas = infill_canvas(&model);
+        let span = canvas.spans[0].clone();
+        let base = SamplerOptions {
+            block_length: Some(3),
+            steps: Some(4),
+            ..Default::default()
+        };
+        let run = |model: &dyn TokenPredictor, o: &SamplerOptions| {
+            sample(model, canvas.clone(), o, &CancelFlag::new(), None).unwrap()
+        };
+        let exact = run(&model, &base);
+        // A radius that covers the canvas recomputes every column at every refresh (each step,
+        // and where a block starts): the exact answer, from a single full pass.
+        let whole = SamplerOptions {
+            kv_cache: true,
+            cache_refresh: Some(1),
+            refresh_radius: Some(canvas.tokens.len()),
+            ..base.clone()
+        };
+        let counted = Passes::of(&model);
+        assert_eq!(run(&counted, &whole).tokens, exact.tokens, "{name}");
+        assert_eq!(counted.full.get(), 1, "{name}");
+        // A radius of 2: still one full pass; refreshes recompute the span and 2 columns on
+        // each side, and the context stays as it was.
+        let near = SamplerOptions {
+            refresh_radius: Some(2),
+            ..whole
+        };
+        let counted = Passes::of(&model);
+        let out = run(&counted, &near);
+        assert_eq!(counted.full.get(), 1, "{name}");
+        assert_eq!(counted.widest.get(), span.len() + 4, "{name}");
+        assert_eq!(out.tokens[..span.start], canvas.tokens[..span.start]);
+        assert_eq!(out.tokens[span.end..], canvas.tokens[span.end..]);
     }
 }
 

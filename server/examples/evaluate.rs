@@ -79,6 +79,10 @@ struct Args {
     /// End tokens wait for the positions before them (true, the default) or commit anywhere.
     #[arg(long)]
     end_left_to_right: Option<bool>,
+    /// Partial cache refreshes: recompute only the columns within this many positions of the
+    /// span (the sampler's `refresh_radius`).
+    #[arg(long)]
+    refresh_radius: Option<usize>,
     /// Also commit positions whose proposal repeats the step before's with at least this
     /// probability (the sampler's `stable_threshold`).
     #[arg(long)]
@@ -370,6 +374,9 @@ fn main() -> Result<()> {
     if let Some(on) = args.end_left_to_right {
         sampler.end_left_to_right = on;
     }
+    if args.refresh_radius.is_some() {
+        sampler.refresh_radius = args.refresh_radius;
+    }
     if args.stable_threshold.is_some() {
         sampler.stable_threshold = args.stable_threshold;
     }
@@ -541,6 +548,7 @@ fn main() -> Result<()> {
                 "end_left_to_right": s.end_left_to_right,
                 "end_min_probability": s.end_min_probability,
                 "stable_threshold": s.stable_threshold,
+                "refresh_radius": s.refresh_radius,
                 "max_per_step": s.max_per_step,
                 "block_length": s.block_length,
                 "inline_block_length": config.inline_block_length,

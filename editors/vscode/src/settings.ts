@@ -16,6 +16,7 @@ export const SERVER_KEYS = [
   'inlineBlockLength',
   'kvCache',
   'cacheRefresh',
+  'refreshRadius',
   'maxTokensPerStep',
   'temperature',
   'topP',
@@ -42,6 +43,7 @@ export interface ServerSettings {
   inlineBlockLength: number | null;
   kvCache: boolean;
   cacheRefresh: number | null;
+  refreshRadius: number | null;
   maxTokensPerStep: number | null;
   temperature: number;
   topP: number;
@@ -66,6 +68,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   inlineBlockLength: 8,
   kvCache: true,
   cacheRefresh: 8,
+  refreshRadius: 64,
   maxTokensPerStep: null,
   temperature: 0,
   topP: 1,
@@ -111,6 +114,7 @@ const normalize: Partial<Record<ServerKey, (v: unknown) => unknown>> = {
   blockLength: zeroToNull,
   inlineBlockLength: zeroToNull,
   cacheRefresh: zeroToNull,
+  refreshRadius: zeroToNull,
   maxTokensPerStep: zeroToNull,
   threshold: blankToNull,
 };

@@ -53,6 +53,7 @@ describe('settings', () => {
     assert.equal(rustDefault('log_level'), `"${SERVER_DEFAULTS.logLevel}".into()`);
     assert.equal(rustDefault('threshold'), `Some(${SERVER_DEFAULTS.threshold})`);
     assert.equal(rustDefault('cache_refresh'), `Some(${SERVER_DEFAULTS.cacheRefresh})`);
+    assert.equal(rustDefault('refresh_radius'), `Some(${SERVER_DEFAULTS.refreshRadius})`);
     assert.equal(rustDefault('block_length'), `Some(${SERVER_DEFAULTS.blockLength})`);
     assert.equal(rustDefault('inline_block_length'), `Some(${SERVER_DEFAULTS.inlineBlockLength})`);
     assert.equal(rustDefault('model'), 'None');

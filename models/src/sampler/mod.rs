@@ -213,6 +213,22 @@ pub fn sample_with_cache(
     let mut trace = Vec::new();
     let mut step = 0;
     let mut first_cache: Option<KvCache> = None;
+    // The columns a partial refresh recomputes (see `refresh_radius`): every span and its
+    // neighbourhood.
+    let near: Vec<usize> = match options.refresh_radius {
+        Some(r) => {
+            let mut near: Vec<usize> = spans
+                .iter()
+                .flat_map(|s| s.start.saturating_sub(r)..(s.end + r).min(tokens.len()))
+                .collect();
+            near.sort_unstable();
+            near.dedup();
+            near
+        }
+        None => Vec::new(),
+    };
+    // Kept across blocks only when refreshes are partial.
+    let mut carried: Option<KvCache> = None;
     // The token each position was proposed in the step before (for `stable_threshold`).
     let mut previous: Vec<Option<u32>> = vec![None; tokens.len()];
 
@@ -231,7 +247,11 @@ pub fn sample_with_cache(
         } else {
             Vec::new()
         };
-        let mut cache: Option<KvCache> = initial.take();
+        let partial = options.refresh_radius.is_some();
+        // A block after the first starts with a refresh: a full pass, or a partial one over the
+        // carried cache.
+        let mut refresh_due = partial && carried.is_some();
+        let mut cache: Option<KvCache> = initial.take().or_else(|| carried.take());
         let mut since_refresh = 0;
         // Positions written by the last step (their keys and values are computed once more).
         let mut recent: Vec<usize> = Vec::new();
@@ -252,12 +272,19 @@ pub fn sample_with_cache(
             let positions: Vec<usize> = groups.iter().flatten().map(|&(p, _)| p).collect();
             let logits = if options.kv_cache {
                 if options.cache_refresh.is_some_and(|k| since_refresh >= k) {
-                    cache = None;
+                    if partial {
+                        refresh_due = true;
+                    } else {
+                        cache = None;
+                    }
                     since_refresh = 0;
                 }
                 since_refresh += 1;
-                let logits = if options.cache_masked_only {
+                let logits = if options.cache_masked_only || refresh_due {
                     let mut w: Vec<usize> = positions.iter().chain(&recent).copied().collect();
+                    if std::mem::take(&mut refresh_due) {
+                        w.extend(&near);
+                    }
                     w.sort_unstable();
                     w.dedup();
                     model.predict_cached(&tokens, &positions, &w, &mut cache)?
@@ -385,6 +412,9 @@ pub fn sample_with_cache(
             }
             step += 1;
             steps_left = steps_left.saturating_sub(1);
+        }
+        if partial {
+            carried = cache;
         }
     }
 

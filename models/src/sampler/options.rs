@@ -94,6 +94,10 @@ pub struct SamplerOptions {
     pub kv_cache: bool,
     /// With `kv_cache`, also refresh the cache every this many steps inside a block.
     pub cache_refresh: Option<usize>,
+    /// With `kv_cache`: a refresh (every `cache_refresh` steps, and when a block after the first
+    /// starts) recomputes only the columns within this many positions of a span, keeping the
+    /// cache of the rest, instead of making a full pass over the canvas. `None`: full passes.
+    pub refresh_radius: Option<usize>,
     /// With `kv_cache`, recompute only the still-masked positions (and those committed in the
     /// step before, once, to store their keys and values) instead of the whole block each step.
     pub cache_masked_only: bool,
@@ -124,6 +128,7 @@ impl Default for SamplerOptions {
             seed: 0,
             kv_cache: false,
             cache_refresh: None,
+            refresh_radius: None,
             cache_masked_only: true,
             end_left_to_right: true,
             end_min_probability: 0.0,
