@@ -685,6 +685,7 @@ impl Transformer {
             &self.final_norm,
             self.cfg.rms_norm_eps as f32,
         )?;
+        // A single row reads the head as stored, several the transposed copy (see `head_t`).
         let logits = if x.dims().iter().rev().skip(1).product::<usize>() == 1 {
             x.broadcast_matmul(&self.head.t()?)?
         } else {

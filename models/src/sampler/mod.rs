@@ -3,7 +3,8 @@
 //! A canvas is prefix tokens, masked span(s) and suffix tokens. Each step asks the model about the
 //! still-masked positions of the current block, proposes a token for each, and commits the ones the
 //! strategy ranks highest: the schedule's quota (remaining / steps left), plus, with a threshold,
-//! every position whose token is at least that likely. Only span positions are ever written. A
+//! every position whose token is at least that likely (and, with `stable_threshold`, every one
+//! whose token is that likely and was proposed there in the step before). Only span positions are ever written. A
 //! span ends where an end token (EOS / pad) is committed: the rest of it becomes padding, so a
 //! 32-token span can come back with 7 tokens.
 
