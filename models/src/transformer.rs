@@ -387,6 +387,12 @@ impl Transformer {
                 cache.len
             )));
         }
+        // Each fresh column replaces its cached copy: a repeated column would be written twice.
+        if window.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::InvalidRequest(
+                "window columns must be sorted and distinct".into(),
+            ));
+        }
         self.check_tokens(window_tokens)?;
         // The window's fresh keys and values take the place of their stale cached copies, so
         // the queries attend to exactly one copy of each column and need no mask.
@@ -890,6 +896,22 @@ mod tests {
         let fresh = cache_of(&t, &shorter);
         let d = max_diff(&reused.layers[0].0, &fresh.layers[0].0);
         assert!(d < 1e-5, "{d}");
+    }
+
+    #[test]
+    fn a_window_must_name_distinct_columns_in_order() {
+        let t = small();
+        let tokens: Vec<u32> = (0..20).map(|i| i % 60 + 2).collect();
+        let mut cache = cache_of(&t, &tokens);
+        for window in [[4usize, 4], [5, 4]] {
+            let err = t
+                .forward_window(&mut cache, &window, &[3, 3], &window, &[0], true)
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidRequest(_)), "{window:?}");
+        }
+        assert!(t
+            .forward_window(&mut cache, &[4, 5], &[3, 3], &[4, 5], &[0], true)
+            .is_ok());
     }
 
     #[test]
