@@ -316,7 +316,7 @@ fn main() {
                 let mut ar_step = Vec::new();
                 let ar_total: Vec<f64> = (0..reps.min(3))
                     .map(|_| {
-                        let mut kv = base.clone();
+                        let mut kv = base.duplicate().unwrap();
                         let t0 = Instant::now();
                         let mut token = 5u32;
                         for i in 0..n {

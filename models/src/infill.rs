@@ -13,8 +13,9 @@ use crate::transformer::KvCache;
 
 /// The last request's canvas (spans masked) and its keys and values, kept per document so the
 /// next request, a keystroke later, recomputes only what changed (see
-/// [`Transformer::reuse_and_refresh`](crate::Transformer::reuse_and_refresh)).
-#[derive(Debug, Clone)]
+/// [`Transformer::reuse_and_refresh`](crate::Transformer::reuse_and_refresh)). Not `Clone`,
+/// like the [`KvCache`] it holds.
+#[derive(Debug)]
 pub struct CanvasCache {
     tokens: Vec<u32>,
     kv: KvCache,

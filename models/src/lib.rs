@@ -6,6 +6,7 @@
 //! → text).
 
 mod activation;
+mod attention;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;

@@ -182,11 +182,13 @@ enum Past<'a> {
         values: &'a Tensor,
     },
     /// A window of an approximate cache: the rows replace the cached columns at `columns`
-    /// (`[1, kv_heads, rows, head_dim]` indices), whose copies are stale.
+    /// (`[1, kv_heads, rows, head_dim]` indices), whose copies are stale. With `in_place` the
+    /// cached tensors themselves are overwritten (no copy of the whole cache per layer and step).
     Replacing {
         keys: &'a Tensor,
         values: &'a Tensor,
         columns: &'a Tensor,
+        in_place: bool,
     },
 }
 
@@ -413,12 +415,15 @@ impl Transformer {
                 keys: past_k,
                 values: past_v,
                 columns: &columns,
+                in_place: update,
             };
             let (next, k, v) = self.layer_forward(layer, &x, &rotary, None, past)?;
             x = next;
             fresh.push((k, v));
         }
         if update {
+            // Already written in place; this keeps the cache's tensors whatever `layer_forward`
+            // returned.
             for (slot, kv) in cache.layers.iter_mut().zip(fresh) {
                 *slot = kv;
             }
@@ -736,6 +741,17 @@ impl Transformer {
                 keys,
                 values,
                 columns,
+                in_place: true,
+            } => {
+                keys.scatter_set(columns, &k, 2)?;
+                values.scatter_set(columns, &v, 2)?;
+                (keys.clone(), values.clone())
+            }
+            Past::Replacing {
+                keys,
+                values,
+                columns,
+                in_place: false,
             } => (
                 keys.scatter(columns, &k, 2)?,
                 values.scatter(columns, &v, 2)?,
@@ -784,6 +800,11 @@ impl Transformer {
         let (b, heads, t, d) = q.dims4()?;
         let k = &k.contiguous()?;
         let v = &v.contiguous()?;
+        if bias.is_none() {
+            if let Some(out) = crate::attention::attend_cpu_f32(&q.contiguous()?, k, v) {
+                return Ok(out?);
+            }
+        }
         let kv_heads = self.cfg.num_kv_heads;
         let group = heads / kv_heads;
         // Scaling the queries (t x d) is cheaper than scaling the scores (t x keys).
@@ -812,13 +833,29 @@ impl Transformer {
 
 /// Keys and values of every layer for one canvas (`[1, kv_heads, len, head_dim]` each, keys
 /// rotated), from [`Transformer::forward_caching`].
-#[derive(Debug, Clone)]
+///
+/// Not `Clone`: windows write into the tensors in place, and a clone would share their
+/// storage. [`duplicate`](Self::duplicate) makes an independent copy.
+#[derive(Debug)]
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
     len: usize,
 }
 
 impl KvCache {
+    /// A copy that owns its storage: later windows on either leave the other as it was.
+    pub fn duplicate(&self) -> Result<KvCache> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, v)| Ok((k.copy()?, v.copy()?)))
+            .collect::<Result<_>>()?;
+        Ok(KvCache {
+            layers,
+            len: self.len,
+        })
+    }
+
     /// Canvas columns covered.
     pub fn len(&self) -> usize {
         self.len
@@ -896,6 +933,38 @@ mod tests {
         let fresh = cache_of(&t, &shorter);
         let d = max_diff(&reused.layers[0].0, &fresh.layers[0].0);
         assert!(d < 1e-5, "{d}");
+    }
+
+    #[test]
+    fn a_window_writes_its_cache_in_place_and_leaves_a_duplicate_alone() {
+        let t = small();
+        let tokens: Vec<u32> = (0..20).map(|i| i % 60 + 2).collect();
+        let mut cache = cache_of(&t, &tokens);
+        let kept = cache.duplicate().unwrap();
+        let before = cache.layers[1].0.copy().unwrap();
+        t.forward_window(&mut cache, &[4, 5], &[7, 9], &[4, 5], &[0], true)
+            .unwrap();
+        // The windowed columns changed in the cache itself...
+        let changed = |a: &Tensor| {
+            max_diff(
+                &a.narrow(2, 4, 2).unwrap(),
+                &before.narrow(2, 4, 2).unwrap(),
+            )
+        };
+        assert!(changed(&cache.layers[1].0) > 1e-4);
+        // ...and nowhere else, and not in the duplicate.
+        assert!(
+            max_diff(
+                &cache.layers[1].0.narrow(2, 6, 14).unwrap(),
+                &before.narrow(2, 6, 14).unwrap()
+            ) == 0.0
+        );
+        assert!(max_diff(&kept.layers[1].0, &before) == 0.0);
+        // Without `update` neither the cache nor its tensors change.
+        let after = cache.layers[1].0.copy().unwrap();
+        t.forward_window(&mut cache, &[8], &[11], &[8], &[0], false)
+            .unwrap();
+        assert!(max_diff(&cache.layers[1].0, &after) == 0.0);
     }
 
     #[test]

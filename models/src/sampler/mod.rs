@@ -293,7 +293,8 @@ pub fn sample_with_cache(
                     model.predict_cached(&tokens, &positions, &window, &mut cache)?
                 };
                 if first_cache.is_none() {
-                    first_cache = cache.clone();
+                    // A copy: later steps overwrite the cache in place.
+                    first_cache = cache.as_ref().map(KvCache::duplicate).transpose()?;
                 }
                 logits
             } else {
