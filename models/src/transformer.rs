@@ -583,7 +583,7 @@ impl Transformer {
                 let head = t.narrow(2, 0, prefix)?;
                 let mut tail = t.narrow(2, old_len - suffix, suffix)?;
                 if let (true, Some((cos, sin))) = (rotate, &rotation) {
-                    tail = candle_nn::rotary_emb::rope(&tail.contiguous()?, cos, sin)?;
+                    tail = crate::rotary::rope(&tail.contiguous()?, cos, sin)?;
                 }
                 Ok(Tensor::cat(&[&head, &gap, &tail], 2)?)
             };
@@ -787,8 +787,8 @@ impl Transformer {
         let q = heads(0, nq)?;
         let k = heads(nq, nkv)?;
         let v = heads(nq + nkv, nkv)?;
-        let q = candle_nn::rotary_emb::rope(&q, &rotary.cos, &rotary.sin)?;
-        let k = candle_nn::rotary_emb::rope(&k, &rotary.cos, &rotary.sin)?;
+        let q = crate::rotary::rope(&q, &rotary.cos, &rotary.sin)?;
+        let k = crate::rotary::rope(&k, &rotary.cos, &rotary.sin)?;
         Ok((q, k, v))
     }
 
