@@ -1,46 +1,76 @@
-//! A linear layer whose weight is kept transposed, `[in, out]`, as the matrix product reads it.
+//! A linear layer, with its weight in the layout its product reads fastest.
 //!
-//! Checkpoints store a projection as `[out, in]`, and candle-nn's `Linear` multiplies by its
-//! transposed view. The product then packs that strided view into panels on every call, one
-//! element at a time, which costs as much as the arithmetic when only a few rows go through: a
-//! cached denoising step sends 2-40 columns. Transposing once at load time made the layer
-//! products of a step over 8 columns 1.5-2x faster (`x @ W.t()` against `x @ Wt`, 33 columns: 1.5-1.7x)
-//! and left the 1,032-token pass unchanged.
+//! Checkpoints store a projection as `[out, in]`. Where the weights are exactly bf16 (as
+//! shipped checkpoints are) and the CPU has AVX-512, they are kept as bf16 panels
+//! (`panels.rs`): half the bytes to read, and a product that streams them in order. Otherwise
+//! the weight is kept transposed, `[in, out]`: candle-nn's `Linear` multiplies by the
+//! transposed view, and the product then packs that strided view into panels on every call, one
+//! element at a time, which cost as much as the arithmetic when only a few rows go through (a
+//! cached denoising step sends 2-40 columns). Transposing once at load time made the layer
+//! products of a step over 8 columns 1.5-2x faster.
 
 use candle_core::Tensor;
 
 use crate::error::Result;
+use crate::panels::{self, Bf16Panels};
 
 pub(crate) struct Dense {
-    /// `[in, out]`, contiguous.
-    weight_t: Tensor,
+    weight: Weight,
     /// `[out]`.
     bias: Option<Tensor>,
+}
+
+enum Weight {
+    /// bf16 panels (see `panels.rs`): f32 weights that are exactly bf16, on a CPU with AVX-512.
+    Panels(Bf16Panels),
+    /// `[in, out]`, contiguous: every other case.
+    Transposed(Tensor),
 }
 
 impl Dense {
     /// From a checkpoint's `[out, in]` weight.
     pub fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
-        Ok(Dense {
-            weight_t: weight.t()?.contiguous()?,
-            bias,
-        })
+        let panels = if panels::accepts(weight) {
+            let (out, inputs) = weight.dims2()?;
+            let values = weight.flatten_all()?.to_vec1::<f32>()?;
+            Bf16Panels::from_out_in(&values, out, inputs)
+        } else {
+            None
+        };
+        let weight = match panels {
+            Some(p) => Weight::Panels(p),
+            None => Weight::Transposed(weight.t()?.contiguous()?),
+        };
+        Ok(Dense { weight, bias })
     }
 
-    /// One layer whose outputs are those of `parts`, in order (their weights side by side,
-    /// their biases too when they all have one).
-    pub fn fuse(parts: &[Dense]) -> Result<Self> {
-        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight_t).collect();
-        let biases: Option<Vec<&Tensor>> = parts.iter().map(|p| p.bias.as_ref()).collect();
-        Ok(Dense {
-            weight_t: Tensor::cat(&weights, 1)?,
-            bias: biases.map(|b| Tensor::cat(&b, 0)).transpose()?,
-        })
+    /// One layer whose outputs are those of the `[out, in]` `weights`, in order (and their
+    /// biases, when they all have one).
+    pub fn fused(weights: &[Tensor], biases: &[Option<Tensor>]) -> Result<Self> {
+        let bias: Option<Vec<&Tensor>> = biases.iter().map(Option::as_ref).collect();
+        Dense::new(
+            &Tensor::cat(weights, 0)?,
+            bias.map(|b| Tensor::cat(&b, 0)).transpose()?,
+        )
+    }
+
+    /// Whether the product runs on bf16 panels.
+    pub fn on_panels(&self) -> bool {
+        matches!(self.weight, Weight::Panels(_))
     }
 
     /// `x` `[..., in]` to `[..., out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.broadcast_matmul(&self.weight_t)?;
+        let y = match &self.weight {
+            Weight::Panels(p) if panels::accepts(x) => p.forward(x)?,
+            Weight::Panels(_) => {
+                return Err(crate::error::Error::InvalidRequest(format!(
+                    "a {:?} input for f32 weights",
+                    x.dtype()
+                )))
+            }
+            Weight::Transposed(w) => x.broadcast_matmul(w)?,
+        };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -52,35 +82,53 @@ impl Dense {
 mod tests {
     use super::*;
     use crate::testing::max_diff;
-    use candle_core::{Device, Module};
+    use candle_core::{DType, Device, Module};
+
+    fn weight(out: usize, inputs: usize, bf16: bool) -> Tensor {
+        let w = Tensor::randn(0f32, 1.0, (out, inputs), &Device::Cpu).unwrap();
+        if bf16 {
+            w.to_dtype(DType::BF16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+        } else {
+            w
+        }
+    }
 
     #[test]
-    fn matches_candle_linear_and_fuses_by_output() {
+    fn matches_candle_linear_and_fuses_by_output_on_either_layout() {
         let dev = Device::Cpu;
-        let w1 = Tensor::randn(0f32, 1.0, (6, 4), &dev).unwrap();
-        let w2 = Tensor::randn(0f32, 1.0, (3, 4), &dev).unwrap();
-        let b1 = Tensor::randn(0f32, 1.0, 6, &dev).unwrap();
-        let b2 = Tensor::randn(0f32, 1.0, 3, &dev).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
-        let ours = Dense::new(&w1, Some(b1.clone())).unwrap();
-        let theirs = candle_nn::Linear::new(w1.clone(), Some(b1.clone()));
-        let diff = max_diff(&ours.forward(&x).unwrap(), &theirs.forward(&x).unwrap());
-        assert!(diff < 1e-5, "max difference {diff}");
-        let fused = Dense::fuse(&[ours, Dense::new(&w2, Some(b2.clone())).unwrap()]).unwrap();
-        let second = candle_nn::Linear::new(w2, Some(b2));
-        let want = Tensor::cat(
-            &[theirs.forward(&x).unwrap(), second.forward(&x).unwrap()],
-            2,
-        )
-        .unwrap();
-        let diff = max_diff(&fused.forward(&x).unwrap(), &want);
-        assert!(diff < 1e-5, "max difference {diff}");
-        // Without biases.
-        let plain = Dense::new(&w1, None).unwrap();
-        let diff = max_diff(
-            &plain.forward(&x).unwrap(),
-            &candle_nn::Linear::new(w1, None).forward(&x).unwrap(),
-        );
-        assert!(diff < 1e-5, "max difference {diff}");
+        // bf16-exact weights take the panels where the CPU has AVX-512; others never do.
+        for bf16 in [false, true] {
+            let (w1, w2) = (weight(70, 4, bf16), weight(3, 4, bf16));
+            let b1 = Tensor::randn(0f32, 1.0, 70, &dev).unwrap();
+            let b2 = Tensor::randn(0f32, 1.0, 3, &dev).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
+            let ours = Dense::new(&w1, Some(b1.clone())).unwrap();
+            if !bf16 {
+                assert!(!ours.on_panels(), "f32 weights are never rounded to bf16");
+            }
+            let theirs = candle_nn::Linear::new(w1.clone(), Some(b1.clone()));
+            let diff = max_diff(&ours.forward(&x).unwrap(), &theirs.forward(&x).unwrap());
+            assert!(diff < 1e-5, "max difference {diff}");
+            let fused =
+                Dense::fused(&[w1.clone(), w2.clone()], &[Some(b1), Some(b2.clone())]).unwrap();
+            let second = candle_nn::Linear::new(w2, Some(b2));
+            let want = Tensor::cat(
+                &[theirs.forward(&x).unwrap(), second.forward(&x).unwrap()],
+                2,
+            )
+            .unwrap();
+            let diff = max_diff(&fused.forward(&x).unwrap(), &want);
+            assert!(diff < 1e-5, "max difference {diff}");
+            // Without biases.
+            let plain = Dense::new(&w1, None).unwrap();
+            let diff = max_diff(
+                &plain.forward(&x).unwrap(),
+                &candle_nn::Linear::new(w1, None).forward(&x).unwrap(),
+            );
+            assert!(diff < 1e-5, "max difference {diff}");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod dense;
 pub mod error;
 pub mod infill;
 pub mod model;
+mod panels;
 mod rotary;
 pub mod sampler;
 mod softmax;

@@ -199,12 +199,13 @@ pub struct Transformer {
     embed: Tensor,
     layers: Vec<Layer>,
     final_norm: Tensor,
-    /// The output head as stored, `[vocab, hidden]`: a single row's product reads it fastest.
+    /// The output head as stored, `[vocab, hidden]`: where the head is not on bf16 panels, a
+    /// single row's product reads it fastest.
     head: Tensor,
-    /// The same transposed, `[hidden, vocab]`, for several rows (see `Dense`): 1.8x faster over 8
-    /// rows and 1.1x over 33. Costs one more copy of the head in memory (12.6 MB in f32 for the
-    /// default model, 545 MB for a 0.5B one).
-    head_t: Tensor,
+    /// The same as a layer (see `Dense`): bf16 panels, or else transposed for several rows
+    /// (1.8x faster over 8 rows and 1.1x over 33). Costs one more copy of the head in memory
+    /// (in f32, 12.6 MB for the default model and 545 MB for a 0.5B one; half that in bf16).
+    head_layer: Dense,
     inv_freq: Vec<f64>,
 }
 
@@ -233,23 +234,31 @@ impl Transformer {
         };
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for l in 0..cfg.num_layers {
-            let mut lin = |w: LayerTensor, b: Option<LayerTensor>| -> Result<Dense> {
+            // Bias tensors exist only for q, k and v, and only in configs that say so.
+            let mut pair = |w: LayerTensor, b: Option<LayerTensor>| -> Result<_> {
                 let weight = take(names.layer(l, w))?;
                 let bias = match b {
                     Some(b) if cfg.qkv_bias => Some(take(names.layer(l, b))?),
                     _ => None,
                 };
+                Ok((weight, bias))
+            };
+            let (qkv_weights, qkv_biases): (Vec<Tensor>, Vec<Option<Tensor>>) =
+                [(Q, QBias), (K, KBias), (V, VBias)]
+                    .into_iter()
+                    .map(|(w, b)| pair(w, Some(b)))
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter()
+                    .unzip();
+            let qkv = Dense::fused(&qkv_weights, &qkv_biases)?;
+            let mut lin = |w: LayerTensor| -> Result<Dense> {
+                let (weight, bias) = pair(w, None)?;
                 Dense::new(&weight, bias)
             };
-            let qkv = Dense::fuse(&[
-                lin(Q, Some(QBias))?,
-                lin(K, Some(KBias))?,
-                lin(V, Some(VBias))?,
-            ])?;
-            let o = lin(O, None)?;
-            let gate = lin(Gate, None)?;
-            let up = lin(Up, None)?;
-            let down = lin(Down, None)?;
+            let o = lin(O)?;
+            let gate = lin(Gate)?;
+            let up = lin(Up)?;
+            let down = lin(Down)?;
             layers.push(Layer {
                 attn_norm: take(names.layer(l, AttnNorm))?,
                 qkv,
@@ -271,14 +280,15 @@ impl Transformer {
             embed,
             layers,
             final_norm,
-            head_t: head.t()?.contiguous()?,
+            head_layer: Dense::new(&head, None)?,
             head,
             inv_freq,
         })
     }
 
     /// A model with random weights of the given shape (for benchmarks; not a usable model).
-    /// Deterministic for a seed: weights are uniform with the spread of a 0.02 normal.
+    /// Deterministic for a seed: weights are uniform with the spread of a 0.02 normal, rounded
+    /// to bf16 as a shipped checkpoint's are (so f32 models take the same products as one).
     pub fn random(cfg: ArchConfig, dtype: DType, seed: u64) -> Result<Self> {
         use rand::{Rng, SeedableRng};
         let device = Device::Cpu;
@@ -292,7 +302,9 @@ impl Transformer {
             } else {
                 (0..n).map(|_| rng.random_range(-bound..bound)).collect()
             };
-            let t = Tensor::from_vec(values, spec.shape.as_slice(), &device)?.to_dtype(dtype)?;
+            let t = Tensor::from_vec(values, spec.shape.as_slice(), &device)?
+                .to_dtype(DType::BF16)?
+                .to_dtype(dtype)?;
             tensors.insert(spec.name, t);
         }
         Self::from_tensors(cfg, tensors, dtype, &device)
@@ -696,11 +708,12 @@ impl Transformer {
             &self.final_norm,
             self.cfg.rms_norm_eps as f32,
         )?;
-        // A single row reads the head as stored, several the transposed copy (see `head_t`).
-        let logits = if x.dims().iter().rev().skip(1).product::<usize>() == 1 {
+        // Without panels a single row reads the head as stored (see `head_layer`).
+        let one_row = x.dims().iter().rev().skip(1).product::<usize>() == 1;
+        let logits = if one_row && !self.head_layer.on_panels() {
             x.broadcast_matmul(&self.head.t()?)?
         } else {
-            x.broadcast_matmul(&self.head_t)?
+            self.head_layer.forward(&x)?
         };
         Ok(logits.to_dtype(DType::F32)?)
     }

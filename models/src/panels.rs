@@ -1,0 +1,245 @@
+//! Matrix products against weights held in bf16, in panels, for CPUs with AVX-512.
+//!
+//! A cached denoising step multiplies a few dozen rows, or just 2, by every weight matrix of the
+//! model: it reads all the weights for little arithmetic, so memory sets its speed (a 256 x 768
+//! product over 2 rows ran 5x slower inside a step than in a loop that kept its weights in
+//! cache). Checkpoints ship bf16 weights, which the engine widens to f32 when it loads them.
+//! Kept as bf16 they are half the bytes to read, and widening them again in registers is exact,
+//! so the products are those of the f32 weights, up to the order of the sums.
+//!
+//! The matrix is stored in panels of 64 output columns, each `[k, 64]` and contiguous, so a
+//! product streams through memory in order. Four rows at a time, the kernel broadcasts each
+//! input value and multiplies it into 64 columns (four registers). On this machine (2 cores of
+//! an AMD EPYC with AVX-512) it beat candle's f32 product at every size the engine uses: 2-10x
+//! when the weights come from memory (a step), and 1.0-1.5x on a 1,032-row pass.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use half::bf16;
+use rayon::prelude::*;
+
+/// Output columns per panel: four AVX-512 registers of f32.
+const PANEL: usize = 64;
+
+/// Rows of the input per call of the kernel.
+const ROWS: usize = 4;
+
+/// Spread a product over the threads only from this many multiply-adds: below it, waking the
+/// pool costs more than it saves.
+const PARALLEL_FROM: usize = 1 << 17;
+
+/// A `[k, n]` matrix (k inputs, n outputs) of bf16 values in panels.
+#[derive(Debug)]
+pub(crate) struct Bf16Panels {
+    bits: Vec<u16>,
+    k: usize,
+    n: usize,
+}
+
+impl Bf16Panels {
+    /// From a checkpoint's `[n, k]` weight (`[out, in]`), row-major f32. `None` when a value is
+    /// not exactly a bf16 (the weights did not come from a bf16 checkpoint: rounding them would
+    /// change the model) or when this CPU lacks AVX-512.
+    pub fn from_out_in(w: &[f32], n: usize, k: usize) -> Option<Self> {
+        assert_eq!(w.len(), n * k, "w is [n, k]");
+        if !kernel::available() {
+            return None;
+        }
+        let mut bits = vec![0u16; n.div_ceil(PANEL) * k * PANEL];
+        for (out, row) in w.chunks_exact(k.max(1)).enumerate() {
+            let panel = &mut bits[(out / PANEL) * k * PANEL..][..k * PANEL];
+            for (i, &v) in row.iter().enumerate() {
+                let b = bf16::from_f32(v);
+                if b.to_f32().to_bits() != v.to_bits() {
+                    return None;
+                }
+                panel[i * PANEL + out % PANEL] = b.to_bits();
+            }
+        }
+        Some(Bf16Panels { bits, k, n })
+    }
+
+    /// `x` `[m, k]`, row-major, times the matrix: `[m, n]`.
+    pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
+        let (k, n) = (self.k, self.n);
+        assert!(k > 0 && x.len().is_multiple_of(k), "x is [m, {k}]");
+        let m = x.len() / k;
+        let mut out = vec![0f32; m * n];
+        // Tasks write disjoint column ranges of `out`; the address travels as an integer
+        // because raw pointers are not `Send`.
+        let out_addr = out.as_mut_ptr() as usize;
+        let run = |p: usize| {
+            let mut tile = [0f32; ROWS * PANEL];
+            let panel = &self.bits[p * k * PANEL..][..k * PANEL];
+            let (c0, width) = (p * PANEL, PANEL.min(n - p * PANEL));
+            for r in (0..m).step_by(ROWS) {
+                let rows = (m - r).min(ROWS);
+                let tile = &mut tile[..rows * PANEL];
+                kernel::panel_product(&x[r * k..][..rows * k], panel, tile);
+                for (i, row) in (r..r + rows).enumerate() {
+                    // SAFETY: columns c0..c0+width of each row of `out` belong to this panel
+                    // alone, and `out` outlives the loop.
+                    unsafe {
+                        let dst = (out_addr as *mut f32).add(row * n + c0);
+                        std::ptr::copy_nonoverlapping(tile[i * PANEL..].as_ptr(), dst, width);
+                    }
+                }
+            }
+        };
+        let panels = n.div_ceil(PANEL);
+        if m * k * n >= PARALLEL_FROM {
+            (0..panels).into_par_iter().for_each(run);
+        } else {
+            (0..panels).for_each(run);
+        }
+        out
+    }
+
+    /// `x` `[..., k]` (f32, CPU) times the matrix: `[..., n]`.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.contiguous()?.apply_op1_no_bwd(&Product(self))
+    }
+}
+
+struct Product<'a>(&'a Bf16Panels);
+
+impl CustomOp1 for Product<'_> {
+    fn name(&self) -> &'static str {
+        "bf16-panel-product"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(all), Some((start, end))) = (x, l.contiguous_offsets()) else {
+            candle_core::bail!("bf16 panel product takes a contiguous f32 tensor")
+        };
+        let mut dims = l.dims().to_vec();
+        if dims.last() != Some(&self.0.k) {
+            candle_core::bail!("bf16 panel product: {dims:?} has not {} inputs", self.0.k)
+        }
+        let out = self.0.matmul(&all[start..end]);
+        *dims.last_mut().expect("checked above") = self.0.n;
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+}
+
+/// Whether `t` can go through a panel product (f32 on the CPU).
+pub(crate) fn accepts(t: &Tensor) -> bool {
+    t.dtype() == DType::F32 && t.device().is_cpu()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use super::PANEL;
+    use std::arch::x86_64::*;
+
+    pub fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    /// `out[r, 0..64] = sum_i x[r, i] * panel[i, 0..64]` for 1-4 rows, summed in order of `i`.
+    pub fn panel_product(x: &[f32], panel: &[u16], out: &mut [f32]) {
+        let k = panel.len() / PANEL;
+        assert!(x.len() == out.len() / PANEL * k && panel.len() == k * PANEL);
+        assert!(available(), "panels are made only where AVX-512 is");
+        // SAFETY: AVX-512 is present (checked above); the slices have the lengths the kernel
+        // reads and writes (checked above).
+        unsafe {
+            match out.len() / PANEL {
+                1 => rows::<1>(x, panel, out),
+                2 => rows::<2>(x, panel, out),
+                3 => rows::<3>(x, panel, out),
+                4 => rows::<4>(x, panel, out),
+                r => unreachable!("{r} rows"),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows<const R: usize>(x: &[f32], panel: &[u16], out: &mut [f32]) {
+        let k = panel.len() / PANEL;
+        let mut acc = [[_mm512_setzero_ps(); 4]; R];
+        let (xp, wp) = (x.as_ptr(), panel.as_ptr());
+        for i in 0..k {
+            let row = wp.add(i * PANEL);
+            let mut w = [_mm512_setzero_ps(); 4];
+            for (j, w) in w.iter_mut().enumerate() {
+                // bf16 to f32: the 16 bits become the high half of the f32.
+                let half = _mm256_loadu_si256(row.add(16 * j) as *const __m256i);
+                *w = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(half)));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let b = _mm512_set1_ps(*xp.add(r * k + i));
+                for j in 0..4 {
+                    acc[j] = _mm512_fmadd_ps(b, w[j], acc[j]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (j, a) in acc.iter().enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(r * PANEL + 16 * j), *a);
+            }
+        }
+    }
+}
+
+/// Elsewhere there are no panels: every product takes candle's f32 path.
+#[cfg(not(target_arch = "x86_64"))]
+mod kernel {
+    pub fn available() -> bool {
+        false
+    }
+
+    pub fn panel_product(_: &[f32], _: &[u16], _: &mut [f32]) {
+        unreachable!("panels are made only where AVX-512 is")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n as u32)
+            .map(|i| {
+                let x = i
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed.wrapping_mul(97));
+                (x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn bf16_exact(v: Vec<f32>) -> Vec<f32> {
+        v.into_iter().map(|x| bf16::from_f32(x).to_f32()).collect()
+    }
+
+    #[test]
+    fn matches_a_plain_product_for_any_rows_and_ragged_widths() {
+        if !kernel::available() {
+            eprintln!("no AVX-512 here: no panels are made, nothing to test");
+            return;
+        }
+        for (n, k) in [(512, 256), (70, 7), (1, 33), (256, 768), (600, 64)] {
+            let w = bf16_exact(values(n * k, 1));
+            let panels = Bf16Panels::from_out_in(&w, n, k).expect("bf16 values");
+            for m in [1, 2, 3, 4, 5, 8, 9, 33] {
+                let x = values(m * k, m as u32 + 2);
+                let got = panels.matmul(&x);
+                for r in 0..m {
+                    for c in 0..n {
+                        let want: f64 = (0..k)
+                            .map(|i| x[r * k + i] as f64 * w[c * k + i] as f64)
+                            .sum();
+                        let err = (got[r * n + c] as f64 - want).abs();
+                        assert!(err < 1e-4 * (k as f64).sqrt(), "n {n} k {k} m {m}: {err}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn weights_that_are_not_bf16_get_no_panels() {
+        let w = vec![0.1f32; 64];
+        assert!(Bf16Panels::from_out_in(&w, 8, 8).is_none());
+    }
+}
