@@ -16,6 +16,7 @@ use crate::dense::Dense;
 use crate::checkpoint::TensorSpec;
 use crate::config::{ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::threads::on_pool;
 
 /// Weight names of one family. Both map onto the same tensors; only names differ.
 pub(crate) struct WeightNames {
@@ -387,6 +388,27 @@ impl Transformer {
         head_rows: &[usize],
         update: bool,
     ) -> Result<Tensor> {
+        on_pool(|| {
+            self.forward_window_here(
+                cache,
+                window,
+                window_tokens,
+                window_positions,
+                head_rows,
+                update,
+            )
+        })
+    }
+
+    fn forward_window_here(
+        &self,
+        cache: &mut KvCache,
+        window: &[usize],
+        window_tokens: &[u32],
+        window_positions: &[usize],
+        head_rows: &[usize],
+        update: bool,
+    ) -> Result<Tensor> {
         let m = window.len();
         if window_tokens.len() != m || window_positions.len() != m {
             return Err(Error::InvalidRequest(format!(
@@ -470,6 +492,15 @@ impl Transformer {
     /// One autoregressive decoding step: the token at `position` attends to the cache and to
     /// itself, and its keys and values are appended. Returns its logits `[1, 1, vocab]`.
     pub fn forward_append(
+        &self,
+        cache: &mut KvCache,
+        token: u32,
+        position: usize,
+    ) -> Result<Tensor> {
+        on_pool(|| self.forward_append_here(cache, token, position))
+    }
+
+    fn forward_append_here(
         &self,
         cache: &mut KvCache,
         token: u32,
@@ -669,7 +700,19 @@ impl Transformer {
         self.run_layers(tokens, positions, bias.as_ref(), head_rows, record)
     }
 
+    /// Every layer and the head over `tokens`, on a pool thread (see `threads::on_pool`).
     fn run_layers(
+        &self,
+        tokens: &Tensor,
+        positions: &[usize],
+        bias: Option<&Tensor>,
+        head_rows: Option<&[usize]>,
+        record: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        on_pool(|| self.run_layers_here(tokens, positions, bias, head_rows, record))
+    }
+
+    fn run_layers_here(
         &self,
         tokens: &Tensor,
         positions: &[usize],
