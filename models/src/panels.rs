@@ -18,7 +18,7 @@ use half::bf16;
 use rayon::prelude::*;
 
 /// Output columns per panel: four AVX-512 registers of f32.
-const PANEL: usize = 64;
+pub(crate) const PANEL: usize = 64;
 
 /// Rows of the input per call of the kernel.
 const ROWS: usize = 4;
@@ -127,7 +127,7 @@ pub(crate) fn accepts(t: &Tensor) -> bool {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod kernel {
+pub(crate) mod kernel {
     use super::PANEL;
     use std::arch::x86_64::*;
 
@@ -135,26 +135,37 @@ mod kernel {
         std::arch::is_x86_feature_detected!("avx512f")
     }
 
+    /// A panel's values: bf16 bits or f32.
+    pub trait Lane: Copy {
+        const BF16: bool;
+    }
+    impl Lane for u16 {
+        const BF16: bool = true;
+    }
+    impl Lane for f32 {
+        const BF16: bool = false;
+    }
+
     /// `out[r, 0..64] = sum_i x[r, i] * panel[i, 0..64]` for 1-4 rows, summed in order of `i`.
-    pub fn panel_product(x: &[f32], panel: &[u16], out: &mut [f32]) {
+    pub fn panel_product<T: Lane>(x: &[f32], panel: &[T], out: &mut [f32]) {
         let k = panel.len() / PANEL;
         assert!(x.len() == out.len() / PANEL * k && panel.len() == k * PANEL);
-        assert!(available(), "panels are made only where AVX-512 is");
+        assert!(available(), "panel products run only where AVX-512 is");
         // SAFETY: AVX-512 is present (checked above); the slices have the lengths the kernel
         // reads and writes (checked above).
         unsafe {
             match out.len() / PANEL {
-                1 => rows::<1>(x, panel, out),
-                2 => rows::<2>(x, panel, out),
-                3 => rows::<3>(x, panel, out),
-                4 => rows::<4>(x, panel, out),
+                1 => rows::<1, T>(x, panel, out),
+                2 => rows::<2, T>(x, panel, out),
+                3 => rows::<3, T>(x, panel, out),
+                4 => rows::<4, T>(x, panel, out),
                 r => unreachable!("{r} rows"),
             }
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn rows<const R: usize>(x: &[f32], panel: &[u16], out: &mut [f32]) {
+    unsafe fn rows<const R: usize, T: Lane>(x: &[f32], panel: &[T], out: &mut [f32]) {
         let k = panel.len() / PANEL;
         let mut acc = [[_mm512_setzero_ps(); 4]; R];
         let (xp, wp) = (x.as_ptr(), panel.as_ptr());
@@ -162,9 +173,13 @@ mod kernel {
             let row = wp.add(i * PANEL);
             let mut w = [_mm512_setzero_ps(); 4];
             for (j, w) in w.iter_mut().enumerate() {
-                // bf16 to f32: the 16 bits become the high half of the f32.
-                let half = _mm256_loadu_si256(row.add(16 * j) as *const __m256i);
-                *w = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(half)));
+                *w = if T::BF16 {
+                    // bf16 to f32: the 16 bits become the high half of the f32.
+                    let half = _mm256_loadu_si256(row.add(16 * j) as *const __m256i);
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(half)))
+                } else {
+                    _mm512_loadu_ps(row.add(16 * j) as *const f32)
+                };
             }
             for (r, acc) in acc.iter_mut().enumerate() {
                 let b = _mm512_set1_ps(*xp.add(r * k + i));
@@ -183,13 +198,17 @@ mod kernel {
 
 /// Elsewhere there are no panels: every product takes candle's f32 path.
 #[cfg(not(target_arch = "x86_64"))]
-mod kernel {
+pub(crate) mod kernel {
+    pub trait Lane: Copy {}
+    impl Lane for u16 {}
+    impl Lane for f32 {}
+
     pub fn available() -> bool {
         false
     }
 
-    pub fn panel_product(_: &[f32], _: &[u16], _: &mut [f32]) {
-        unreachable!("panels are made only where AVX-512 is")
+    pub fn panel_product<T: Lane>(_: &[f32], _: &[T], _: &mut [f32]) {
+        unreachable!("panel products run only where AVX-512 is")
     }
 }
 
