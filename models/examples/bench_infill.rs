@@ -116,15 +116,20 @@ impl Machine {
 
 /// Floors (ms) of a request for `n` tokens in the middle of `context`, at `tps` tokens per
 /// step: (autoregressive with a KV cache, diffusion cold with the cache, diffusion warm), each
-/// pass priced by `Machine::floor_ms` from the shape's FLOPs and bytes (f32).
+/// pass priced by `Machine::floor_ms` from the shape's FLOPs and bytes: weights in bf16 (as
+/// checkpoints ship them and the engine reads them on AVX-512 CPUs, `panels.rs`), cached keys
+/// and values in f32.
 fn floors(cfg: &ArchConfig, m: &Machine, context: usize, n: usize, tps: f64) -> (f64, f64, f64) {
     let len = context + n;
-    let weights = cfg.pass_bytes(0, true, 4);
+    let bytes = |keys: usize, head: bool| {
+        cfg.pass_bytes(0, head, 2) + cfg.pass_bytes(keys, false, 4) - cfg.pass_bytes(0, false, 4)
+    };
+    let weights = bytes(0, true);
     // Causal encode: on average a query sees half the context; then one column per token.
     let mut ar = m.floor_ms(cfg.window_flops(context, context / 2, 1), weights);
     for i in 0..n {
         let keys = context + i;
-        ar += m.floor_ms(cfg.window_flops(1, keys, 1), cfg.pass_bytes(keys, true, 4));
+        ar += m.floor_ms(cfg.window_flops(1, keys, 1), bytes(keys, true));
     }
     // Diffusion: step s asks about the positions still masked, plus the columns committed the
     // step before (recomputed once, `cache_masked_only`).
@@ -134,17 +139,14 @@ fn floors(cfg: &ArchConfig, m: &Machine, context: usize, n: usize, tps: f64) -> 
         let recent = if s == 0 { 0 } else { tps.round() as usize };
         m.floor_ms(
             cfg.window_flops(masked + recent, len, masked),
-            cfg.pass_bytes(len, true, 4),
+            bytes(len, true),
         )
     };
     let cached_steps = |from: usize| -> f64 { (from..steps).map(step).sum() };
     let cold = m.floor_ms(cfg.window_flops(len, len, n), weights) + cached_steps(1);
     // Warm: the changed column and the span recomputed against the reused cache, then every
     // step cached.
-    let warm = m.floor_ms(
-        cfg.window_flops(n + 1, len, 0),
-        cfg.pass_bytes(len, false, 4),
-    ) + cached_steps(0);
+    let warm = m.floor_ms(cfg.window_flops(n + 1, len, 0), bytes(len, false)) + cached_steps(0);
     (ar, cold, warm)
 }
 
