@@ -131,7 +131,7 @@ pub(crate) fn attend_f32(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape) -> 
     // because raw pointers are not `Send`.
     let out_addr = out.as_mut_ptr() as usize;
     // Heads of 64 on an AVX-512 CPU take this module's kernels; others go through gemm.
-    let fast = d == PANEL && kernel::available();
+    let fast = d == PANEL && kernel::avx512();
     tasks.par_iter().for_each(|&(h, first)| {
         let n = block.min(group_rows - first);
         let mut scores = vec![0f32; n * keys];
@@ -244,7 +244,7 @@ mod dot {
     pub fn scores(q: &[f32], k: &[f32], scale: f32, out: &mut [f32]) {
         let (n, keys) = (q.len() / 64, k.len() / 64);
         assert!(q.len() == n * 64 && k.len() == keys * 64 && out.len() == n * keys);
-        assert!(super::kernel::available(), "AVX-512 only");
+        assert!(super::kernel::avx512(), "AVX-512 only");
         // SAFETY: AVX-512 is present and the slices have the lengths read and written (both
         // checked above).
         unsafe { scores_avx512(q, k, scale, out) }

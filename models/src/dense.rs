@@ -1,7 +1,7 @@
 //! A linear layer, with its weight in the layout its product reads fastest.
 //!
 //! Checkpoints store a projection as `[out, in]`. Where the weights are exactly bf16 (as
-//! shipped checkpoints are) and the CPU has AVX-512, they are kept as bf16 panels
+//! shipped checkpoints are) and the CPU has AVX-512 or AVX2, they are kept as bf16 panels
 //! (`panels.rs`): half the bytes to read, and a product that streams them in order. Otherwise
 //! the weight is kept transposed, `[in, out]`: candle-nn's `Linear` multiplies by the
 //! transposed view, and the product then packs that strided view into panels on every call, one
@@ -21,7 +21,8 @@ pub(crate) struct Dense {
 }
 
 enum Weight {
-    /// bf16 panels (see `panels.rs`): f32 weights that are exactly bf16, on a CPU with AVX-512.
+    /// bf16 panels (see `panels.rs`): f32 weights that are exactly bf16, on a CPU with AVX-512
+    /// or AVX2.
     Panels(Bf16Panels),
     /// `[in, out]`, contiguous: every other case.
     Transposed(Tensor),
@@ -99,7 +100,7 @@ mod tests {
     #[test]
     fn matches_candle_linear_and_fuses_by_output_on_either_layout() {
         let dev = Device::Cpu;
-        // bf16-exact weights take the panels where the CPU has AVX-512; others never do.
+        // bf16-exact weights take the panels where the CPU has AVX-512 or AVX2; others never do.
         for bf16 in [false, true] {
             let (w1, w2) = (weight(70, 4, bf16), weight(3, 4, bf16));
             let b1 = Tensor::randn(0f32, 1.0, 70, &dev).unwrap();

@@ -1,4 +1,4 @@
-//! Matrix products against weights held in bf16, in panels, for CPUs with AVX-512.
+//! Matrix products against weights held in bf16, in panels, for CPUs with AVX-512 or AVX2.
 //!
 //! A cached denoising step multiplies a few dozen rows, or just 2, by every weight matrix of the
 //! model: it reads all the weights for little arithmetic, so memory sets its speed (a 256 x 768
@@ -11,7 +11,9 @@
 //! product streams through memory in order. Four rows at a time, the kernel broadcasts each
 //! input value and multiplies it into 64 columns (four registers). On this machine (2 cores of
 //! an AMD EPYC with AVX-512) it beat candle's f32 product at every size the engine uses: 2-10x
-//! when the weights come from memory (a step), and 1.0-1.5x on a 1,032-row pass.
+//! when the weights come from memory (a step), and 1.0-1.5x on a 1,032-row pass. CPUs without
+//! AVX-512 run an AVX2 kernel over the same panels, a quarter of a panel at a time (a step over
+//! one column 2.7x faster than the f32 product, forced on this machine).
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use half::bf16;
@@ -38,7 +40,7 @@ pub(crate) struct Bf16Panels {
 impl Bf16Panels {
     /// From a checkpoint's `[n, k]` weight (`[out, in]`), row-major f32. `None` when a value is
     /// not exactly a bf16 (the weights did not come from a bf16 checkpoint: rounding them would
-    /// change the model) or when this CPU lacks AVX-512.
+    /// change the model) or when this CPU has neither AVX-512 nor AVX2 with FMA.
     pub fn from_out_in(w: &[f32], n: usize, k: usize) -> Option<Self> {
         assert_eq!(w.len(), n * k, "w is [n, k]");
         if !kernel::available() {
@@ -60,6 +62,12 @@ impl Bf16Panels {
 
     /// `x` `[m, k]`, row-major, times the matrix: `[m, n]`.
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
+        let isa = kernel::isa().expect("panels are made only where a kernel runs");
+        self.matmul_on(isa, x)
+    }
+
+    /// [`matmul`](Self::matmul) with the kernel for `isa`, which this CPU must have.
+    fn matmul_on(&self, isa: kernel::Isa, x: &[f32]) -> Vec<f32> {
         let (k, n) = (self.k, self.n);
         assert!(k > 0 && x.len().is_multiple_of(k), "x is [m, {k}]");
         let m = x.len() / k;
@@ -74,7 +82,7 @@ impl Bf16Panels {
             for r in (0..m).step_by(ROWS) {
                 let rows = (m - r).min(ROWS);
                 let tile = &mut tile[..rows * PANEL];
-                kernel::panel_product(&x[r * k..][..rows * k], panel, tile);
+                kernel::panel_product_on(isa, &x[r * k..][..rows * k], panel, tile);
                 for (i, row) in (r..r + rows).enumerate() {
                     // SAFETY: columns c0..c0+width of each row of `out` belong to this panel
                     // alone, and `out` outlives the loop.
@@ -131,7 +139,34 @@ pub(crate) mod kernel {
     use super::PANEL;
     use std::arch::x86_64::*;
 
+    /// The instruction sets the kernels are written for, best first.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Isa {
+        Avx512,
+        Avx2,
+    }
+
+    /// The best kernel this CPU runs, if any.
+    pub fn isa() -> Option<Isa> {
+        [Isa::Avx512, Isa::Avx2].into_iter().find(|&isa| has(isa))
+    }
+
+    /// Whether this CPU runs the kernel for `isa`.
+    pub fn has(isa: Isa) -> bool {
+        match isa {
+            Isa::Avx512 => avx512(),
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+        }
+    }
+
     pub fn available() -> bool {
+        isa().is_some()
+    }
+
+    pub fn avx512() -> bool {
         std::arch::is_x86_feature_detected!("avx512f")
     }
 
@@ -146,20 +181,64 @@ pub(crate) mod kernel {
         const BF16: bool = false;
     }
 
-    /// `out[r, 0..64] = sum_i x[r, i] * panel[i, 0..64]` for 1-4 rows, summed in order of `i`.
+    /// `out[r, 0..64] = sum_i x[r, i] * panel[i, 0..64]` for 1-4 rows, summed in order of `i`,
+    /// with the best kernel this CPU runs.
     pub fn panel_product<T: Lane>(x: &[f32], panel: &[T], out: &mut [f32]) {
+        let isa = isa().expect("panel products run only where AVX2 or AVX-512 is");
+        panel_product_on(isa, x, panel, out)
+    }
+
+    /// [`panel_product`] with the kernel for `isa`, which this CPU must have.
+    pub fn panel_product_on<T: Lane>(isa: Isa, x: &[f32], panel: &[T], out: &mut [f32]) {
         let k = panel.len() / PANEL;
         assert!(x.len() == out.len() / PANEL * k && panel.len() == k * PANEL);
-        assert!(available(), "panel products run only where AVX-512 is");
-        // SAFETY: AVX-512 is present (checked above); the slices have the lengths the kernel
-        // reads and writes (checked above).
+        assert!(has(isa), "{isa:?} is not on this CPU");
+        // SAFETY: the CPU has the instructions (checked above); the slices have the lengths
+        // the kernels read and write (checked above).
         unsafe {
-            match out.len() / PANEL {
-                1 => rows::<1, T>(x, panel, out),
-                2 => rows::<2, T>(x, panel, out),
-                3 => rows::<3, T>(x, panel, out),
-                4 => rows::<4, T>(x, panel, out),
-                r => unreachable!("{r} rows"),
+            match (isa, out.len() / PANEL) {
+                (Isa::Avx512, 1) => rows::<1, T>(x, panel, out),
+                (Isa::Avx512, 2) => rows::<2, T>(x, panel, out),
+                (Isa::Avx512, 3) => rows::<3, T>(x, panel, out),
+                (Isa::Avx512, 4) => rows::<4, T>(x, panel, out),
+                (Isa::Avx2, 1) => rows_avx2::<1, T>(x, panel, out),
+                (Isa::Avx2, 2) => rows_avx2::<2, T>(x, panel, out),
+                (Isa::Avx2, 3) => rows_avx2::<3, T>(x, panel, out),
+                (Isa::Avx2, 4) => rows_avx2::<4, T>(x, panel, out),
+                (_, r) => unreachable!("{r} rows"),
+            }
+        }
+    }
+
+    /// The AVX2 kernel: 16 registers hold 4 rows of 16 columns at a time, so it goes over the
+    /// panel in four quarters (the panel's rows stay in L1 and L2 between them).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn rows_avx2<const R: usize, T: Lane>(x: &[f32], panel: &[T], out: &mut [f32]) {
+        let k = panel.len() / PANEL;
+        let (xp, wp) = (x.as_ptr(), panel.as_ptr());
+        for quarter in 0..PANEL / 16 {
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            for i in 0..k {
+                let row = wp.add(i * PANEL + 16 * quarter);
+                let mut w = [_mm256_setzero_ps(); 2];
+                for (j, w) in w.iter_mut().enumerate() {
+                    *w = if T::BF16 {
+                        let half = _mm_loadu_si128(row.add(8 * j) as *const __m128i);
+                        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(half)))
+                    } else {
+                        _mm256_loadu_ps(row.add(8 * j) as *const f32)
+                    };
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let b = _mm256_broadcast_ss(&*xp.add(r * k + i));
+                    acc[0] = _mm256_fmadd_ps(b, w[0], acc[0]);
+                    acc[1] = _mm256_fmadd_ps(b, w[1], acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for (j, a) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(out.as_mut_ptr().add(r * PANEL + 16 * quarter + 8 * j), *a);
+                }
             }
         }
     }
@@ -203,12 +282,28 @@ pub(crate) mod kernel {
     impl Lane for u16 {}
     impl Lane for f32 {}
 
+    /// No kernels here: no value of this type exists.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Isa {}
+
+    pub fn isa() -> Option<Isa> {
+        None
+    }
+
+    pub fn panel_product_on<T: Lane>(isa: Isa, _: &[f32], _: &[T], _: &mut [f32]) {
+        match isa {}
+    }
+
     pub fn available() -> bool {
         false
     }
 
+    pub fn avx512() -> bool {
+        false
+    }
+
     pub fn panel_product<T: Lane>(_: &[f32], _: &[T], _: &mut [f32]) {
-        unreachable!("panel products run only where AVX-512 is")
+        unreachable!("panel products run only on x86-64")
     }
 }
 
@@ -231,25 +326,45 @@ mod tests {
         v.into_iter().map(|x| bf16::from_f32(x).to_f32()).collect()
     }
 
+    /// Every kernel this CPU runs.
+    #[cfg(target_arch = "x86_64")]
+    fn kernels() -> Vec<kernel::Isa> {
+        [kernel::Isa::Avx512, kernel::Isa::Avx2]
+            .into_iter()
+            .filter(|&isa| kernel::has(isa))
+            .collect()
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn kernels() -> Vec<kernel::Isa> {
+        Vec::new()
+    }
+
     #[test]
     fn matches_a_plain_product_for_any_rows_and_ragged_widths() {
         if !kernel::available() {
-            eprintln!("no AVX-512 here: no panels are made, nothing to test");
+            eprintln!("no AVX2 or AVX-512 here: no panels are made, nothing to test");
             return;
         }
-        for (n, k) in [(512, 256), (70, 7), (1, 33), (256, 768), (600, 64)] {
+        for (n, k, isa) in [(512, 256), (70, 7), (1, 33), (256, 768), (600, 64)]
+            .into_iter()
+            .flat_map(|(n, k)| kernels().into_iter().map(move |isa| (n, k, isa)))
+        {
             let w = bf16_exact(values(n * k, 1));
             let panels = Bf16Panels::from_out_in(&w, n, k).expect("bf16 values");
             for m in [1, 2, 3, 4, 5, 8, 9, 33] {
                 let x = values(m * k, m as u32 + 2);
-                let got = panels.matmul(&x);
+                let got = panels.matmul_on(isa, &x);
                 for r in 0..m {
                     for c in 0..n {
                         let want: f64 = (0..k)
                             .map(|i| x[r * k + i] as f64 * w[c * k + i] as f64)
                             .sum();
                         let err = (got[r * n + c] as f64 - want).abs();
-                        assert!(err < 1e-4 * (k as f64).sqrt(), "n {n} k {k} m {m}: {err}");
+                        assert!(
+                            err < 1e-4 * (k as f64).sqrt(),
+                            "{isa:?} n {n} k {k} m {m}: {err}"
+                        );
                     }
                 }
             }
