@@ -22,7 +22,9 @@
 //! passes, cached steps, autoregressive steps, each timed `--reps` times) and marked `≈`.
 //! `--tokens-per-step` sets the parallel decoding rows (steps = tokens / that): take it from the
 //! default model's evaluation (`evaluate --json`: mean tokens / mean steps), since random
-//! weights are never confident.
+//! weights are never confident. `--bf16-products` loads both shapes as the server does
+//! (`LoadOptions::bf16_products`); without it the products are exact f32, as the library's default.
+//! The autoregressive baseline runs on the same weights either way.
 
 // The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
 #[global_allocator]
@@ -205,6 +207,7 @@ fn main() {
     let reps: usize = arg("--reps", 5).max(1);
     let tps: f64 = arg("--tokens-per-step", 2.5f64).max(1.0);
     let quick = flag("--quick");
+    let bf16_products = flag("--bf16-products");
     // Runs longer than this (estimated from the parts) are composed instead of run whole.
     let budget_ms: f64 = arg("--budget-ms", 15_000.0);
     // The shipped default model's shape (its config.json), with room for 4,000 tokens of
@@ -239,7 +242,7 @@ fn main() {
     let only_shape: String = arg("--shape", String::new());
 
     println!(
-        "threads {}, reps {reps}, parallel decoding at {tps} tokens/step; ms are p50 / p95 over reps",
+        "threads {}, reps {reps}, parallel decoding at {tps} tokens/step, bf16 products {bf16_products}; ms are p50 / p95 over reps",
         candle_core::utils::get_num_threads()
     );
     // The ceilings are measured again at the end, and the better of the two is used.
@@ -271,7 +274,7 @@ fn main() {
             add_bos: false,
         };
         let model = Random {
-            t: Transformer::random(cfg.clone(), DType::F32, 0).unwrap(),
+            t: Transformer::random_with(cfg.clone(), DType::F32, 0, bf16_products).unwrap(),
             special,
         };
         for &context in &contexts {

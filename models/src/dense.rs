@@ -29,12 +29,12 @@ enum Weight {
 }
 
 impl Dense {
-    /// From a checkpoint's `[out, in]` weight.
-    pub fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
+    /// From a checkpoint's `[out, in]` weight; `bf16_products` as in `Bf16Panels::from_out_in`.
+    pub fn new(weight: &Tensor, bias: Option<Tensor>, bf16_products: bool) -> Result<Self> {
         let panels = if panels::accepts(weight) {
             let (out, inputs) = weight.dims2()?;
             let values = weight.flatten_all()?.to_vec1::<f32>()?;
-            Bf16Panels::from_out_in(&values, out, inputs)
+            Bf16Panels::from_out_in(&values, out, inputs, bf16_products)
         } else {
             None
         };
@@ -47,11 +47,16 @@ impl Dense {
 
     /// One layer whose outputs are those of the `[out, in]` `weights`, in order (and their
     /// biases, when they all have one).
-    pub fn fused(weights: &[Tensor], biases: &[Option<Tensor>]) -> Result<Self> {
+    pub fn fused(
+        weights: &[Tensor],
+        biases: &[Option<Tensor>],
+        bf16_products: bool,
+    ) -> Result<Self> {
         let bias: Option<Vec<&Tensor>> = biases.iter().map(Option::as_ref).collect();
         Dense::new(
             &Tensor::cat(weights, 0)?,
             bias.map(|b| Tensor::cat(&b, 0)).transpose()?,
+            bf16_products,
         )
     }
 
@@ -106,15 +111,19 @@ mod tests {
             let b1 = Tensor::randn(0f32, 1.0, 70, &dev).unwrap();
             let b2 = Tensor::randn(0f32, 1.0, 3, &dev).unwrap();
             let x = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
-            let ours = Dense::new(&w1, Some(b1.clone())).unwrap();
+            let ours = Dense::new(&w1, Some(b1.clone()), false).unwrap();
             if !bf16 {
                 assert!(!ours.on_panels(), "f32 weights are never rounded to bf16");
             }
             let theirs = candle_nn::Linear::new(w1.clone(), Some(b1.clone()));
             let diff = max_diff(&ours.forward(&x).unwrap(), &theirs.forward(&x).unwrap());
             assert!(diff < 1e-5, "max difference {diff}");
-            let fused =
-                Dense::fused(&[w1.clone(), w2.clone()], &[Some(b1), Some(b2.clone())]).unwrap();
+            let fused = Dense::fused(
+                &[w1.clone(), w2.clone()],
+                &[Some(b1), Some(b2.clone())],
+                false,
+            )
+            .unwrap();
             let second = candle_nn::Linear::new(w2, Some(b2));
             let want = Tensor::cat(
                 &[theirs.forward(&x).unwrap(), second.forward(&x).unwrap()],
@@ -124,7 +133,7 @@ mod tests {
             let diff = max_diff(&fused.forward(&x).unwrap(), &want);
             assert!(diff < 1e-5, "max difference {diff}");
             // Without biases.
-            let plain = Dense::new(&w1, None).unwrap();
+            let plain = Dense::new(&w1, None, false).unwrap();
             let diff = max_diff(
                 &plain.forward(&x).unwrap(),
                 &candle_nn::Linear::new(w1, None).forward(&x).unwrap(),

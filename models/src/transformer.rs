@@ -212,11 +212,13 @@ pub struct Transformer {
 
 impl Transformer {
     /// Builds the model from named tensors (already checked against `tensor_specs`).
+    /// `bf16_products`: see `LoadOptions::bf16_products`.
     pub(crate) fn from_tensors(
         cfg: ArchConfig,
         mut tensors: HashMap<String, Tensor>,
         dtype: DType,
         device: &Device,
+        bf16_products: bool,
     ) -> Result<Self> {
         use LayerTensor::*;
         let names = WeightNames::of(cfg.family);
@@ -251,10 +253,10 @@ impl Transformer {
                     .collect::<Result<Vec<_>>>()?
                     .into_iter()
                     .unzip();
-            let qkv = Dense::fused(&qkv_weights, &qkv_biases)?;
+            let qkv = Dense::fused(&qkv_weights, &qkv_biases, bf16_products)?;
             let mut lin = |w: LayerTensor| -> Result<Dense> {
                 let (weight, bias) = pair(w, None)?;
-                Dense::new(&weight, bias)
+                Dense::new(&weight, bias, bf16_products)
             };
             let o = lin(O)?;
             let gate = lin(Gate)?;
@@ -281,7 +283,7 @@ impl Transformer {
             embed,
             layers,
             final_norm,
-            head_layer: Dense::new(&head, None)?,
+            head_layer: Dense::new(&head, None, bf16_products)?,
             head,
             inv_freq,
         })
@@ -291,6 +293,16 @@ impl Transformer {
     /// Deterministic for a seed: weights are uniform with the spread of a 0.02 normal, rounded
     /// to bf16 as a shipped checkpoint's are (so f32 models take the same products as one).
     pub fn random(cfg: ArchConfig, dtype: DType, seed: u64) -> Result<Self> {
+        Self::random_with(cfg, dtype, seed, false)
+    }
+
+    /// [`random`](Self::random), with `bf16_products` as `LoadOptions::bf16_products`.
+    pub fn random_with(
+        cfg: ArchConfig,
+        dtype: DType,
+        seed: u64,
+        bf16_products: bool,
+    ) -> Result<Self> {
         use rand::{Rng, SeedableRng};
         let device = Device::Cpu;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -308,7 +320,7 @@ impl Transformer {
                 .to_dtype(dtype)?;
             tensors.insert(spec.name, t);
         }
-        Self::from_tensors(cfg, tensors, dtype, &device)
+        Self::from_tensors(cfg, tensors, dtype, &device, bf16_products)
     }
 
     pub fn config(&self) -> &ArchConfig {

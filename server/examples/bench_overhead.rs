@@ -58,7 +58,7 @@ fn main() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/dream-tiny");
     let engine = Engine::start();
     engine
-        .load_blocking(Some(model.display().to_string()), dllm_models::DType::F32)
+        .load_blocking(Some(model.display().to_string()), Default::default())
         .expect("fixture model");
     let config = Config {
         max_tokens_inline: 8,

@@ -90,6 +90,10 @@ struct Args {
     /// The least probability at which an end token may end a span (0: plain argmax).
     #[arg(long)]
     end_min_probability: Option<f32>,
+    /// bf16 products where the CPU has AVX-512 BF16 (the server's `bf16Products`; default: the
+    /// server's default).
+    #[arg(long)]
+    bf16_products: Option<bool>,
     /// Semi-autoregressive blocks of this many positions (1: strictly left to right), for every
     /// kind of hole; `--inline-block-length` then overrides it for lines.
     #[arg(long)]
@@ -352,9 +356,13 @@ fn main() -> Result<()> {
     if files.is_empty() {
         bail!("no files in {}", args.corpus.display());
     }
-    let model = DiffusionModel::load_dir(&args.model, &LoadOptions::default())
-        .with_context(|| format!("loading {}", args.model.display()))?;
     let mut config = Config::default();
+    let load = LoadOptions {
+        bf16_products: args.bf16_products.unwrap_or(config.bf16_products),
+        ..config.load_options()
+    };
+    let model = DiffusionModel::load_dir(&args.model, &load)
+        .with_context(|| format!("loading {}", args.model.display()))?;
     let mut sampler = config.sampler.clone();
     if args.threshold.is_some() {
         sampler.threshold = args.threshold;
@@ -548,6 +556,7 @@ fn main() -> Result<()> {
                 "end_left_to_right": s.end_left_to_right,
                 "end_min_probability": s.end_min_probability,
                 "stable_threshold": s.stable_threshold,
+                "bf16_products": load.bf16_products,
                 "refresh_radius": s.refresh_radius,
                 "max_per_step": s.max_per_step,
                 "block_length": s.block_length,

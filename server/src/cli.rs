@@ -43,6 +43,9 @@ pub struct ModelArgs {
     /// Compute dtype: f32 or bf16.
     #[arg(long)]
     pub dtype: Option<String>,
+    /// bf16 products on CPUs with AVX-512 BF16 (true, the default) or exact f32 ones (false).
+    #[arg(long)]
+    pub bf16_products: Option<bool>,
     /// low_confidence, maskgit_plus, topk_margin, entropy or random.
     #[arg(long)]
     pub strategy: Option<String>,
@@ -119,6 +122,7 @@ impl ModelArgs {
         };
         put("model", self.model.clone().map(Value::from));
         put("dtype", self.dtype.clone().map(Value::from));
+        put("bf16Products", self.bf16_products.map(Value::from));
         put("strategy", self.strategy.clone().map(Value::from));
         put("steps", self.steps.map(Value::from));
         put(
@@ -143,10 +147,8 @@ impl ModelArgs {
 
 fn load_engine(config: &Config) -> Result<Engine, CliError> {
     let engine = Engine::start();
-    let dtype =
-        dllm_models::transformer::parse_dtype(&config.dtype).unwrap_or(dllm_models::DType::F32);
     let description = engine
-        .load_blocking(config.model.clone(), dtype)
+        .load_blocking(config.model.clone(), config.load_options())
         .map_err(|e| CliError {
             code: EXIT_MODEL,
             error: anyhow!("cannot load the model: {e}"),

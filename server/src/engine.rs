@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use dllm_models::{
-    CancelFlag, CanvasCache, ChatTemplate, DType, DiffusionModel, InfillOutput, InfillRequest,
+    CancelFlag, CanvasCache, ChatTemplate, DiffusionModel, InfillOutput, InfillRequest,
     LoadOptions, ModelSource, SamplerOptions,
 };
 use tokio::sync::oneshot;
@@ -41,7 +41,7 @@ pub enum EngineError {
 enum Job {
     Load {
         model: Option<String>,
-        dtype: DType,
+        options: LoadOptions,
         reply: oneshot::Sender<Result<String, String>>,
     },
     Infill {
@@ -74,13 +74,13 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn load(model: Option<&str>, dtype: DType) -> Result<(DiffusionModel, String), String> {
+fn load(model: Option<&str>, options: &LoadOptions) -> Result<(DiffusionModel, String), String> {
     let source = match model {
         Some(spec) => ModelSource::parse(spec),
         None => ModelSource::Dir(default_model::directory().map_err(|e| e.to_string())?),
     };
-    let loaded =
-        DiffusionModel::load(&source, &LoadOptions { dtype }).map_err(|e| e.to_string())?;
+    let loaded = DiffusionModel::load(&source, options).map_err(|e| e.to_string())?;
+    let dtype = options.dtype;
     let cfg = loaded.config();
     let name = model
         .map(str::to_string)
@@ -111,7 +111,7 @@ impl Engine {
                     match job {
                         Job::Load {
                             model: spec,
-                            dtype,
+                            options,
                             reply,
                         } => {
                             let label = spec
@@ -121,7 +121,7 @@ impl Engine {
                             model = None;
                             caches.clear();
                             *worker_chat.lock().unwrap() = None;
-                            let result = catch_unwind(|| load(spec.as_deref(), dtype))
+                            let result = catch_unwind(|| load(spec.as_deref(), &options))
                                 .unwrap_or_else(|p| {
                                     Err(format!("panic while loading: {}", panic_message(p)))
                                 });
@@ -209,7 +209,7 @@ impl Engine {
     pub fn start_load(
         &self,
         model: Option<String>,
-        dtype: DType,
+        options: LoadOptions,
     ) -> oneshot::Receiver<Result<String, String>> {
         let label = model
             .clone()
@@ -220,7 +220,7 @@ impl Engine {
             .jobs
             .send(Job::Load {
                 model,
-                dtype,
+                options,
                 reply,
             })
             .is_err()
@@ -231,14 +231,22 @@ impl Engine {
     }
 
     /// Loads (or replaces) the model; resolves when it is ready or failed.
-    pub async fn load(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
-        self.start_load(model, dtype)
+    pub async fn load(
+        &self,
+        model: Option<String>,
+        options: LoadOptions,
+    ) -> Result<String, String> {
+        self.start_load(model, options)
             .await
             .map_err(|_| "the engine worker stopped".to_string())?
     }
 
-    pub fn load_blocking(&self, model: Option<String>, dtype: DType) -> Result<String, String> {
-        self.start_load(model, dtype)
+    pub fn load_blocking(
+        &self,
+        model: Option<String>,
+        options: LoadOptions,
+    ) -> Result<String, String> {
+        self.start_load(model, options)
             .blocking_recv()
             .map_err(|_| "the engine worker stopped".to_string())?
     }

@@ -377,7 +377,7 @@ class DllmExtension implements vscode.Disposable {
       void client
         .sendNotification(DidChangeConfigurationNotification.type, configurationChangeParams(serverSettings()))
         .then(() => {
-          if (server.includes('model') || server.includes('dtype')) {
+          if (server.includes('model') || server.includes('dtype') || server.includes('bf16Products')) {
             // The server reloads the model; follow it.
             this.status.modelState({ state: 'loading', model: '' });
             this.render();

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 export const SERVER_KEYS = [
   'model',
   'dtype',
+  'bf16Products',
   'strategy',
   'steps',
   'maxTokensInline',
@@ -34,6 +35,7 @@ export type ServerKey = (typeof SERVER_KEYS)[number];
 export interface ServerSettings {
   model: string | null;
   dtype: 'f32' | 'bf16';
+  bf16Products: boolean;
   strategy: string;
   steps: number | null;
   maxTokensInline: number;
@@ -59,6 +61,7 @@ export interface ServerSettings {
 export const SERVER_DEFAULTS: ServerSettings = {
   model: null,
   dtype: 'f32',
+  bf16Products: true,
   strategy: 'maskgit_plus',
   steps: null,
   maxTokensInline: 24,

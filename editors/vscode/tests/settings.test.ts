@@ -21,7 +21,7 @@ describe('settings', () => {
   test('the server keys are exactly KEYS in server/src/config.rs', () => {
     const block = /pub const KEYS: &\[&str\] = &\[([\s\S]*?)\];/.exec(configRs);
     assert.ok(block, 'KEYS not found in config.rs');
-    const keys = [...block[1].matchAll(/"([A-Za-z]+)"/g)].map((m) => m[1]);
+    const keys = [...block[1].matchAll(/"([A-Za-z0-9]+)"/g)].map((m) => m[1]);
     assert.deepEqual([...SERVER_KEYS].sort(), keys.sort());
     // And each has a match arm in Config::apply_key.
     for (const key of SERVER_KEYS) {
@@ -50,6 +50,7 @@ describe('settings', () => {
     assert.equal(rustDefault('context_tokens'), String(SERVER_DEFAULTS.contextTokens));
     assert.equal(rustDefault('repair_rounds'), String(SERVER_DEFAULTS.repairRounds));
     assert.equal(rustDefault('dtype'), `"${SERVER_DEFAULTS.dtype}".into()`);
+    assert.equal(rustDefault('bf16_products'), String(SERVER_DEFAULTS.bf16Products));
     assert.equal(rustDefault('log_level'), `"${SERVER_DEFAULTS.logLevel}".into()`);
     assert.equal(rustDefault('threshold'), `Some(${SERVER_DEFAULTS.threshold})`);
     assert.equal(rustDefault('cache_refresh'), `Some(${SERVER_DEFAULTS.cacheRefresh})`);

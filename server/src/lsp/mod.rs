@@ -117,17 +117,15 @@ impl Backend {
     }
 
     async fn load_model(&self) {
-        let (model, dtype) = {
+        let (model, options) = {
             let state = self.state();
-            (state.config.model.clone(), state.config.dtype.clone())
+            (state.config.model.clone(), state.config.load_options())
         };
-        let dtype =
-            dllm_models::transformer::parse_dtype(&dtype).unwrap_or(dllm_models::DType::F32);
         let label = model
             .clone()
             .unwrap_or_else(|| "embedded default model".into());
         // Queue the load before anything awaits, so the status says "loading" from now on.
-        let done = self.engine.start_load(model, dtype);
+        let done = self.engine.start_load(model, options);
         let token = ProgressToken::String(format!("dllm-load-{}", std::process::id()));
         let progress = match self.client.create_work_done_progress(token.clone()).await {
             Ok(()) => Some(
