@@ -32,6 +32,7 @@ const PARALLEL_FROM: usize = 1 << 17;
 /// A `[k, n]` matrix (k inputs, n outputs) of bf16 values in panels.
 #[derive(Debug)]
 pub(crate) struct Bf16Panels {
+    /// Empty when `pairs` holds the values.
     bits: Vec<u16>,
     /// With bf16 products (see [`Bf16Panels::from_out_in`]): the same values as pairs of
     /// consecutive input rows, `[k / 2, 64]` u32 per panel, the even row in the low half.
@@ -81,6 +82,8 @@ impl Bf16Panels {
         } else {
             Vec::new()
         };
+        // With pairs the products never read `bits`: keep one copy of the weights.
+        let bits = if pairs.is_empty() { bits } else { Vec::new() };
         Some(Bf16Panels { bits, pairs, k, n })
     }
 
@@ -127,12 +130,12 @@ impl Bf16Panels {
         let out_addr = out.as_mut_ptr() as usize;
         let run = |p: usize| {
             let mut tile = [0f32; ROWS * PANEL];
-            let panel = &self.bits[p * k * PANEL..][..k * PANEL];
             let (c0, width) = (p * PANEL, PANEL.min(n - p * PANEL));
             for r in (0..m).step_by(ROWS) {
                 let rows = (m - r).min(ROWS);
                 let tile = &mut tile[..rows * PANEL];
                 if self.pairs.is_empty() {
+                    let panel = &self.bits[p * k * PANEL..][..k * PANEL];
                     kernel::panel_product_on(isa, &x[r * k..][..rows * k], panel, tile);
                 } else {
                     let pp = &self.pairs[p * kp * PANEL..][..kp * PANEL];
