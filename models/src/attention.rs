@@ -335,6 +335,7 @@ mod dot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::values;
 
     /// The textbook computation, one score at a time.
     fn naive(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape) -> Vec<f32> {
@@ -364,18 +365,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        // A small deterministic generator: no RNG state to thread through.
-        (0..n as u32)
-            .map(|i| {
-                let x = i
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(seed.wrapping_mul(97));
-                (x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
     }
 
     #[test]

@@ -445,17 +445,7 @@ pub(crate) mod kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n as u32)
-            .map(|i| {
-                let x = i
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(seed.wrapping_mul(97));
-                (x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::testing::values;
 
     fn bf16_exact(v: Vec<f32>) -> Vec<f32> {
         v.into_iter().map(|x| bf16::from_f32(x).to_f32()).collect()

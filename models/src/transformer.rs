@@ -455,7 +455,8 @@ impl Transformer {
         let rotary = self.rotary(window_positions)?;
         let ids = Tensor::from_slice(window_tokens, m, &self.device)?;
         let mut x = self.embed.index_select(&ids, 0)?.reshape((1, m, ()))?;
-        let mut fresh = Vec::with_capacity(self.layers.len());
+        // With `update` each layer writes its fresh keys and values into the cache's own
+        // tensors (`Past::Replacing { in_place }`); without, it attends to a copy.
         for (layer, (past_k, past_v)) in self.layers.iter().zip(&cache.layers) {
             let past = Past::Replacing {
                 keys: past_k,
@@ -463,16 +464,7 @@ impl Transformer {
                 columns: &columns,
                 in_place: update,
             };
-            let (next, k, v) = self.layer_forward(layer, &x, &rotary, None, past)?;
-            x = next;
-            fresh.push((k, v));
-        }
-        if update {
-            // Already written in place; this keeps the cache's tensors whatever `layer_forward`
-            // returned.
-            for (slot, kv) in cache.layers.iter_mut().zip(fresh) {
-                *slot = kv;
-            }
+            x = self.layer_forward(layer, &x, &rotary, None, past)?.0;
         }
         self.head_logits(&x, Some(head_rows))
     }
