@@ -351,6 +351,30 @@ mod tests {
     }
 
     #[test]
+    fn bf16_products_reloads_the_model_and_a_bad_value_keeps_the_old_one() {
+        let mut c = Config::default();
+        assert!(
+            c.bf16_products && c.load_options().bf16_products,
+            "on by default"
+        );
+        let applied = c.apply(&json!({"bf16Products": "no"}));
+        assert!(c.bf16_products, "a bad value keeps the old one");
+        assert!(!applied.reload_model);
+        assert!(
+            applied.warnings.iter().any(|w| w.contains("bf16Products")),
+            "{:?}",
+            applied.warnings
+        );
+        let applied = c.apply(&json!({"bf16Products": false}));
+        assert!(applied.warnings.is_empty() && applied.reload_model);
+        assert!(!c.load_options().bf16_products);
+        assert!(
+            !c.apply(&json!({"bf16Products": false})).reload_model,
+            "unchanged: no reload"
+        );
+    }
+
+    #[test]
     fn nested_under_dllm_and_null_clears_optional_values() {
         let mut c = Config::default();
         let applied =
