@@ -20,10 +20,11 @@ fn main() {
                 .build();
             match runtime {
                 Ok(rt) => {
-                    rt.block_on(dllm_ls::lsp::serve_stdio());
-                    // The stdin reader may still sit in a blocking read: do not wait for it.
+                    let code = rt.block_on(dllm_ls::lsp::serve_stdio());
+                    // The stdin reader may still sit in a blocking read, and handlers may still
+                    // wait on the client: do not wait for either.
                     rt.shutdown_background();
-                    Ok(())
+                    std::process::exit(code);
                 }
                 Err(e) => Err(cli::CliError {
                     code: 1,

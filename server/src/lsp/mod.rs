@@ -18,10 +18,12 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+use tower_lsp_server::{NotCancellable, OngoingProgress, Unbounded};
 
 use crate::config::Config;
 use crate::document::{Document, Encoding};
 use crate::engine::{Engine, ModelStatus};
+use crate::lifecycle::{Ending, Lifecycle};
 use crate::pipeline::Snapshot;
 
 pub const COMMAND_REWRITE: &str = "dllm.rewrite";
@@ -44,6 +46,8 @@ pub(crate) struct State {
     pub docs: HashMap<Uri, Document>,
     pub config: Config,
     pub encoding: Encoding,
+    /// Whether the client said it shows work-done progress; only then is it asked to.
+    pub work_done_progress: bool,
     /// The newest inline request per document; a newer one cancels it.
     pub inline_inflight: HashMap<Uri, CancelFlag>,
     /// All in-flight model work per document, cancelled when the document changes.
@@ -126,17 +130,7 @@ impl Backend {
             .unwrap_or_else(|| "embedded default model".into());
         // Queue the load before anything awaits, so the status says "loading" from now on.
         let done = self.engine.start_load(model, options);
-        let token = ProgressToken::String(format!("dllm-load-{}", std::process::id()));
-        let progress = match self.client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(
-                self.client
-                    .progress(token, "dllm-ls")
-                    .with_message(format!("loading {label}"))
-                    .begin()
-                    .await,
-            ),
-            Err(_) => None,
-        };
+        let progress = self.begin_progress(format!("loading {label}")).await;
         match done
             .await
             .unwrap_or_else(|_| Err("the engine worker stopped".into()))
@@ -162,6 +156,37 @@ impl Backend {
         }
     }
 
+    /// A progress report in the client's UI, where the client advertised support for them.
+    /// The client's answer is awaited only briefly: a client that never answers must not hold
+    /// up the load behind it.
+    async fn begin_progress(
+        &self,
+        message: String,
+    ) -> Option<OngoingProgress<Unbounded, NotCancellable>> {
+        if !self.state().work_done_progress {
+            return None;
+        }
+        let token = ProgressToken::String(format!("dllm-load-{}", std::process::id()));
+        let created = self.client.create_work_done_progress(token.clone());
+        match tokio::time::timeout(PROGRESS_ANSWER_WAIT, created).await {
+            Ok(Ok(())) => Some(
+                self.client
+                    .progress(token, "dllm-ls")
+                    .with_message(message)
+                    .begin()
+                    .await,
+            ),
+            Ok(Err(e)) => {
+                tracing::debug!("the client refused a progress report: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("the client did not answer window/workDoneProgress/create");
+                None
+            }
+        }
+    }
+
     async fn apply_settings(&self, settings: &Value) {
         let applied = self.state().config.apply(settings);
         for warning in &applied.warnings {
@@ -175,6 +200,9 @@ impl Backend {
         }
     }
 }
+
+/// How long a load waits for the client to accept a progress report.
+const PROGRESS_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(crate) fn invalid_params(message: impl Into<String>) -> RpcError {
     RpcError {
@@ -197,9 +225,16 @@ impl LanguageServer for Backend {
                 .as_ref()
                 .and_then(|g| g.position_encodings.as_deref()),
         );
+        let work_done_progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
         let warnings = {
             let mut state = self.state();
             state.encoding = encoding;
+            state.work_done_progress = work_done_progress;
             params
                 .initialization_options
                 .as_ref()
@@ -366,8 +401,11 @@ impl Backend {
     }
 }
 
-/// Serves LSP on stdin/stdout until the client exits.
-pub async fn serve_stdio() {
+/// How long answers already being computed may still go out once the input has closed.
+const CLOSED_INPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves LSP on stdin/stdout until the client exits; returns the process's exit code.
+pub async fn serve_stdio() -> i32 {
     let (service, socket) = LspService::build(|client| Backend {
         client,
         engine: Engine::start(),
@@ -375,8 +413,32 @@ pub async fn serve_stdio() {
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .finish();
-    let (input, output) = crate::transport::guard(tokio::io::stdin(), tokio::io::stdout());
-    Server::new(input, output, socket).serve(service).await;
+    let lifecycle = Lifecycle::new();
+    let guarded =
+        crate::transport::guard(tokio::io::stdin(), tokio::io::stdout(), lifecycle.clone());
+    let serve = Server::new(guarded.input, guarded.output, socket).serve(service);
+    tokio::pin!(serve);
+    let (ending, served) = tokio::select! {
+        ending = lifecycle.ended() => (ending, false),
+        // The server stops only once its input has closed.
+        () = &mut serve => (Ending::InputClosed, true),
+    };
+    tracing::info!("ending: {ending:?}");
+    if ending == Ending::InputClosed {
+        let rest = async {
+            if !served {
+                serve.await;
+            }
+            let _ = guarded.writer.await;
+        };
+        if tokio::time::timeout(CLOSED_INPUT_GRACE, rest)
+            .await
+            .is_err()
+        {
+            tracing::warn!("input closed with answers still being computed; not waiting for them");
+        }
+    }
+    lifecycle.exit_code(ending)
 }
 
 #[cfg(test)]

@@ -19,6 +19,10 @@ pub struct Client {
     next_id: i64,
     pub notifications: Vec<Value>,
     pub applied_edits: Vec<Value>,
+    /// Every request the server sent.
+    pub server_requests: Vec<Value>,
+    /// When false, the server's requests get no answer (a client that hangs).
+    pub answer_server_requests: bool,
     pending: HashMap<i64, Value>,
 }
 
@@ -75,6 +79,8 @@ impl Client {
             next_id: 1,
             notifications: vec![],
             applied_edits: vec![],
+            server_requests: vec![],
+            answer_server_requests: true,
             pending: HashMap::new(),
         }
     }
@@ -82,6 +88,42 @@ impl Client {
     pub fn send_raw(&mut self, body: &str) {
         write!(self.stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).unwrap();
         self.stdin.flush().unwrap();
+    }
+
+    /// Writes bytes as they are, framing and all.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Reads whatever arrives within `wait`, handling it as [`Client::response`] does.
+    pub fn pump_for(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while self.pump(deadline) {}
+    }
+
+    /// The process's exit code, if it exits within `wait`; its stdin is left as it is.
+    pub fn exit_code_within(&mut self, wait: Duration) -> Option<i32> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Closes the server's stdin, as a client that goes away without a word.
+    pub fn close_stdin(&mut self) {
+        // A stand-in stdin to keep in its place: the other end of a socket pair nobody reads.
+        let (_, sink) = std::os::unix::net::UnixStream::pair().unwrap();
+        let sink = ChildStdin::from(std::os::fd::OwnedFd::from(sink));
+        drop(std::mem::replace(&mut self.stdin, sink));
     }
 
     pub fn send(&mut self, msg: Value) {
@@ -110,6 +152,10 @@ impl Client {
         };
         if msg.get("method").is_some() && msg.get("id").is_some() {
             // A request from the server.
+            self.server_requests.push(msg.clone());
+            if !self.answer_server_requests {
+                return true;
+            }
             let result = match msg["method"].as_str() {
                 Some("workspace/applyEdit") => {
                     self.applied_edits.push(msg["params"]["edit"].clone());
