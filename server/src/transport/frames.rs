@@ -130,10 +130,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// After a body turned out not to be a message: if it holds a `Content-Length` header
     /// (the start of a message it swallowed), put that part back to be read again.
     pub fn recover_from(&mut self, body: &[u8]) -> bool {
-        let Some(at) = body
-            .get(1..)
-            .and_then(|rest| find_ignore_case(rest, CONTENT_LENGTH))
-            .map(|i| i + 1)
+        // The swallowed header may have been cut anywhere, even inside its name: look for it
+        // across the body's end. Progress is certain even from offset 0, as the header that
+        // announced `body` is gone.
+        let mut joined = body.to_vec();
+        joined.extend_from_slice(&self.buf[..self.buf.len().min(CONTENT_LENGTH.len() - 1)]);
+        let Some(at) = find_ignore_case(&joined, CONTENT_LENGTH).filter(|&at| at < body.len())
         else {
             return false;
         };
