@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use dllm_models::{CancelFlag, InfillRequest};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::{Config, MAX_TOKENS_BLOCK, MAX_TOKENS_INLINE};
 use crate::engine::Engine;
-use crate::pipeline::{self, Snapshot, Task};
+use crate::pipeline::{self, Outcome, Snapshot, Task};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,17 +50,18 @@ pub struct ModelArgs {
     /// low_confidence, maskgit_plus, topk_margin, entropy or random.
     #[arg(long)]
     pub strategy: Option<String>,
-    #[arg(long)]
+    // Negative numbers reach the parser, so `--steps -1` says why it is refused.
+    #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<u64>,
-    /// Token budget of the span.
-    #[arg(long)]
+    /// Token budget of the span (1-2048; a single-line span takes at most 512).
+    #[arg(long, allow_negative_numbers = true)]
     pub max_tokens: Option<u64>,
     /// Confidence threshold for parallel commits (0-1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
 }
 
@@ -111,35 +113,79 @@ fn usage(e: anyhow::Error) -> CliError {
     }
 }
 
+fn nothing(e: anyhow::Error) -> CliError {
+    CliError {
+        code: EXIT_NOTHING,
+        error: e,
+    }
+}
+
+/// A flag's number as JSON; NaN and infinities have no JSON form (serde_json would make them
+/// `null`, which clears a setting instead of refusing it).
+fn finite(flag: &str, x: f64) -> Result<Value, CliError> {
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .ok_or_else(|| usage(anyhow!("--{flag} {x}: expected a finite number")))
+}
+
 impl ModelArgs {
-    /// Flags go through the same validation as editor settings.
+    /// The flags as settings: (flag, setting key, value). `--max-tokens` is the budget of
+    /// whichever span the task gets: `--at` on an empty block masks a multi-line one.
+    fn settings(&self, inline: bool) -> Result<Vec<(&'static str, &'static str, Value)>, CliError> {
+        let number = |flag, x: Option<f64>| x.map(|x| finite(flag, x)).transpose();
+        let inline_tokens = self
+            .max_tokens
+            .filter(|_| inline)
+            .map(|m| m.min(MAX_TOKENS_INLINE));
+        let all = [
+            ("model", "model", self.model.clone().map(Value::from)),
+            ("dtype", "dtype", self.dtype.clone().map(Value::from)),
+            (
+                "bf16-products",
+                "bf16Products",
+                self.bf16_products.map(Value::from),
+            ),
+            (
+                "strategy",
+                "strategy",
+                self.strategy.clone().map(Value::from),
+            ),
+            ("steps", "steps", self.steps.map(Value::from)),
+            (
+                "max-tokens",
+                "maxTokensBlock",
+                self.max_tokens.map(Value::from),
+            ),
+            (
+                "max-tokens",
+                "maxTokensInline",
+                inline_tokens.map(Value::from),
+            ),
+            (
+                "threshold",
+                "threshold",
+                number("threshold", self.threshold)?,
+            ),
+            (
+                "temperature",
+                "temperature",
+                number("temperature", self.temperature)?,
+            ),
+            ("seed", "seed", self.seed.map(Value::from)),
+        ];
+        Ok(all
+            .into_iter()
+            .filter_map(|(flag, key, v)| Some((flag, key, v?)))
+            .collect())
+    }
+
+    /// Flags go through the same validation as editor settings; the first bad one is refused.
     fn config(&self, inline: bool) -> Result<Config, CliError> {
-        let mut settings = serde_json::Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                settings.insert(k.to_string(), v);
-            }
-        };
-        put("model", self.model.clone().map(Value::from));
-        put("dtype", self.dtype.clone().map(Value::from));
-        put("bf16Products", self.bf16_products.map(Value::from));
-        put("strategy", self.strategy.clone().map(Value::from));
-        put("steps", self.steps.map(Value::from));
-        put(
-            if inline {
-                "maxTokensInline"
-            } else {
-                "maxTokensBlock"
-            },
-            self.max_tokens.map(Value::from),
-        );
-        put("threshold", self.threshold.map(Value::from));
-        put("temperature", self.temperature.map(Value::from));
-        put("seed", self.seed.map(Value::from));
         let mut config = Config::default();
-        let applied = config.apply(&Value::Object(settings));
-        if let Some(w) = applied.warnings.first() {
-            return Err(usage(anyhow!("{w}")));
+        for (flag, key, value) in self.settings(inline)? {
+            config
+                .set(key, &value)
+                .map_err(|problem| usage(anyhow!("--{flag} {value}: {problem}")))?;
         }
         Ok(config)
     }
@@ -157,11 +203,22 @@ fn load_engine(config: &Config) -> Result<Engine, CliError> {
     Ok(engine)
 }
 
-fn read_snapshot(path: &Path) -> Result<Snapshot, CliError> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))
-        .map_err(usage)?;
-    Ok(Snapshot::of_text(&text, "", Some(path)))
+/// Reads a source file of a language the tools know (by extension).
+fn read_source(path: &Path) -> Result<Snapshot, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(match e.kind() {
+            std::io::ErrorKind::InvalidData => anyhow!("{} is not UTF-8 text", path.display()),
+            _ => anyhow!(e).context(format!("cannot read {}", path.display())),
+        })
+    })?;
+    let snapshot = Snapshot::of_text(&text, "", Some(path));
+    if snapshot.language.is_none() {
+        return Err(usage(anyhow!(
+            "{}: unknown language by extension (Rust, Python, JavaScript, TypeScript and Go are known)",
+            path.display()
+        )));
+    }
+    Ok(snapshot)
 }
 
 /// `LINE:COL` (1-based, characters) → byte offset.
@@ -199,6 +256,22 @@ pub fn parse_position(text: &str, spec: &str) -> anyhow::Result<usize> {
             .map_or(content.len(), |(i, _)| i))
 }
 
+/// `L1:C1-L2:C2` → a non-empty byte range.
+fn parse_selection(text: &str, spec: &str) -> anyhow::Result<(usize, usize)> {
+    let (a, b) = spec
+        .split_once('-')
+        .ok_or_else(|| anyhow!("--select takes L1:C1-L2:C2, got {spec:?}"))?;
+    let start = parse_position(text, a).context("--select")?;
+    let end = parse_position(text, b).context("--select")?;
+    if end < start {
+        bail!("--select {spec}: ends before it starts");
+    }
+    if end == start {
+        bail!("--select {spec}: the selection is empty");
+    }
+    Ok((start, end))
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -206,60 +279,73 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-pub fn infill(args: InfillArgs) -> Result<(), CliError> {
+/// Flags that cannot go together, or are missing, before any file or model is touched.
+fn check_infill_flags(args: &InfillArgs) -> Result<(), CliError> {
     if args.batch {
-        return batch(&args.model);
-    }
-    let file = args
-        .file
-        .as_ref()
-        .ok_or_else(|| usage(anyhow!("infill needs a FILE (or --batch)")))?;
-    let snapshot = read_snapshot(file)?;
-    let task = match (&args.select, &args.at) {
-        (Some(sel), _) => {
-            let (a, b) = sel
-                .split_once('-')
-                .ok_or_else(|| usage(anyhow!("--select takes L1:C1-L2:C2")))?;
-            let start = parse_position(&snapshot.text, a).map_err(usage)?;
-            let end = parse_position(&snapshot.text, b).map_err(usage)?;
-            if end < start {
-                return Err(usage(anyhow!("--select ends before it starts")));
-            }
-            Task::Rewrite {
-                start,
-                end,
-                instruction: None,
-            }
-        }
-        (None, Some(at)) => Task::Inline {
-            offset: parse_position(&snapshot.text, at).map_err(usage)?,
-        },
-        (None, None) => {
+        if args.file.is_some() || args.at.is_some() || args.select.is_some() {
             return Err(usage(anyhow!(
-                "infill needs --at LINE:COL or --select L1:C1-L2:C2"
-            )))
+                "--batch reads JSON lines on stdin: it takes no FILE, --at or --select"
+            )));
         }
-    };
-    let config = args.model.config(matches!(task, Task::Inline { .. }))?;
-    let engine = load_engine(&config)?;
+        return Ok(());
+    }
+    if args.file.is_none() {
+        return Err(usage(anyhow!("infill needs a FILE (or --batch)")));
+    }
+    match (&args.at, &args.select) {
+        (Some(_), Some(_)) => Err(usage(anyhow!("--at and --select cannot be used together"))),
+        (None, None) => Err(usage(anyhow!(
+            "infill needs --at LINE:COL or --select L1:C1-L2:C2"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn task_of(args: &InfillArgs, text: &str) -> Result<Task, CliError> {
+    if let Some(sel) = &args.select {
+        let (start, end) = parse_selection(text, sel).map_err(usage)?;
+        return Ok(Task::Rewrite {
+            start,
+            end,
+            instruction: None,
+        });
+    }
+    let at = args.at.as_deref().unwrap_or_default();
+    let offset = parse_position(text, at).context("--at").map_err(usage)?;
+    Ok(Task::Inline { offset })
+}
+
+/// Loads the model and runs the task; no edit to offer is exit 1.
+fn run_task(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Outcome, CliError> {
+    let engine = load_engine(config)?;
     let outcome = runtime()
         .block_on(pipeline::run(
             &engine,
-            &snapshot,
-            &task,
-            &config,
+            snapshot,
+            task,
+            config,
             &CancelFlag::new(),
         ))
-        .map_err(|e| CliError {
-            code: EXIT_NOTHING,
-            error: e.into(),
-        })?;
+        .map_err(|e| nothing(e.into()))?;
     if outcome.edits.is_empty() {
-        return Err(CliError {
-            code: EXIT_NOTHING,
-            error: anyhow!("no usable change: {}", outcome.notes.join("; ")),
-        });
+        return Err(nothing(anyhow!(
+            "no usable change: {}",
+            outcome.notes.join("; ")
+        )));
     }
+    Ok(outcome)
+}
+
+pub fn infill(args: InfillArgs) -> Result<(), CliError> {
+    check_infill_flags(&args)?;
+    if args.batch {
+        return batch(&args.model);
+    }
+    let file = args.file.as_deref().unwrap_or(Path::new(""));
+    let snapshot = read_source(file)?;
+    let task = task_of(&args, &snapshot.text)?;
+    let config = args.model.config(matches!(task, Task::Inline { .. }))?;
+    let outcome = run_task(&snapshot, &task, &config)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let edits: Vec<Value> = outcome
@@ -284,72 +370,93 @@ pub fn infill(args: InfillArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// One `--batch` line; anything else in it is refused rather than ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLine {
+    prefix: String,
+    suffix: String,
+    max_tokens: Option<u64>,
+}
+
+/// The request a line asks for, or why it cannot be served.
+fn batch_request(line: &str, config: &Config) -> Result<InfillRequest, String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    // serde would also take a struct from an array; only an object is a request.
+    if !value.is_object() {
+        return Err(format!(
+            "expected an object {{\"prefix\", \"suffix\", \"max_tokens\"?}}, got {value}"
+        ));
+    }
+    let parsed = BatchLine::deserialize(value).map_err(|e| e.to_string())?;
+    let max_tokens = match parsed.max_tokens {
+        None => config.max_tokens_block,
+        Some(m) if (1..=MAX_TOKENS_BLOCK).contains(&m) => m as usize,
+        Some(m) => {
+            return Err(format!(
+                "max_tokens {m}: expected an integer from 1 to {MAX_TOKENS_BLOCK}"
+            ))
+        }
+    };
+    let mut request = InfillRequest::single(&parsed.prefix, max_tokens, &parsed.suffix);
+    request.max_context_tokens = Some(config.context_tokens * 2 + max_tokens);
+    Ok(request)
+}
+
+/// The answer to one input line (`n` from 1); `None` for a blank line.
+fn batch_reply(engine: &Engine, config: &Config, n: usize, bytes: &[u8]) -> Option<Value> {
+    let Ok(line) = std::str::from_utf8(bytes) else {
+        return Some(json!({"error": format!("line {n}: not UTF-8")}));
+    };
+    if line.trim().is_empty() {
+        return None;
+    }
+    let request = match batch_request(line, config) {
+        Ok(r) => r,
+        Err(e) => return Some(json!({"error": format!("line {n}: {e}")})),
+    };
+    Some(
+        match engine.infill_blocking(request, config.sampler.clone(), CancelFlag::new()) {
+            Ok(o) => json!({
+                "middle": o.spans.first().cloned().unwrap_or_default(),
+                "ms": o.elapsed.as_secs_f64() * 1e3,
+                "steps": o.steps,
+                "tokens": o.span_tokens.first().map_or(0, Vec::len),
+            }),
+            Err(e) => json!({"error": format!("line {n}: {e}")}),
+        },
+    )
+}
+
 fn batch(model: &ModelArgs) -> Result<(), CliError> {
     let config = model.config(false)?;
     let engine = load_engine(&config)?;
-    let stdin = std::io::stdin();
+    let mut stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let line = line.map_err(|e| usage(e.into()))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut bytes = Vec::new();
+    for n in 1.. {
+        bytes.clear();
+        let read = stdin
+            .read_until(b'\n', &mut bytes)
+            .context("reading stdin")
+            .map_err(usage)?;
+        if read == 0 {
+            break;
         }
-        let reply = match serde_json::from_str::<Value>(&line) {
-            Err(e) => json!({"error": format!("line {}: invalid JSON: {e}", n + 1)}),
-            Ok(v) => {
-                let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
-                let suffix = v.get("suffix").and_then(Value::as_str).unwrap_or("");
-                let max_tokens = v
-                    .get("max_tokens")
-                    .and_then(Value::as_u64)
-                    .map_or(config.max_tokens_block, |m| m as usize);
-                let mut request = InfillRequest::single(prefix, max_tokens, suffix);
-                request.max_context_tokens = Some(config.context_tokens * 2 + max_tokens);
-                match engine.infill_blocking(request, config.sampler.clone(), CancelFlag::new()) {
-                    Ok(o) => json!({
-                        "middle": o.spans.first().cloned().unwrap_or_default(),
-                        "ms": o.elapsed.as_secs_f64() * 1e3,
-                        "steps": o.steps,
-                        "tokens": o.span_tokens.first().map_or(0, Vec::len),
-                    }),
-                    Err(e) => json!({"error": e.to_string()}),
-                }
-            }
-        };
-        writeln!(out, "{reply}").map_err(|e| usage(e.into()))?;
-        out.flush().ok();
+        if let Some(reply) = batch_reply(&engine, &config, n, &bytes) {
+            writeln!(out, "{reply}")
+                .and_then(|()| out.flush())
+                .context("writing stdout")
+                .map_err(usage)?;
+        }
     }
     Ok(())
 }
 
 pub fn fill_holes(args: FillHolesArgs) -> Result<(), CliError> {
-    let snapshot = read_snapshot(&args.file)?;
-    if snapshot.language.is_none() {
-        return Err(usage(anyhow!(
-            "{}: unknown language (by extension)",
-            args.file.display()
-        )));
-    }
+    let snapshot = read_source(&args.file)?;
     let config = args.model.config(false)?;
-    let engine = load_engine(&config)?;
-    let outcome = runtime()
-        .block_on(pipeline::run(
-            &engine,
-            &snapshot,
-            &Task::FillHoles { offset: None },
-            &config,
-            &CancelFlag::new(),
-        ))
-        .map_err(|e| CliError {
-            code: EXIT_NOTHING,
-            error: e.into(),
-        })?;
-    if outcome.edits.is_empty() {
-        return Err(CliError {
-            code: EXIT_NOTHING,
-            error: anyhow!("no usable change: {}", outcome.notes.join("; ")),
-        });
-    }
+    let outcome = run_task(&snapshot, &Task::FillHoles { offset: None }, &config)?;
     let mut new_text = snapshot.text.to_string();
     let mut edits = outcome.edits.clone();
     edits.sort_by_key(|e| std::cmp::Reverse(e.range.start));

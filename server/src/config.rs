@@ -100,6 +100,11 @@ pub const KEYS: &[&str] = &[
     "logLevel",
 ];
 
+/// Largest `maxTokensInline`.
+pub const MAX_TOKENS_INLINE: u64 = 512;
+/// Largest `maxTokensBlock` (and `max_tokens` of a `--batch` line).
+pub const MAX_TOKENS_BLOCK: u64 = 2048;
+
 /// What applying settings did: messages to show, and whether the model must be reloaded.
 #[derive(Debug, Default, PartialEq)]
 pub struct Applied {
@@ -172,6 +177,11 @@ impl Config {
         applied
     }
 
+    /// Sets one key, or says why not (the value then stays as it was).
+    pub fn set(&mut self, key: &str, value: &Value) -> Result<(), String> {
+        self.apply_key(key, value, &mut Applied::default())
+    }
+
     fn apply_key(&mut self, key: &str, v: &Value, applied: &mut Applied) -> Result<(), String> {
         let s = &mut self.sampler;
         match key {
@@ -225,8 +235,8 @@ impl Config {
                     .ok_or("expected a number in (0, 1]")? as f32
             }
             "seed" => s.seed = v.as_u64().ok_or("expected a non-negative integer")?,
-            "maxTokensInline" => self.max_tokens_inline = positive(v, 512)?,
-            "maxTokensBlock" => self.max_tokens_block = positive(v, 2048)?,
+            "maxTokensInline" => self.max_tokens_inline = positive(v, MAX_TOKENS_INLINE)?,
+            "maxTokensBlock" => self.max_tokens_block = positive(v, MAX_TOKENS_BLOCK)?,
             "languages" => self.languages = strings(v)?,
             "holeMarkers" => self.hole_markers = strings(v)?,
             "contextTokens" => self.context_tokens = positive(v, 1 << 20)?,
