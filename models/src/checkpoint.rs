@@ -2,11 +2,13 @@
 //! `model.safetensors.index.json`. Each tensor is checked for presence, dtype and shape before use,
 //! so a damaged checkpoint fails with the file and tensor named rather than deep in a matmul.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype as StDtype, SafeTensors};
 use serde_json::Value;
 
@@ -15,6 +17,9 @@ use crate::error::{Error, Result};
 
 pub const SINGLE_FILE: &str = "model.safetensors";
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// The safetensors crate's own limit on a header: a longer one is refused before it is read.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// Where each tensor of a checkpoint lives.
 #[derive(Debug, Clone)]
@@ -72,6 +77,14 @@ impl WeightFiles {
         Err(Error::MissingFile { path: single })
     }
 
+    /// Every weight file, each once.
+    fn paths(&self) -> BTreeSet<&Path> {
+        match (&self.index, &self.single) {
+            (Some(index), _) => index.values().map(PathBuf::as_path).collect(),
+            (None, single) => single.iter().map(PathBuf::as_path).collect(),
+        }
+    }
+
     fn file_of(&self, name: &str) -> Option<&Path> {
         match (&self.index, &self.single) {
             (Some(index), _) => index.get(name).map(PathBuf::as_path),
@@ -81,11 +94,126 @@ impl WeightFiles {
     }
 
     /// A path to name in errors about tensors that no file holds.
-    fn describe(&self) -> PathBuf {
+    pub(crate) fn describe(&self) -> PathBuf {
         self.single
             .clone()
             .unwrap_or_else(|| PathBuf::from(INDEX_FILE))
     }
+}
+
+/// What the headers of a checkpoint's weight files say: every tensor's name, dtype and shape,
+/// learnt without reading or mapping any tensor data, so `config.json` can be checked against
+/// the weights before anything is allocated from its numbers.
+#[derive(Debug)]
+pub struct Inventory {
+    files: WeightFiles,
+    headers: BTreeMap<PathBuf, Metadata>,
+}
+
+impl Inventory {
+    /// Reads the header of every weight file, checking it describes exactly the file's bytes.
+    pub fn read(files: WeightFiles) -> Result<Self> {
+        let mut headers = BTreeMap::new();
+        for path in files.paths() {
+            headers.insert(path.to_path_buf(), read_header(path)?);
+        }
+        Ok(Inventory { files, headers })
+    }
+
+    pub fn files(&self) -> &WeightFiles {
+        &self.files
+    }
+
+    /// Every tensor name in the files' headers.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.headers.values().flat_map(Metadata::offset_keys)
+    }
+
+    /// The file a tensor is in and what its header says of it.
+    pub(crate) fn info(&self, name: &str) -> Result<(&Path, &TensorInfo)> {
+        let missing = |path: PathBuf| Error::MissingTensor {
+            path,
+            name: name.to_string(),
+        };
+        let path = self
+            .files
+            .file_of(name)
+            .ok_or_else(|| missing(self.files.describe()))?;
+        self.headers
+            .get(path)
+            .and_then(|header| header.info(name))
+            .map(|info| (path, info))
+            .ok_or_else(|| missing(path.to_path_buf()))
+    }
+
+    /// Checks a tensor the model needs is present, of the expected shape and a loadable dtype.
+    pub fn check(&self, spec: &TensorSpec) -> Result<()> {
+        let (path, info) = self.info(&spec.name)?;
+        if info.shape != spec.shape {
+            return Err(Error::TensorShape {
+                path: path.to_path_buf(),
+                name: spec.name.clone(),
+                actual: info.shape.clone(),
+                expected: spec.shape.clone(),
+            });
+        }
+        compute_dtype(info.dtype)
+            .map(|_| ())
+            .ok_or_else(|| Error::TensorDtype {
+                path: path.to_path_buf(),
+                name: spec.name.clone(),
+                dtype: format!("{:?}", info.dtype),
+            })
+    }
+}
+
+/// The dtype a stored tensor loads as, for the dtypes that load.
+fn compute_dtype(dtype: StDtype) -> Option<DType> {
+    match dtype {
+        StDtype::F32 => Some(DType::F32),
+        StDtype::BF16 => Some(DType::BF16),
+        StDtype::F16 => Some(DType::F16),
+        _ => None,
+    }
+}
+
+/// Reads one safetensors header. Its length is checked against the file before a buffer is
+/// sized from it, and the tensors it describes must fill the rest of the file exactly.
+fn read_header(path: &Path) -> Result<Metadata> {
+    let corrupt = |reason: String| Error::CorruptSafetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut prefix = [0u8; 8];
+    if len < 8 {
+        return Err(corrupt(format!(
+            "{len} bytes, shorter than the 8-byte header length"
+        )));
+    }
+    file.read_exact(&mut prefix)
+        .map_err(|e| Error::io(path, e))?;
+    let n = u64::from_le_bytes(prefix);
+    if n > len - 8 || n > MAX_HEADER_BYTES {
+        return Err(corrupt(format!(
+            "the header claims {n} bytes; the file has {} after the length",
+            len - 8
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| Error::io(path, e))?;
+    let metadata: Metadata =
+        serde_json::from_slice(&header).map_err(|e| corrupt(format!("invalid header: {e}")))?;
+    let data = len - 8 - n;
+    let described = metadata.data_len() as u64;
+    if described != data {
+        return Err(corrupt(format!(
+            "the header describes {described} bytes of tensor data; the file holds {data}"
+        )));
+    }
+    Ok(metadata)
 }
 
 /// One tensor the model needs: its name and the shape the config implies.
@@ -136,18 +264,11 @@ pub fn load_tensors(
                     expected: spec.shape.clone(),
                 });
             }
-            let src = match view.dtype() {
-                StDtype::F32 => DType::F32,
-                StDtype::BF16 => DType::BF16,
-                StDtype::F16 => DType::F16,
-                other => {
-                    return Err(Error::TensorDtype {
-                        path: path.to_path_buf(),
-                        name: spec.name.clone(),
-                        dtype: format!("{other:?}"),
-                    })
-                }
-            };
+            let src = compute_dtype(view.dtype()).ok_or_else(|| Error::TensorDtype {
+                path: path.to_path_buf(),
+                name: spec.name.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            })?;
             let tensor = Tensor::from_raw_buffer(view.data(), src, view.shape(), device)?;
             let tensor = if src == dtype {
                 tensor

@@ -26,6 +26,22 @@ impl Family {
     }
 }
 
+/// Upper bounds on the sizes in `config.json`. The largest public checkpoints sit well inside
+/// them (405B-class: 126 layers, hidden 16,384, MLP 53,248, 128 heads of 128; vocabularies to
+/// ~260k; contexts to ~10M). A number beyond them is a damaged or hostile file, refused before
+/// any list of layers or tensors is sized from it; they also keep every product of sizes far
+/// below `usize::MAX`.
+pub const MAX_LAYERS: usize = 1024;
+pub const MAX_HIDDEN: usize = 65_536;
+pub const MAX_INTERMEDIATE: usize = 262_144;
+pub const MAX_HEADS: usize = 1024;
+pub const MAX_HEAD_DIM: usize = 1024;
+pub const MAX_VOCAB: usize = 4 * 1024 * 1024;
+pub const MAX_POSITIONS: usize = 16 * 1024 * 1024;
+pub const MAX_ROPE_THETA: f64 = 1e12;
+/// An epsilon is added to a mean square of order one: anything above 1 is not an epsilon.
+pub const MAX_RMS_NORM_EPS: f64 = 1.0;
+
 /// The architecture, normalised over both families.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchConfig {
@@ -64,31 +80,40 @@ impl<'a> Fields<'a> {
         self.json.get(key).filter(|v| !v.is_null())
     }
 
-    fn usize(&self, key: &str) -> Result<usize> {
+    /// A positive integer no larger than `limit`.
+    fn size(&self, key: &str, limit: usize) -> Result<usize> {
         let v = self.get(key).ok_or_else(|| Error::MissingConfigField {
             path: self.path.to_path_buf(),
             field: key.to_string(),
         })?;
-        v.as_u64()
+        let n = v
+            .as_u64()
             .filter(|&n| n > 0)
-            .map(|n| n as usize)
-            .ok_or_else(|| self.unsupported(key, v, "expected a positive integer"))
+            .ok_or_else(|| self.unsupported(key, v, "expected a positive integer"))?;
+        if n > limit as u64 {
+            return Err(out_of_range(self.path, key, n, limit));
+        }
+        Ok(n as usize)
     }
 
-    fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+    fn size_or(&self, key: &str, default: usize, limit: usize) -> Result<usize> {
         match self.get(key) {
-            Some(_) => self.usize(key),
+            Some(_) => self.size(key, limit),
             None => Ok(default),
         }
     }
 
-    fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
+    /// A positive finite number no larger than `limit`.
+    fn f64_or(&self, key: &str, default: f64, limit: f64) -> Result<f64> {
         match self.get(key) {
             None => Ok(default),
             Some(v) => v
                 .as_f64()
-                .filter(|x| x.is_finite() && *x > 0.0)
-                .ok_or_else(|| self.unsupported(key, v, "expected a positive number")),
+                .filter(|x| x.is_finite() && *x > 0.0 && *x <= limit)
+                .ok_or_else(|| {
+                    let reason = format!("expected a positive number up to {limit:e}");
+                    self.unsupported(key, v, &reason)
+                }),
         }
     }
 
@@ -132,6 +157,43 @@ impl<'a> Fields<'a> {
                 .map(|n| n as u32)
                 .collect(),
             _ => vec![],
+        }
+    }
+}
+
+fn out_of_range(path: &Path, field: &str, value: u64, limit: usize) -> Error {
+    Error::ConfigOutOfRange {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        value,
+        limit: limit as u64,
+    }
+}
+
+/// The `config.json` keys a family spells the sizes checked against the weights with, so an
+/// error names the field the user would edit.
+pub(crate) struct SizeKeys {
+    pub vocab: &'static str,
+    pub hidden: &'static str,
+    pub layers: &'static str,
+}
+
+impl SizeKeys {
+    pub(crate) fn of(family: Family, json: &Value) -> Self {
+        match family {
+            Family::Dream => SizeKeys {
+                vocab: "vocab_size",
+                hidden: "hidden_size",
+                layers: "num_hidden_layers",
+            },
+            Family::Llada => SizeKeys {
+                vocab: match json.get("embedding_size").filter(|v| !v.is_null()) {
+                    Some(_) => "embedding_size",
+                    None => "vocab_size",
+                },
+                hidden: "d_model",
+                layers: "n_layers",
+            },
         }
     }
 }
@@ -206,20 +268,20 @@ impl ArchConfig {
                     |v| v == false,
                     "sliding-window attention is not implemented",
                 )?;
-                let hidden = f.usize("hidden_size")?;
-                let heads = f.usize("num_attention_heads")?;
+                let hidden = f.size("hidden_size", MAX_HIDDEN)?;
+                let heads = f.size("num_attention_heads", MAX_HEADS)?;
                 ArchConfig {
                     family,
-                    vocab_size: f.usize("vocab_size")?,
+                    vocab_size: f.size("vocab_size", MAX_VOCAB)?,
                     hidden_size: hidden,
-                    intermediate_size: f.usize("intermediate_size")?,
-                    num_layers: f.usize("num_hidden_layers")?,
+                    intermediate_size: f.size("intermediate_size", MAX_INTERMEDIATE)?,
+                    num_layers: f.size("num_hidden_layers", MAX_LAYERS)?,
                     num_heads: heads,
-                    num_kv_heads: f.usize_or("num_key_value_heads", heads)?,
-                    head_dim: f.usize_or("head_dim", hidden / heads.max(1))?,
-                    rms_norm_eps: f.f64_or("rms_norm_eps", 1e-6)?,
-                    rope_theta: f.f64_or("rope_theta", 10_000.0)?,
-                    max_positions: f.usize_or("max_position_embeddings", 32_768)?,
+                    num_kv_heads: f.size_or("num_key_value_heads", heads, MAX_HEADS)?,
+                    head_dim: f.size_or("head_dim", hidden / heads, MAX_HEAD_DIM)?,
+                    rms_norm_eps: f.f64_or("rms_norm_eps", 1e-6, MAX_RMS_NORM_EPS)?,
+                    rope_theta: f.f64_or("rope_theta", 10_000.0, MAX_ROPE_THETA)?,
+                    max_positions: f.size_or("max_position_embeddings", 32_768, MAX_POSITIONS)?,
                     tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
                     qkv_bias: true,
                 }
@@ -267,24 +329,24 @@ impl ArchConfig {
                     |v| v == false,
                     "input embedding norm is not implemented",
                 )?;
-                let hidden = f.usize("d_model")?;
-                let heads = f.usize("n_heads")?;
+                let hidden = f.size("d_model", MAX_HIDDEN)?;
+                let heads = f.size("n_heads", MAX_HEADS)?;
                 let vocab = match f.get("embedding_size") {
-                    Some(_) => f.usize("embedding_size")?,
-                    None => f.usize("vocab_size")?,
+                    Some(_) => f.size("embedding_size", MAX_VOCAB)?,
+                    None => f.size("vocab_size", MAX_VOCAB)?,
                 };
                 ArchConfig {
                     family,
                     vocab_size: vocab,
                     hidden_size: hidden,
-                    intermediate_size: f.usize("mlp_hidden_size")?,
-                    num_layers: f.usize("n_layers")?,
+                    intermediate_size: f.size("mlp_hidden_size", MAX_INTERMEDIATE)?,
+                    num_layers: f.size("n_layers", MAX_LAYERS)?,
                     num_heads: heads,
-                    num_kv_heads: f.usize_or("n_kv_heads", heads)?,
-                    head_dim: hidden / heads.max(1),
-                    rms_norm_eps: f.f64_or("rms_norm_eps", 1e-5)?,
-                    rope_theta: f.f64_or("rope_theta", 10_000.0)?,
-                    max_positions: f.usize_or("max_sequence_length", 4096)?,
+                    num_kv_heads: f.size_or("n_kv_heads", heads, MAX_HEADS)?,
+                    head_dim: hidden / heads,
+                    rms_norm_eps: f.f64_or("rms_norm_eps", 1e-5, MAX_RMS_NORM_EPS)?,
+                    rope_theta: f.f64_or("rope_theta", 10_000.0, MAX_ROPE_THETA)?,
+                    max_positions: f.size_or("max_sequence_length", 4096, MAX_POSITIONS)?,
                     tie_word_embeddings: f.bool_or("weight_tying", false)?,
                     qkv_bias: false,
                 }
@@ -308,25 +370,51 @@ impl ArchConfig {
                 "must divide the number of heads",
             ));
         }
-        if !self.head_dim.is_multiple_of(2) {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return Err(bad(
                 "head_dim",
                 self.head_dim,
-                "rotary positions need an even head size",
+                "rotary positions need an even, positive head size",
+            ));
+        }
+        // Derived from the hidden size when the config does not give it.
+        if self.head_dim > MAX_HEAD_DIM {
+            return Err(out_of_range(
+                path,
+                "head_dim",
+                self.head_dim as u64,
+                MAX_HEAD_DIM,
+            ));
+        }
+        // Within the bounds this cannot fail on 64 bits; on 32 it can, and must not wrap.
+        if self.checked_parameter_count().is_none() {
+            return Err(bad(
+                "num_hidden_layers",
+                self.num_layers,
+                "the model's size overflows this machine's address space",
             ));
         }
         Ok(())
     }
 
-    /// Parameters, for reports and memory estimates.
+    /// Parameters, for reports and memory estimates (`usize::MAX` if they overflow it).
     pub fn parameter_count(&self) -> usize {
+        self.checked_parameter_count().unwrap_or(usize::MAX)
+    }
+
+    /// Parameters, or `None` when counting them overflows.
+    pub fn checked_parameter_count(&self) -> Option<usize> {
         let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
-        let q = self.num_heads * self.head_dim;
-        let kv = self.num_kv_heads * self.head_dim;
-        let attn = h * q + 2 * h * kv + q * h + if self.qkv_bias { q + 2 * kv } else { 0 };
-        let layer = attn + 3 * h * i + 2 * h;
-        let head = if self.tie_word_embeddings { 0 } else { v * h };
-        v * h + self.num_layers * layer + h + head
+        let mul = |a: usize, b: usize| a.checked_mul(b);
+        let sum = |terms: &[usize]| terms.iter().try_fold(0usize, |a, &b| a.checked_add(b));
+        let q = mul(self.num_heads, self.head_dim)?;
+        let kv = mul(self.num_kv_heads, self.head_dim)?;
+        let bias = if self.qkv_bias { sum(&[q, kv, kv])? } else { 0 };
+        let (hq, hkv, hi) = (mul(h, q)?, mul(h, kv)?, mul(h, i)?);
+        let layer = sum(&[hq, hkv, hkv, hq, bias, hi, hi, hi, h, h])?;
+        let embed = mul(v, h)?;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        sum(&[embed, mul(self.num_layers, layer)?, h, head])
     }
 
     /// FLOPs of one forward pass over `seq` tokens with the output head on `head_rows` rows
@@ -341,8 +429,8 @@ impl ArchConfig {
     /// prefix), with the output head on `head_rows` rows. Matmuls only, as `forward_flops`.
     pub fn window_flops(&self, cols: usize, keys: usize, head_rows: usize) -> f64 {
         let (h, i) = (self.hidden_size as f64, self.intermediate_size as f64);
-        let q = (self.num_heads * self.head_dim) as f64;
-        let kv = (self.num_kv_heads * self.head_dim) as f64;
+        let q = self.num_heads as f64 * self.head_dim as f64;
+        let kv = self.num_kv_heads as f64 * self.head_dim as f64;
         let c = cols as f64;
         let proj = 2.0 * c * (h * q + 2.0 * h * kv + q * h + 3.0 * h * i);
         let attn = 2.0 * 2.0 * c * keys as f64 * q;
@@ -353,14 +441,20 @@ impl ArchConfig {
     /// Bytes a pass must read at least once: the layers' weights, the output head when any
     /// row asks for logits, and the keys and values of `keys` cached columns, at
     /// `bytes_per_value` (4 for f32). The floor of a pass that is memory-bound.
+    /// In f64, which is exact below 2^53 and cannot overflow for any config.
     pub fn pass_bytes(&self, keys: usize, head: bool, bytes_per_value: usize) -> f64 {
-        let (h, i) = (self.hidden_size, self.intermediate_size);
-        let q = self.num_heads * self.head_dim;
-        let kv = self.num_kv_heads * self.head_dim;
-        let layer = h * q + 2 * h * kv + q * h + 3 * h * i;
-        let head = if head { self.vocab_size * h } else { 0 };
-        let cache = self.num_layers * 2 * keys * kv;
-        ((self.num_layers * layer + head + cache) * bytes_per_value) as f64
+        let (h, i) = (self.hidden_size as f64, self.intermediate_size as f64);
+        let q = self.num_heads as f64 * self.head_dim as f64;
+        let kv = self.num_kv_heads as f64 * self.head_dim as f64;
+        let layers = self.num_layers as f64;
+        let layer = h * q + 2.0 * h * kv + q * h + 3.0 * h * i;
+        let head = if head {
+            self.vocab_size as f64 * h
+        } else {
+            0.0
+        };
+        let cache = layers * 2.0 * keys as f64 * kv;
+        (layers * layer + head + cache) * bytes_per_value as f64
     }
 
     /// A Qwen2.5-0.5B-shaped Dream config (Open-dCoder's shape), used by benchmarks.

@@ -38,6 +38,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// A size in `config.json` beyond what any supported checkpoint has: rejected before
+    /// anything is allocated from it.
+    #[error("{path}: `{field}` = {value} is beyond the supported limit of {limit}")]
+    ConfigOutOfRange {
+        path: PathBuf,
+        field: String,
+        value: u64,
+        limit: u64,
+    },
+
+    /// `config.json` claims a size its weight files do not hold.
+    #[error("{path}: `{field}` = {config}, but the weights hold {actual} ({what})")]
+    ConfigMismatch {
+        path: PathBuf,
+        field: String,
+        config: usize,
+        actual: usize,
+        what: String,
+    },
+
     #[error("{path}: corrupt or truncated safetensors file: {reason}")]
     CorruptSafetensors { path: PathBuf, reason: String },
 

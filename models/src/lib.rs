@@ -15,6 +15,7 @@ pub mod error;
 pub mod infill;
 pub mod model;
 mod panels;
+mod preflight;
 mod rotary;
 pub mod sampler;
 mod softmax;

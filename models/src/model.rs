@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 
 use crate::chat::ChatTemplate;
-use crate::checkpoint::{load_tensors, WeightFiles};
+use crate::checkpoint::{load_tensors, Inventory, WeightFiles};
 use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::preflight::checked_specs;
 use crate::source::ModelSource;
 use crate::tokenizer::{
     resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
 };
-use crate::transformer::{tensor_specs, KvCache, Transformer};
+use crate::transformer::{KvCache, Transformer};
 
 pub const CONFIG_FILE: &str = "config.json";
 
@@ -73,7 +74,9 @@ impl DiffusionModel {
     }
 
     /// Loads a checkpoint directory in the Hugging Face layout. Cheap files are read and checked
-    /// first, so a bad config or tokenizer fails before gigabytes of weights are read.
+    /// first, so a bad config or tokenizer fails before gigabytes of weights are read: the config
+    /// is bounded, then checked against the weight files' headers before anything is sized
+    /// from it.
     pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::MissingFile {
@@ -83,6 +86,8 @@ impl DiffusionModel {
         let config_path = dir.join(CONFIG_FILE);
         let config_json = read_json(&config_path)?;
         let cfg = ArchConfig::from_json(&config_path, &config_json)?;
+        let weights = Inventory::read(WeightFiles::locate(dir)?)?;
+        let specs = checked_specs(&cfg, &config_path, &config_json, &weights)?;
         let tokenizer = CodeTokenizer::from_file(&dir.join(TOKENIZER_FILE))?;
         if tokenizer.vocab_size() > cfg.vocab_size {
             return Err(Error::UnsupportedConfig {
@@ -106,8 +111,7 @@ impl DiffusionModel {
             d => d,
         };
         let device = Device::Cpu;
-        let files = WeightFiles::locate(dir)?;
-        let tensors = load_tensors(&files, &tensor_specs(&cfg), dtype, &device)?;
+        let tensors = load_tensors(weights.files(), &specs, dtype, &device)?;
         let transformer =
             Transformer::from_tensors(cfg, tensors, dtype, &device, options.bf16_products)?;
         tracing::info!(

@@ -24,6 +24,8 @@ pub(crate) struct WeightNames {
     pub final_norm: String,
     pub head: String,
     layer: fn(usize, LayerTensor) -> String,
+    /// What every layer tensor's name starts with, before the layer's index.
+    layer_prefix: &'static str,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -91,18 +93,31 @@ impl WeightNames {
                 final_norm: "model.norm.weight".into(),
                 head: "lm_head.weight".into(),
                 layer: dream_layer,
+                layer_prefix: "model.layers.",
             },
             Family::Llada => WeightNames {
                 embed: "model.transformer.wte.weight".into(),
                 final_norm: "model.transformer.ln_f.weight".into(),
                 head: "model.transformer.ff_out.weight".into(),
                 layer: llada_layer,
+                layer_prefix: "model.transformer.blocks.",
             },
         }
     }
 
     pub fn layer(&self, i: usize, t: LayerTensor) -> String {
         (self.layer)(i, t)
+    }
+
+    /// The layer a tensor name belongs to, if it names a layer's tensor.
+    pub fn layer_index(&self, name: &str) -> Option<usize> {
+        let rest = name.strip_prefix(self.layer_prefix)?;
+        let (index, _) = rest.split_once('.')?;
+        // Digits only: `usize::from_str` would also take a leading `+`.
+        if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        index.parse().ok()
     }
 }
 
@@ -222,6 +237,8 @@ impl Transformer {
     ) -> Result<Self> {
         use LayerTensor::*;
         let names = WeightNames::of(cfg.family);
+        // Every layer has tensors: never reserve more layers than there are tensors.
+        let layer_room = cfg.num_layers.min(tensors.len());
         let mut take = |name: String| {
             tensors.remove(&name).ok_or(Error::MissingTensor {
                 path: "<weights>".into(),
@@ -235,7 +252,7 @@ impl Transformer {
         } else {
             take(names.head.clone())?
         };
-        let mut layers = Vec::with_capacity(cfg.num_layers);
+        let mut layers = Vec::with_capacity(layer_room);
         for l in 0..cfg.num_layers {
             // Bias tensors exist only for q, k and v, and only in configs that say so.
             let mut pair = |w: LayerTensor, b: Option<LayerTensor>| -> Result<_> {

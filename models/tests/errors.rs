@@ -3,30 +3,14 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use common::{copy_fixture, fixture, reference, relative_error};
+use candle_core::DType;
+use common::{copy_fixture, edit_json, edit_weights, fixture, reference, relative_error};
 use dllm_models::{DiffusionModel, Error, LoadOptions, ModelSource};
 
 fn load(dir: &Path) -> Result<DiffusionModel, Error> {
     DiffusionModel::load_dir(dir, &LoadOptions::default())
-}
-
-fn edit_json(dir: &Path, file: &str, f: impl FnOnce(&mut serde_json::Value)) {
-    let path = dir.join(file);
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    f(&mut json);
-    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-}
-
-fn edit_weights(dir: &Path, f: impl FnOnce(&mut HashMap<String, Tensor>)) {
-    let path = dir.join("model.safetensors");
-    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
-    f(&mut tensors);
-    candle_core::safetensors::save(&tensors, &path).unwrap();
 }
 
 /// Asserts the error's message names `file`, and returns it for a closer look.
