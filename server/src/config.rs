@@ -136,6 +136,16 @@ fn strings(v: &Value) -> Result<Vec<String>, String> {
         .ok_or("expected a list of strings".into())
 }
 
+/// A key or value as a warning quotes it: warnings reach the user as they are, so a huge value
+/// is cut short.
+fn brief(text: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 fn optional<T>(v: &Value, f: impl Fn(&Value) -> Result<T, String>) -> Result<Option<T>, String> {
     if v.is_null() {
         Ok(None)
@@ -161,16 +171,19 @@ impl Config {
             Value::Object(map) => map,
             Value::Null => return applied,
             other => {
-                applied
-                    .warnings
-                    .push(format!("settings must be an object, got {other}"));
+                applied.warnings.push(format!(
+                    "settings must be an object, got {}",
+                    brief(&other.to_string())
+                ));
                 return applied;
             }
         };
         for (key, value) in map {
             if let Err(problem) = self.apply_key(key, value, &mut applied) {
                 applied.warnings.push(format!(
-                    "setting `{key}` = {value}: {problem}; keeping the previous value"
+                    "setting `{}` = {}: {problem}; keeping the previous value",
+                    brief(&key.escape_debug().to_string()),
+                    brief(&value.to_string())
                 ));
             }
         }
@@ -229,10 +242,12 @@ impl Config {
                     .ok_or("expected a number from 0 to 10")? as f32
             }
             "topP" => {
+                // Checked as f32: a tiny positive f64 would round to a top_p of 0.
                 s.top_p = v
                     .as_f64()
+                    .map(|p| p as f32)
                     .filter(|p| *p > 0.0 && *p <= 1.0)
-                    .ok_or("expected a number in (0, 1]")? as f32
+                    .ok_or("expected a number in (0, 1]")?
             }
             "seed" => s.seed = v.as_u64().ok_or("expected a non-negative integer")?,
             "maxTokensInline" => self.max_tokens_inline = positive(v, MAX_TOKENS_INLINE)?,
