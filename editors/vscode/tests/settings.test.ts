@@ -74,7 +74,10 @@ describe('settings', () => {
     assert.deepEqual(enumOf('strategy').sort(), names.sort());
     // `"maxTokensInline" => self.max_tokens_inline = positive(v, 512)?` and the like.
     for (const m of configRs.matchAll(/"(\w+)" => [^\n]*?positive\(v, ([^)]+)\)/g)) {
-      const max = m[2] === '1 << 20' ? 1 << 20 : Number(m[2]);
+      // A bound may be a named constant of config.rs.
+      const constant = new RegExp(`const ${m[2]}: \\w+ = ([^;]+);`).exec(configRs);
+      const bound = constant ? constant[1] : m[2];
+      const max = bound === '1 << 20' ? 1 << 20 : Number(bound);
       assert.equal(properties[`dllm.${m[1]}`].maximum, max, `${m[1]} maximum`);
     }
     assert.equal(properties['dllm.repairRounds'].maximum, 8);
