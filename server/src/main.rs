@@ -10,7 +10,7 @@ use dllm_ls::cli::{self, Cli, Command};
 fn main() {
     // Before any thread exists (see `pin_thread_count`).
     dllm_models::pin_thread_count();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     dllm_ls::logging::init("info");
     let result = match cli.command {
         None => {
@@ -39,4 +39,16 @@ fn main() {
         eprintln!("dllm-ls: {:#}", e.error);
         std::process::exit(e.code);
     }
+}
+
+/// Help and version go to stdout as clap prints them; a usage error is one line on stderr and
+/// the documented exit code, without clap's usage hint.
+fn usage_error(e: clap::Error) -> ! {
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    eprintln!("dllm-ls: {}", first.trim_start_matches("error: "));
+    std::process::exit(cli::EXIT_USAGE);
 }
