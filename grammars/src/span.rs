@@ -147,17 +147,14 @@ fn block_inside(tree: &SyntaxTree, node: Node) -> Range<usize> {
 
 /// Innermost block whose inside contains `offset` (its ends included).
 fn enclosing_block_node<'t>(tree: &'t SyntaxTree, offset: usize) -> Option<Node<'t>> {
-    let mut node = Some(tree.node_covering(offset..offset));
-    while let Some(n) = node {
-        if tree.language.is_block(n.kind()) {
-            let inside = block_inside(tree, n);
-            if inside.start <= offset && offset <= inside.end {
-                return Some(n);
+    tree.ancestors(tree.node_covering(offset..offset))
+        .into_iter()
+        .find(|&n| {
+            tree.language.is_block(n.kind()) && {
+                let inside = block_inside(tree, n);
+                inside.start <= offset && offset <= inside.end
             }
-        }
-        node = n.parent();
-    }
-    None
+        })
 }
 
 /// The region at the cursor: the inside of an empty block (multi-line), a blank line after a
@@ -228,12 +225,12 @@ fn is_atomic(kind: &str) -> bool {
 fn token_around(tree: &SyntaxTree, offset: usize) -> Option<Range<usize>> {
     let strictly_inside = |n: &Node| n.start_byte() < offset && offset < n.end_byte();
     let leaf = tree.root().descendant_for_byte_range(offset, offset)?;
-    let mut node = Some(leaf);
-    while let Some(n) = node {
-        if is_atomic(n.kind()) && strictly_inside(&n) {
-            return Some(n.byte_range());
-        }
-        node = n.parent();
+    if let Some(n) = tree
+        .ancestors(leaf)
+        .into_iter()
+        .find(|n| is_atomic(n.kind()) && strictly_inside(n))
+    {
+        return Some(n.byte_range());
     }
     (leaf.child_count() == 0 && strictly_inside(&leaf)).then(|| leaf.byte_range())
 }
@@ -269,29 +266,19 @@ pub fn enclosing_statement(
     offset: usize,
 ) -> Result<Option<Range<usize>>, GrammarError> {
     check_offset(text, offset)?;
-    let mut node = Some(tree.node_covering(offset..offset));
-    while let Some(n) = node {
-        let parent = n.parent();
-        if n.is_named() && parent.is_some_and(|p| tree.language.holds_statements(p.kind())) {
-            return Ok(Some(n.byte_range()));
-        }
-        node = parent;
-    }
-    Ok(None)
+    let path = tree.ancestors(tree.node_covering(offset..offset));
+    Ok(path
+        .windows(2)
+        .find(|w| w[0].is_named() && tree.language.holds_statements(w[1].kind()))
+        .map(|w| w[0].byte_range()))
 }
 
 /// The innermost function node around `offset` that has a body.
 pub(crate) fn function_node(tree: &SyntaxTree, offset: usize) -> Option<(Node<'_>, Node<'_>)> {
-    let mut node = Some(tree.node_covering(offset..offset));
-    while let Some(n) = node {
-        if tree.language.is_function(n.kind()) {
-            if let Some(body) = n.child_by_field_name("body") {
-                return Some((n, body));
-            }
-        }
-        node = n.parent();
-    }
-    None
+    tree.ancestors(tree.node_covering(offset..offset))
+        .into_iter()
+        .filter(|n| tree.language.is_function(n.kind()))
+        .find_map(|n| Some((n, n.child_by_field_name("body")?)))
 }
 
 /// The inside of a function's body node.

@@ -186,6 +186,24 @@ impl SyntaxTree {
         out
     }
 
+    /// `node` and its ancestors up to the root, innermost first. Found in one walk down from the
+    /// root: `Node::parent` searches from the root on every call, so climbing with it costs the
+    /// square of the depth (thousands of levels in a long broken file).
+    pub(crate) fn ancestors<'t>(&'t self, node: Node<'t>) -> Vec<Node<'t>> {
+        let mut path = vec![self.root()];
+        while let Some(&last) = path.last() {
+            if last == node {
+                break;
+            }
+            match last.child_with_descendant(node) {
+                Some(child) => path.push(child),
+                None => break,
+            }
+        }
+        path.reverse();
+        path
+    }
+
     /// The smallest named node covering `range`.
     pub(crate) fn node_covering(&self, range: Range<usize>) -> Node<'_> {
         self.root()
@@ -309,5 +327,18 @@ mod tests {
             Err(GrammarError::NotCharBoundary { offset: 7 })
         );
         assert_eq!(t.sexp(), before);
+    }
+    #[test]
+    fn ancestors_are_the_parent_chain() {
+        let text = "fn f() { if a { g(1 + 2 * 3); } }";
+        let tree = SyntaxTree::parse(Language::Rust, text).unwrap();
+        let three = text.find('3').unwrap();
+        let leaf = tree.root().descendant_for_byte_range(three, three).unwrap();
+        let mut chain = vec![leaf];
+        while let Some(p) = chain.last().unwrap().parent() {
+            chain.push(p);
+        }
+        assert_eq!(tree.ancestors(leaf), chain);
+        assert_eq!(tree.ancestors(tree.root()), vec![tree.root()]);
     }
 }

@@ -44,18 +44,122 @@ pub enum EditError {
     LineOutOfRange { line: u32, lines: usize },
     #[error("range end {end:?} is before its start {start:?}")]
     Inverted { start: Position, end: Position },
+    #[error("{pos:?} is past the end of its line or inside a character")]
+    NotAPosition { pos: Position },
 }
 
-/// An open document: its rope (for edits and position conversion), the same text as one
-/// string (what snapshots share and the parser reads), and its syntax tree, kept up to date
-/// incrementally so a request never parses a large file from scratch.
+/// How lines end in a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineEnding {
+    #[default]
+    Lf,
+    CrLf,
+    Cr,
+}
+
+impl LineEnding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineEnding::Lf => "\n",
+            LineEnding::CrLf => "\r\n",
+            LineEnding::Cr => "\r",
+        }
+    }
+
+    /// The dominant ending of `text` (`\n` on a tie or when it has no line break).
+    pub fn of(text: &str) -> Self {
+        let mut counter = LineEndingCounter::default();
+        counter.feed(text.as_bytes());
+        counter.dominant()
+    }
+
+    /// `text` (generated with `\n` line breaks) with its line breaks written this way. LF leaves
+    /// it as it is; otherwise every `\n`, `\r\n` and lone `\r` becomes this ending.
+    pub fn convert(self, text: &str) -> std::borrow::Cow<'_, str> {
+        if self == LineEnding::Lf || !text.contains(['\n', '\r']) {
+            return text.into();
+        }
+        let mut out = String::with_capacity(text.len() + text.len() / 16);
+        let mut rest = text;
+        while let Some(i) = rest.find(['\n', '\r']) {
+            out.push_str(&rest[..i]);
+            out.push_str(self.as_str());
+            let width = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+            rest = &rest[i + width..];
+        }
+        out.push_str(rest);
+        out.into()
+    }
+}
+
+/// `range` of `text` with each end that falls between the `\r` and the `\n` of a line break moved
+/// before the `\r`: no edit splits a line break, and one that ended inside it keeps it whole.
+pub fn outside_line_breaks(text: &str, range: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let inside = |i: usize| {
+        i > 0
+            && text.as_bytes().get(i - 1) == Some(&b'\r')
+            && text.as_bytes().get(i) == Some(&b'\n')
+    };
+    let back = |i: usize| if inside(i) { i - 1 } else { i };
+    back(range.start)..back(range.end)
+}
+
+/// Counts line endings over text fed in pieces (a `\r\n` may straddle two pieces).
+#[derive(Default)]
+struct LineEndingCounter {
+    lf: usize,
+    crlf: usize,
+    cr: usize,
+    after_cr: bool,
+}
+
+impl LineEndingCounter {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\n' if self.after_cr => {
+                    self.cr -= 1;
+                    self.crlf += 1;
+                }
+                b'\n' => self.lf += 1,
+                b'\r' => self.cr += 1,
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
+        }
+    }
+
+    fn dominant(&self) -> LineEnding {
+        if self.crlf > self.lf && self.crlf >= self.cr {
+            LineEnding::CrLf
+        } else if self.cr > self.lf && self.cr > self.crlf {
+            LineEnding::Cr
+        } else {
+            LineEnding::Lf
+        }
+    }
+}
+
+/// Above this size a document keeps no flat copy and no syntax tree, and a request reads and
+/// parses only a window of its rope. A tree costs tens of times the text, and the syntax check
+/// of an edit in a broken file re-parses (with tree-sitter's slow error recovery) everything the
+/// broken item swallowed, up to the file's end: at 128 KiB that stays well under a second.
+pub const LARGE_DOCUMENT_BYTES: usize = 128 << 10;
+
+/// How much of a document's start [`Document::line_ending`] reads: enough lines to tell.
+const LINE_ENDING_SAMPLE_BYTES: usize = 64 << 10;
+
+/// An open document: its rope (for edits, position conversion and windows of large documents)
+/// and, up to [`LARGE_DOCUMENT_BYTES`], the same text as one string (what snapshots share and
+/// the parser reads) and its syntax tree, kept up to date incrementally.
 #[derive(Debug, Clone)]
 pub struct Document {
     pub language_id: String,
     pub language: Option<Language>,
     pub version: i32,
     pub text: Rope,
-    pub flat: Arc<str>,
+    /// The whole text, for documents up to [`LARGE_DOCUMENT_BYTES`] only.
+    pub flat: Option<Arc<str>>,
     pub tree: Option<SyntaxTree>,
 }
 
@@ -68,15 +172,58 @@ impl Document {
     pub fn open(language_id: &str, path: Option<&Path>, version: i32, text: &str) -> Self {
         let language =
             Language::from_language_id(language_id).or_else(|| path.and_then(Language::from_path));
-        let tree = language.and_then(|l| SyntaxTree::parse(l, text).ok());
-        Document {
+        let mut doc = Document {
             language_id: language_id.to_string(),
             language,
             version,
             text: Rope::from_str(text),
-            flat: Arc::from(text),
-            tree,
+            flat: None,
+            tree: None,
+        };
+        if text.len() <= LARGE_DOCUMENT_BYTES {
+            let flat: Arc<str> = Arc::from(text);
+            doc.tree = language.and_then(|l| SyntaxTree::parse(l, &flat).ok());
+            doc.flat = Some(flat);
         }
+        doc
+    }
+
+    /// Whether this document is past [`LARGE_DOCUMENT_BYTES`] (no flat copy, no tree).
+    pub fn is_large(&self) -> bool {
+        self.text.len_bytes() > LARGE_DOCUMENT_BYTES
+    }
+
+    /// The line ending most used in the document's first lines (`\n` when there are none).
+    pub fn line_ending(&self) -> LineEnding {
+        let mut counter = LineEndingCounter::default();
+        let mut read = 0;
+        for chunk in self.text.chunks() {
+            counter.feed(chunk.as_bytes());
+            read += chunk.len();
+            if read >= LINE_ENDING_SAMPLE_BYTES {
+                break;
+            }
+        }
+        counter.dominant()
+    }
+
+    /// Whether `range` names real positions of this text: each end is on a line that exists,
+    /// within its line (not past its end, never between `\r` and `\n`) and not inside a
+    /// character; the end is not before the start.
+    pub fn check_range(&self, range: Range, enc: Encoding) -> Result<(), EditError> {
+        for pos in [range.start, range.end] {
+            let byte = self.offset(pos, enc)?;
+            if self.position(byte, enc) != pos {
+                return Err(EditError::NotAPosition { pos });
+            }
+        }
+        if range.end < range.start {
+            return Err(EditError::Inverted {
+                start: range.start,
+                end: range.end,
+            });
+        }
+        Ok(())
     }
 
     /// Byte offset of a position. A character past the end of its line means the end of the line
@@ -158,18 +305,35 @@ impl Document {
                 new_len: change.text.len(),
             });
         }
-        self.flat = Arc::from(text.to_string());
         self.text = text;
         self.version = version;
-        if let Some(tree) = self.tree.as_mut() {
-            if let Err(e) = tree.edit_all(&tree_edits, &self.flat) {
-                tracing::warn!("incremental reparse failed ({e}); parsing from scratch");
-                self.tree = self
-                    .language
-                    .and_then(|l| SyntaxTree::parse(l, &self.flat).ok());
-            }
-        }
+        self.refresh(&tree_edits);
         Ok(edits)
+    }
+
+    /// Brings the flat copy and the tree up to the rope: reparsed incrementally while the
+    /// document stays small, dropped when it grows large, parsed anew when it shrinks back.
+    fn refresh(&mut self, tree_edits: &[TreeEdit]) {
+        if self.is_large() {
+            self.flat = None;
+            self.tree = None;
+            return;
+        }
+        let flat: Arc<str> = Arc::from(self.text.to_string());
+        let reparsed = match self.tree.as_mut() {
+            Some(tree) => match tree.edit_all(tree_edits, &flat) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!("incremental reparse failed ({e}); parsing from scratch");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !reparsed {
+            self.tree = self.language.and_then(|l| SyntaxTree::parse(l, &flat).ok());
+        }
+        self.flat = Some(flat);
     }
 }
 
@@ -237,7 +401,8 @@ fn position_in(text: &Rope, byte: usize, enc: Encoding) -> Position {
     let line = text.char_to_line(char_idx);
     let line_start = text.line_to_char(line);
     let character = match enc {
-        Encoding::Utf8 => byte - text.char_to_byte(line_start),
+        // A byte inside a character counts as the character's start, as in UTF-16.
+        Encoding::Utf8 => text.char_to_byte(char_idx) - text.char_to_byte(line_start),
         Encoding::Utf16 => text.char_to_utf16_cu(char_idx) - text.char_to_utf16_cu(line_start),
     };
     Position {
@@ -315,9 +480,10 @@ mod tests {
                 new_len: 2
             }
         );
-        assert_eq!(&*doc.flat, doc.text.to_string());
+        let flat = doc.flat.clone().unwrap();
+        assert_eq!(&*flat, doc.text.to_string());
         // The maintained tree equals a fresh parse of the new text.
-        let fresh = SyntaxTree::parse(Language::Go, &doc.flat).unwrap();
+        let fresh = SyntaxTree::parse(Language::Go, &flat).unwrap();
         assert_eq!(doc.tree.as_ref().unwrap().sexp(), fresh.sexp());
     }
 
@@ -366,5 +532,306 @@ mod tests {
             Encoding::negotiate(Some(&[PositionEncodingKind::UTF32])),
             Encoding::Utf16
         );
+    }
+
+    #[test]
+    fn line_endings_are_detected_and_written() {
+        assert_eq!(LineEnding::of("a\r\nb\r\nc\n"), LineEnding::CrLf);
+        assert_eq!(LineEnding::of("a\rb\rc\n"), LineEnding::Cr);
+        assert_eq!(LineEnding::of("a\nb\r\n"), LineEnding::Lf);
+        assert_eq!(LineEnding::of("one line"), LineEnding::Lf);
+        assert_eq!(LineEnding::CrLf.convert("a\nb\r\nc\rd"), "a\r\nb\r\nc\r\nd");
+        assert_eq!(LineEnding::Cr.convert("a\nb\r\n"), "a\rb\r");
+        // LF text stays exactly as generated.
+        assert_eq!(LineEnding::Lf.convert("a\r\nb\n"), "a\r\nb\n");
+        // A \r\n split across rope chunks counts once.
+        let text = format!("{}\r\n", "x".repeat(2000)).repeat(50);
+        assert_eq!(
+            Document::new("go", 1, &text).line_ending(),
+            LineEnding::CrLf
+        );
+    }
+
+    #[test]
+    fn edits_never_split_a_line_break_and_ranges_are_checked() {
+        let text = "a\r\nb\nc";
+        assert_eq!(outside_line_breaks(text, 0..2), 0..1);
+        assert_eq!(outside_line_breaks(text, 2..5), 1..5);
+        assert_eq!(outside_line_breaks(text, 4..5), 4..5);
+        let doc = Document::new("go", 1, text);
+        let range = |a: (u32, u32), b: (u32, u32)| Range {
+            start: pos(a.0, a.1),
+            end: pos(b.0, b.1),
+        };
+        assert_eq!(
+            doc.check_range(range((0, 0), (0, 1)), Encoding::Utf16),
+            Ok(())
+        );
+        assert_eq!(
+            doc.check_range(range((1, 1), (2, 1)), Encoding::Utf8),
+            Ok(())
+        );
+        // Between the \r and the \n, past a line's end, past the last line, inverted.
+        assert!(doc
+            .check_range(range((0, 0), (0, 2)), Encoding::Utf16)
+            .is_err());
+        assert!(doc
+            .check_range(range((2, 0), (2, 2)), Encoding::Utf16)
+            .is_err());
+        assert!(doc
+            .check_range(range((0, 0), (3, 0)), Encoding::Utf16)
+            .is_err());
+        assert!(doc
+            .check_range(range((1, 1), (1, 0)), Encoding::Utf16)
+            .is_err());
+        // Inside a surrogate pair.
+        let doc = Document::new("go", 1, "😀");
+        assert!(doc
+            .check_range(range((0, 1), (0, 1)), Encoding::Utf16)
+            .is_err());
+        assert_eq!(
+            doc.check_range(range((0, 2), (0, 2)), Encoding::Utf16),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn large_documents_keep_no_flat_copy_and_no_tree() {
+        let line = "fn f() {}\n";
+        let big = line.repeat(LARGE_DOCUMENT_BYTES / line.len() + 1);
+        let mut doc = Document::new("rust", 1, &big);
+        assert!(doc.is_large() && doc.flat.is_none() && doc.tree.is_none());
+        // Shrinking below the limit parses it; growing past drops both again.
+        let cut = pos((big.len() / line.len() / 2) as u32, 0);
+        let end = pos((big.len() / line.len()) as u32, 0);
+        doc.apply_changes(2, &[change(Some((cut, end)), "")], Encoding::Utf8)
+            .unwrap();
+        assert!(!doc.is_large() && doc.flat.is_some() && doc.tree.is_some());
+        doc.apply_changes(3, &[change(None, &big)], Encoding::Utf8)
+            .unwrap();
+        assert!(doc.flat.is_none() && doc.tree.is_none());
+    }
+}
+
+/// `Document` against a naive model of the same semantics (lines end at `\n`, `\r\n` or a lone
+/// `\r`; a character past its line's end means the line's end; inside a character rounds down).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The naive document: a `String` and a linear scan for everything.
+    struct Naive(String);
+
+    impl Naive {
+        /// (start, content end) of each line.
+        fn lines(&self) -> Vec<(usize, usize)> {
+            let b = self.0.as_bytes();
+            let (mut lines, mut start, mut i) = (vec![], 0, 0);
+            while i < b.len() {
+                let width = match (b[i], b.get(i + 1)) {
+                    (b'\r', Some(b'\n')) => 2,
+                    (b'\r' | b'\n', _) => 1,
+                    _ => 0,
+                };
+                if width > 0 {
+                    lines.push((start, i));
+                    start = i + width;
+                    i = start;
+                } else {
+                    i += 1;
+                }
+            }
+            lines.push((start, b.len()));
+            lines
+        }
+
+        fn offset(&self, pos: Position, enc: Encoding) -> Option<usize> {
+            let &(start, end) = self.lines().get(pos.line as usize)?;
+            let mut units = 0;
+            for (i, c) in self.0[start..end].char_indices() {
+                units += width(c, enc);
+                if units > pos.character as usize {
+                    return Some(start + i);
+                }
+            }
+            Some(end)
+        }
+
+        fn position(&self, byte: usize, enc: Encoding) -> Position {
+            let byte = (0..=byte.min(self.0.len()))
+                .rev()
+                .find(|&i| self.0.is_char_boundary(i))
+                .unwrap();
+            let lines = self.lines();
+            let line = lines.iter().rposition(|&(s, _)| s <= byte).unwrap();
+            let character = self.0[lines[line].0..byte]
+                .chars()
+                .map(|c| width(c, enc))
+                .sum::<usize>();
+            pos(line as u32, character as u32)
+        }
+
+        /// Applies a batch whole or not at all, like `Document::apply_changes`.
+        fn apply(&mut self, changes: &[TextDocumentContentChangeEvent], enc: Encoding) -> bool {
+            let mut text = Naive(self.0.clone());
+            for c in changes {
+                let range = match c.range {
+                    None => 0..text.0.len(),
+                    Some(r) => match (text.offset(r.start, enc), text.offset(r.end, enc)) {
+                        (Some(s), Some(e)) if s <= e => s..e,
+                        _ => return false,
+                    },
+                };
+                text.0.replace_range(range, &c.text);
+            }
+            self.0 = text.0;
+            true
+        }
+    }
+
+    fn width(c: char, enc: Encoding) -> usize {
+        match enc {
+            Encoding::Utf8 => c.len_utf8(),
+            Encoding::Utf16 => c.len_utf16(),
+        }
+    }
+
+    fn pos(line: u32, character: u32) -> Position {
+        Position { line, character }
+    }
+
+    const PIECES: &[&str] = &[
+        "a", "bc", " ", "\t", "\n", "\r\n", "\r", "é", "中", "😀", "{", "}", "fn f() {", ";",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..12).prop_map(|p| p.concat())
+    }
+
+    /// A change as seeds: its positions are chosen within the text it will apply to, at and past
+    /// line ends, now and then past the last line or inverted.
+    #[derive(Debug, Clone)]
+    struct Seed {
+        whole: bool,
+        start: (u32, u32),
+        len: (u32, u32),
+        text: String,
+    }
+
+    fn seed() -> impl Strategy<Value = Seed> {
+        (
+            prop::bool::weighted(0.05),
+            any::<(u32, u32)>(),
+            (0u32..3, 0u32..8),
+            text(),
+        )
+            .prop_map(|(whole, start, len, text)| Seed {
+                whole,
+                start,
+                len,
+                text,
+            })
+    }
+
+    fn change_of(seed: &Seed, naive: &Naive, enc: Encoding) -> TextDocumentContentChangeEvent {
+        let lines = naive.lines();
+        let line = seed.start.0 % (lines.len() as u32 + 1);
+        let len_of = |l: u32| {
+            lines.get(l as usize).map_or(0, |&(s, e)| {
+                naive.0[s..e].chars().map(|c| width(c, enc)).sum::<usize>() as u32
+            })
+        };
+        let start = pos(line, seed.start.1 % (len_of(line) + 3));
+        let end_line = line + seed.len.0;
+        let end = if seed.len.0 == 0 {
+            // Now and then one before the start: an inverted range.
+            pos(line, (start.character + seed.len.1).saturating_sub(1))
+        } else {
+            pos(end_line, seed.len.1 % (len_of(end_line) + 3))
+        };
+        TextDocumentContentChangeEvent {
+            range: (!seed.whole).then_some(Range { start, end }),
+            range_length: None,
+            text: seed.text.clone(),
+        }
+    }
+
+    /// Every conversion agrees with the naive model, and real positions round-trip.
+    fn check_positions(doc: &Document, naive: &Naive, enc: Encoding) {
+        let text = &naive.0;
+        for byte in 0..=text.len() {
+            let p = doc.position(byte, enc);
+            assert_eq!(
+                p,
+                naive.position(byte, enc),
+                "position of {byte} in {text:?}"
+            );
+            let b = text.as_bytes();
+            let inside_crlf = byte > 0 && b[byte - 1] == b'\r' && b.get(byte) == Some(&b'\n');
+            if text.is_char_boundary(byte) && !inside_crlf {
+                assert_eq!(doc.offset(p, enc), Ok(byte), "{p:?} in {text:?}");
+            }
+        }
+        for (line, &(s, e)) in naive.lines().iter().enumerate() {
+            let len: u32 = text[s..e].chars().map(|c| width(c, enc) as u32).sum();
+            for character in 0..len + 3 {
+                let p = pos(line as u32, character);
+                let byte = doc.offset(p, enc).unwrap();
+                assert_eq!(Some(byte), naive.offset(p, enc), "{p:?} in {text:?}");
+                let real = character <= len && doc.position(byte, enc) == p;
+                assert_eq!(
+                    doc.check_range(Range { start: p, end: p }, enc).is_ok(),
+                    real
+                );
+            }
+        }
+        let past = pos(naive.lines().len() as u32, 0);
+        assert!(doc.offset(past, enc).is_err());
+    }
+
+    fn config() -> ProptestConfig {
+        let mut config = ProptestConfig::default();
+        // PROPTEST_CASES, when set, wins; the default keeps a test build near ten seconds.
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = 2000;
+        }
+        config
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn incremental_edits_match_a_naive_model(
+            initial in text(),
+            utf8 in any::<bool>(),
+            batches in prop::collection::vec(prop::collection::vec(seed(), 1..4), 1..8),
+        ) {
+            let enc = if utf8 { Encoding::Utf8 } else { Encoding::Utf16 };
+            let mut doc = Document::new("rust", 1, &initial);
+            let mut naive = Naive(initial);
+            for (i, batch) in batches.iter().enumerate() {
+                // Each change's positions are drawn against the text the one before left.
+                let mut scratch = Naive(naive.0.clone());
+                let changes: Vec<_> = batch
+                    .iter()
+                    .map(|seed| {
+                        let c = change_of(seed, &scratch, enc);
+                        scratch.apply(std::slice::from_ref(&c), enc);
+                        c
+                    })
+                    .collect();
+                let version = doc.version;
+                let applied = doc.apply_changes(i as i32 + 2, &changes, enc).is_ok();
+                prop_assert_eq!(applied, naive.apply(&changes, enc));
+                prop_assert_eq!(doc.text.to_string(), naive.0.clone());
+                prop_assert_eq!(doc.version, if applied { i as i32 + 2 } else { version });
+                prop_assert_eq!(doc.flat.as_deref(), Some(naive.0.as_str()));
+                let fresh = SyntaxTree::parse(Language::Rust, &naive.0).unwrap();
+                prop_assert_eq!(doc.tree.as_ref().unwrap().sexp(), fresh.sexp());
+                check_positions(&doc, &naive, enc);
+            }
+        }
     }
 }

@@ -14,8 +14,10 @@ use dllm_grammars::span::{
 use dllm_grammars::{check_edits_on, find_holes, GrammarError, HoleMarkers, Language, SyntaxTree};
 use dllm_models::{CancelFlag, ChatMessage, InfillOutput, InfillRequest, Segment};
 
+use ropey::Rope;
+
 use crate::config::Config;
-use crate::document::Document;
+use crate::document::{outside_line_breaks, Document, LineEnding, LARGE_DOCUMENT_BYTES};
 use crate::engine::{Engine, EngineError};
 use crate::repetition::repetition_in;
 
@@ -23,30 +25,57 @@ use crate::repetition::repetition_in;
 /// are shared, so taking one costs next to nothing even for a large file.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// The document's text from byte `base` on: all of it, except for a large document, whose
+    /// snapshot reads only the window around a task ([`Snapshot::view`]) from its rope.
     pub text: Arc<str>,
+    /// Where `text` starts in the document.
+    pub base: usize,
     pub language: Option<Language>,
     pub language_id: String,
     pub version: i32,
     pub tree: Option<SyntaxTree>,
+    /// The document's line ending, which generated text is written with.
+    pub line_ending: LineEnding,
     /// Names the document for the engine's cross-request KV cache (its URI); `None`: no reuse.
     pub cache_key: Option<String>,
+    /// The whole document when `text` is not (yet) all of it.
+    rope: Option<Rope>,
 }
 
 impl Snapshot {
     pub fn from_document(doc: &Document) -> Self {
+        let (text, rope) = match &doc.flat {
+            Some(flat) => (flat.clone(), None),
+            None => (Arc::from(""), Some(doc.text.clone())),
+        };
         Snapshot {
-            text: doc.flat.clone(),
+            text,
+            base: 0,
             language: doc.language,
             language_id: doc.language_id.clone(),
             version: doc.version,
             tree: doc.tree.clone(),
+            line_ending: doc.line_ending(),
             cache_key: None,
+            rope,
         }
     }
 
-    /// A snapshot of text that is not an open document (the CLI's files).
+    /// A snapshot of text that is not an open document (the CLI's files): always the whole text.
     pub fn of_text(text: &str, language_id: &str, path: Option<&Path>) -> Self {
-        Self::from_document(&Document::open(language_id, path, 0, text))
+        let mut snapshot = Self::from_document(&Document::open(language_id, path, 0, text));
+        if snapshot.rope.take().is_some() {
+            snapshot.text = Arc::from(text);
+        }
+        snapshot
+    }
+
+    /// The document's length in bytes.
+    fn len(&self) -> usize {
+        match &self.rope {
+            Some(rope) => rope.len_bytes(),
+            None => self.base + self.text.len(),
+        }
     }
 
     /// The syntax tree, parsed now if the document had none.
@@ -56,7 +85,150 @@ impl Snapshot {
             .ok_or_else(|| PipelineError::UnsupportedLanguage(self.language_id.clone()))?;
         match &self.tree {
             Some(t) => Ok(t.clone()),
+            None if self.text.len() > LARGE_DOCUMENT_BYTES => Err(PipelineError::TooLarge {
+                what: "the text to parse".into(),
+                size: self.text.len(),
+                limit: LARGE_DOCUMENT_BYTES,
+            }),
             None => Ok(SyntaxTree::parse(lang, &self.text)?),
+        }
+    }
+
+    /// What `task` reads: the snapshot itself, or for a large document the lines around the
+    /// task's place, read from the rope and parsed on their own. Offsets in the view are
+    /// document offsets less its `base`.
+    fn view(&self, task: &Task, config: &Config) -> Result<Snapshot, PipelineError> {
+        let len = self.len();
+        if len <= LARGE_DOCUMENT_BYTES && self.rope.is_none() {
+            return Ok(self.clone());
+        }
+        let focus = task.focus().ok_or_else(|| PipelineError::TooLarge {
+            what: "a document without a position to work at".into(),
+            size: len,
+            limit: LARGE_DOCUMENT_BYTES,
+        })?;
+        if focus.len() > LARGE_DOCUMENT_BYTES {
+            return Err(PipelineError::TooLarge {
+                what: "the selection".into(),
+                size: focus.len(),
+                limit: LARGE_DOCUMENT_BYTES,
+            });
+        }
+        let whole = match &self.rope {
+            Some(rope) => Whole::Rope(rope),
+            None => Whole::Text(&self.text),
+        };
+        let margin = WINDOW_MARGIN_BYTES.max(config.context_tokens * BYTES_PER_TOKEN_GENEROUS);
+        let window = whole.window(focus, margin);
+        let text: Arc<str> = Arc::from(whole.read(window.clone()));
+        let tree = self.language.and_then(|l| SyntaxTree::parse(l, &text).ok());
+        Ok(Snapshot {
+            text,
+            base: window.start,
+            language: self.language,
+            language_id: self.language_id.clone(),
+            version: self.version,
+            tree,
+            line_ending: self.line_ending,
+            cache_key: self.cache_key.clone(),
+            rope: None,
+        })
+    }
+}
+
+/// The code a large document's request sees on each side of its place: more than the model's
+/// context reads (8 KiB at the default 1,024 tokens) and room for the function around it, yet
+/// quick to parse on every request (a few milliseconds).
+const WINDOW_MARGIN_BYTES: usize = 32 << 10;
+
+/// A whole document's text, in a rope (an open document) or a string (a CLI file).
+enum Whole<'a> {
+    Rope(&'a Rope),
+    Text(&'a str),
+}
+
+impl Whole<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Whole::Rope(r) => r.len_bytes(),
+            Whole::Text(t) => t.len(),
+        }
+    }
+
+    /// The start of the character holding `byte`.
+    fn floor_char(&self, byte: usize) -> usize {
+        match self {
+            Whole::Rope(r) => r.char_to_byte(r.byte_to_char(byte)),
+            Whole::Text(t) => (0..=byte)
+                .rev()
+                .find(|&i| t.is_char_boundary(i))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The start of the line holding `byte`.
+    fn line_start(&self, byte: usize) -> usize {
+        match self {
+            Whole::Rope(r) => r.line_to_byte(r.byte_to_line(byte)),
+            Whole::Text(t) => line_start(t, byte),
+        }
+    }
+
+    fn byte(&self, i: usize) -> Option<u8> {
+        match self {
+            Whole::Rope(r) => (i < r.len_bytes()).then(|| r.byte(i)),
+            Whole::Text(t) => t.as_bytes().get(i).copied(),
+        }
+    }
+
+    /// The start of the line after the one holding `byte` (the end when it is the last).
+    fn next_line_start(&self, byte: usize) -> usize {
+        match self {
+            Whole::Rope(r) => r.line_to_byte((r.byte_to_line(byte) + 1).min(r.len_lines())),
+            Whole::Text(t) => {
+                let end = line_end(t, byte);
+                end + usize::from(end < t.len()) + usize::from(t[end..].starts_with("\r\n"))
+            }
+        }
+    }
+
+    /// `byte`, or the byte before it when it falls between a `\r` and its `\n`.
+    fn outside_crlf(&self, byte: usize) -> usize {
+        let inside =
+            byte > 0 && self.byte(byte - 1) == Some(b'\r') && self.byte(byte) == Some(b'\n');
+        byte - usize::from(inside)
+    }
+
+    /// `focus` widened by `margin` on each side to whole lines. A line too long for that is
+    /// left out where it lies outside the focus and cut inside (never inside a character or a
+    /// `\r\n`) where the focus is on it.
+    fn window(&self, focus: Range<usize>, margin: usize) -> Range<usize> {
+        let start = self.floor_char(focus.start.saturating_sub(margin));
+        let line = self.line_start(start);
+        let start = if start - line <= margin {
+            line
+        } else if self.next_line_start(start) <= focus.start {
+            self.next_line_start(start)
+        } else {
+            self.outside_crlf(start)
+        };
+        let end = focus.end.saturating_add(margin);
+        if end >= self.len() {
+            return start..self.len();
+        }
+        let end = self.floor_char(end);
+        let line = self.line_start(end);
+        start..if line >= focus.end {
+            line
+        } else {
+            self.outside_crlf(end)
+        }
+    }
+
+    fn read(&self, range: Range<usize>) -> String {
+        match self {
+            Whole::Rope(r) => r.byte_slice(range).to_string(),
+            Whole::Text(t) => t[range].to_string(),
         }
     }
 }
@@ -91,6 +263,39 @@ impl Task {
             Task::Rename { .. } => "Rename here",
         }
     }
+
+    /// The bytes the task is about; `None` for the whole file.
+    fn focus(&self) -> Option<Range<usize>> {
+        match *self {
+            Task::Inline { offset }
+            | Task::CompleteBlock { offset }
+            | Task::Rename { offset }
+            | Task::FillHoles {
+                offset: Some(offset),
+            } => Some(offset..offset),
+            Task::Rewrite { start, end, .. } => Some(start..end),
+            Task::FillHoles { offset: None } => None,
+        }
+    }
+
+    /// The task in the offsets of a view that starts at document byte `base` (within its focus).
+    fn relative_to(&self, base: usize) -> Task {
+        let mut task = self.clone();
+        match &mut task {
+            Task::Inline { offset }
+            | Task::CompleteBlock { offset }
+            | Task::Rename { offset }
+            | Task::FillHoles {
+                offset: Some(offset),
+            } => *offset -= base,
+            Task::Rewrite { start, end, .. } => {
+                *start -= base;
+                *end -= base;
+            }
+            Task::FillHoles { offset: None } => {}
+        }
+        task
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +308,13 @@ pub enum PipelineError {
     Grammar(#[from] GrammarError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A size limit of the server's own (the model's context limit is the engine's).
+    #[error("{what} is {size} bytes, more than the {limit} bytes allowed")]
+    TooLarge {
+        what: String,
+        size: usize,
+        limit: usize,
+    },
 }
 
 /// One region to mask and its token budget.
@@ -138,8 +350,19 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// Chooses what to mask. Cheap: no model involved, so code actions can be listed with it.
+/// Chooses what to mask, in document offsets. Cheap: no model involved, so code actions can be
+/// listed with it.
 pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, PipelineError> {
+    let view = snapshot.view(task, config)?;
+    let mut plan = plan_in(&view, &task.relative_to(view.base), config)?;
+    for r in &mut plan.regions {
+        r.range = r.range.start + view.base..r.range.end + view.base;
+    }
+    Ok(plan)
+}
+
+/// [`plan`] on a view, in its offsets.
+fn plan_in(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, PipelineError> {
     let text = &snapshot.text;
     let inline = config.max_tokens_inline;
     let block = config.max_tokens_block;
@@ -257,11 +480,7 @@ fn request_for(text: &str, regions: &[Region], context_tokens: usize, tied: bool
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    if from > 0 {
-        from = (from..first)
-            .find(|&i| text.is_char_boundary(i) && line_start(text, i) == i)
-            .unwrap_or(from);
-    }
+    from = first_line_start(text, from..first).unwrap_or(from);
     let mut to = (last + budget).min(text.len());
     while !text.is_char_boundary(to) {
         to -= 1;
@@ -291,6 +510,18 @@ fn request_for(text: &str, regions: &[Region], context_tokens: usize, tied: bool
         ),
         ties,
     }
+}
+
+/// The first line start in `range` (0 counts; a line starts after every `\n` and `\r`).
+fn first_line_start(text: &str, range: Range<usize>) -> Option<usize> {
+    if range.is_empty() {
+        return None;
+    }
+    if range.start == 0 || matches!(text.as_bytes()[range.start - 1], b'\n' | b'\r') {
+        return Some(range.start);
+    }
+    let after = range.start + text[range.clone()].find(['\n', '\r'])? + 1;
+    (after < range.end).then_some(after)
 }
 
 /// Shapes one span's raw text into the replacement.
@@ -335,7 +566,8 @@ fn is_identifier(s: &str) -> bool {
 
 /// Runs a task end to end. The outcome's `edits` are empty when there is nothing worth offering
 /// (the model kept the text as it was, or its code does not parse even after repair); `notes`
-/// say why. Timings are reported either way.
+/// say why. Timings are reported either way. Edits are in document offsets, never split a
+/// `\r\n` and write line breaks the document's way.
 pub async fn run(
     engine: &Engine,
     snapshot: &Snapshot,
@@ -343,44 +575,58 @@ pub async fn run(
     config: &Config,
     cancel: &CancelFlag,
 ) -> Result<Outcome, PipelineError> {
-    let started = Instant::now();
-    let plan = plan(snapshot, task, config)?;
-    let mut model_time = Duration::ZERO;
-    let mut steps = 0;
-    let mut notes = Vec::new();
-    let instruction = match task {
-        Task::Rewrite {
-            instruction: Some(i),
-            ..
-        } if !i.trim().is_empty() => Some(i.trim()),
-        _ => None,
-    };
-    // With an instruction and a checkpoint that follows instructions, the selection is
-    // rewritten as a chat answer; otherwise it is infilled in place and the instruction unused.
-    let chat_prompt = match (instruction, engine.chat_template()) {
-        (Some(i), Some(template)) => {
-            let selection = &snapshot.text[plan.regions[0].range.clone()];
-            match template.render(&[ChatMessage::user(instruction_message(
-                i, selection, snapshot,
-            ))]) {
-                Ok(prompt) => Some(prompt),
-                Err(e) => {
-                    notes.push(format!(
-                        "the checkpoint's chat template failed ({e}); the instruction was ignored"
-                    ));
-                    None
-                }
-            }
-        }
-        (Some(_), None) => {
-            notes.push(
-                "this model does not follow instructions; the instruction was ignored".into(),
-            );
-            None
-        }
-        _ => None,
-    };
+    let view = snapshot.view(task, config)?;
+    let mut outcome = run_in(engine, &view, &task.relative_to(view.base), config, cancel).await?;
+    for e in &mut outcome.edits {
+        e.range = e.range.start + view.base..e.range.end + view.base;
+    }
+    Ok(outcome)
+}
 
+/// Model time, steps and repair rounds spent so far, and what to tell the user.
+struct Progress {
+    started: Instant,
+    model_time: Duration,
+    steps: usize,
+    repairs: usize,
+    notes: Vec<String>,
+}
+
+impl Progress {
+    fn finish(self, edits: Vec<Edit>) -> Outcome {
+        Outcome {
+            edits,
+            steps: self.steps,
+            model_time: self.model_time,
+            total_time: self.started.elapsed(),
+            repairs: self.repairs,
+            notes: self.notes,
+        }
+    }
+
+    fn add(&mut self, out: &InfillOutput) {
+        self.model_time += out.elapsed;
+        self.steps += out.steps;
+    }
+}
+
+/// [`run`] on a view, in its offsets.
+async fn run_in(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    task: &Task,
+    config: &Config,
+    cancel: &CancelFlag,
+) -> Result<Outcome, PipelineError> {
+    let mut progress = Progress {
+        started: Instant::now(),
+        model_time: Duration::ZERO,
+        steps: 0,
+        repairs: 0,
+        notes: Vec::new(),
+    };
+    let plan = plan_in(snapshot, task, config)?;
+    let chat_prompt = chat_prompt(engine, snapshot, task, &plan, &mut progress.notes);
     let request = match &chat_prompt {
         Some(prompt) => InfillRequest {
             segments: vec![
@@ -407,8 +653,7 @@ pub async fn run(
             snapshot.cache_key.clone(),
         )
         .await?;
-    model_time += out.elapsed;
-    steps += out.steps;
+    progress.add(&out);
     tracing::debug!(
         "infill: {} steps, {} of {} canvas tokens from the last request's cache, {:?}",
         out.steps,
@@ -416,15 +661,7 @@ pub async fn run(
         out.canvas_tokens,
         out.elapsed
     );
-    let finish = |edits: Vec<Edit>, steps, model_time, repairs, notes| Outcome {
-        edits,
-        steps,
-        model_time,
-        total_time: started.elapsed(),
-        repairs,
-        notes,
-    };
-    let mut edits: Vec<Edit> = plan
+    let edits: Vec<Edit> = plan
         .regions
         .iter()
         .zip(&out.spans)
@@ -437,20 +674,76 @@ pub async fn run(
             },
         })
         .collect();
+    let edits = vet(
+        engine,
+        snapshot,
+        &plan,
+        edits,
+        config,
+        cancel,
+        &mut progress,
+    )
+    .await?;
+    Ok(progress.finish(edits))
+}
+
+/// The prompt of an instructed rewrite, for a checkpoint that follows instructions; otherwise
+/// the selection is infilled in place and a note says the instruction went unused.
+fn chat_prompt(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    task: &Task,
+    plan: &Plan,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    let instruction = match task {
+        Task::Rewrite {
+            instruction: Some(i),
+            ..
+        } if !i.trim().is_empty() => i.trim(),
+        _ => return None,
+    };
+    let Some(template) = engine.chat_template() else {
+        notes.push("this model does not follow instructions; the instruction was ignored".into());
+        return None;
+    };
+    let selection = &snapshot.text[plan.regions[0].range.clone()];
+    let message = instruction_message(instruction, selection, snapshot);
+    match template.render(&[ChatMessage::user(message)]) {
+        Ok(prompt) => Some(prompt),
+        Err(e) => {
+            notes.push(format!(
+                "the checkpoint's chat template failed ({e}); the instruction was ignored"
+            ));
+            None
+        }
+    }
+}
+
+/// What is worth offering of the model's edits: a valid name for a rename, no degenerate
+/// repetition, no new syntax errors (after bounded repair), and not the text as it was.
+async fn vet(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    plan: &Plan,
+    mut edits: Vec<Edit>,
+    config: &Config,
+    cancel: &CancelFlag,
+    progress: &mut Progress,
+) -> Result<Vec<Edit>, PipelineError> {
     if plan.tied && !edits.first().is_some_and(|e| is_identifier(&e.text)) {
-        notes.push(format!(
+        progress.notes.push(format!(
             "rename: the model proposed {:?}, not an identifier",
             edits.first().map(|e| &e.text)
         ));
-        return Ok(finish(vec![], steps, model_time, 0, notes));
+        return Ok(vec![]);
     }
-
     if let Some(why) = repetition(&edits, &snapshot.text) {
-        notes.push(format!("the model's answer repeats {why}; not offered"));
-        return Ok(finish(vec![], steps, model_time, 0, notes));
+        progress
+            .notes
+            .push(format!("the model's answer repeats {why}; not offered"));
+        return Ok(vec![]);
     }
-
-    let mut repairs = 0;
     if snapshot.language.is_some() {
         let tree = snapshot.syntax_tree()?;
         loop {
@@ -462,13 +755,14 @@ pub async fn run(
             if check.ok {
                 break;
             }
+            let repairs = progress.repairs;
             if repairs >= config.repair_rounds || plan.tied {
-                notes.push(format!(
+                progress.notes.push(format!(
                     "the model's answer adds syntax errors (after {repairs} repair rounds); not offered"
                 ));
-                return Ok(finish(vec![], steps, model_time, repairs, notes));
+                return Ok(vec![]);
             }
-            repairs += 1;
+            progress.repairs += 1;
             let repaired = repair(
                 engine,
                 &check.new_text,
@@ -478,25 +772,41 @@ pub async fn run(
                 cancel,
             )
             .await?;
-            model_time += repaired.1;
-            steps += repaired.2;
+            progress.model_time += repaired.1;
+            progress.steps += repaired.2;
             edits = repaired.0;
         }
     }
     // Repairs re-decode lines, so their answer is checked again (without repairs it was above).
-    if repairs > 0 {
+    if progress.repairs > 0 {
         if let Some(why) = repetition(&edits, &snapshot.text) {
-            notes.push(format!(
-                "the model's answer repeats {why} (after {repairs} repair rounds); not offered"
+            progress.notes.push(format!(
+                "the model's answer repeats {why} (after {} repair rounds); not offered",
+                progress.repairs
             ));
-            return Ok(finish(vec![], steps, model_time, repairs, notes));
+            return Ok(vec![]);
         }
     }
+    let mut edits: Vec<Edit> = edits
+        .into_iter()
+        .map(|e| fit_line_breaks(&snapshot.text, e, snapshot.line_ending))
+        .collect();
     edits.retain(|e| snapshot.text.get(e.range.clone()) != Some(e.text.as_str()));
     if edits.is_empty() {
-        notes.push("the model kept the text as it was".into());
+        progress
+            .notes
+            .push("the model kept the text as it was".into());
     }
-    Ok(finish(edits, steps, model_time, repairs, notes))
+    Ok(edits)
+}
+
+/// The edit as it leaves: its range never splits a `\r\n` (tree-sitter's tokens may end between
+/// the two) and its text writes line breaks the document's way.
+fn fit_line_breaks(text: &str, edit: Edit, ending: LineEnding) -> Edit {
+    Edit {
+        range: outside_line_breaks(text, edit.range),
+        text: ending.convert(&edit.text).into_owned(),
+    }
 }
 
 /// The first degenerate repetition in the edits' text (`repetition::repetition_in`): such an
@@ -723,5 +1033,72 @@ mod tests {
         let old = text.find("width: x").unwrap();
         assert_eq!(repetition(&[edit(old..old + looping.len())], &text), None);
         assert_eq!(repetition(&[], &text), None);
+    }
+    #[test]
+    fn the_first_line_start_is_found_in_one_scan() {
+        // The quadratic scan it replaces, as the reference.
+        let reference = |text: &str, range: Range<usize>| {
+            range
+                .clone()
+                .find(|&i| text.is_char_boundary(i) && line_start(text, i) == i)
+        };
+        let text = "ab\r\ncd\né\rfg\n\nh";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                if text.is_char_boundary(start) && text.is_char_boundary(end) {
+                    assert_eq!(
+                        first_line_start(text, start..end),
+                        reference(text, start..end),
+                        "{start}..{end}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_documents_are_planned_in_a_window_in_document_offsets() {
+        let c = Config::default();
+        let filler = "fn f(x: i32) -> i32 {\r\n    x + 1\r\n}\r\n".repeat(10_000);
+        let text = format!("{filler}fn g() -> i32 {{\r\n    todo!()\r\n}}\r\n{filler}");
+        assert!(text.len() > LARGE_DOCUMENT_BYTES);
+        let hole = text.find("todo!()").unwrap();
+        let doc = Document::new("rust", 1, &text);
+        for s in [Snapshot::from_document(&doc), snap("rust", &text)] {
+            assert_eq!(s.line_ending, LineEnding::CrLf);
+            let p = plan(&s, &Task::FillHoles { offset: Some(hole) }, &c).unwrap();
+            assert_eq!(p.regions[0].range, hole..hole + "todo!()".len());
+            let view = s.view(&Task::Inline { offset: hole }, &c).unwrap();
+            assert!(view.base > 0 && view.text.len() < 3 * WINDOW_MARGIN_BYTES);
+            // Whole lines.
+            assert!(text[..view.base].ends_with("\r\n") && view.text.ends_with("\r\n"));
+            assert!(matches!(
+                plan(&s, &Task::FillHoles { offset: None }, &c),
+                Err(PipelineError::TooLarge { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn windows_leave_out_huge_lines_beside_the_focus_and_cut_inside_the_one_at_it() {
+        let text = format!(
+            "a\r\n{}\r\nb\r\n{}",
+            "é".repeat(50_000),
+            "x".repeat(100_000)
+        );
+        let whole = Whole::Text(&text);
+        let b = text.find('b').unwrap();
+        // The line of é before the focus is left out whole; the x line after it too.
+        assert_eq!(whole.window(b..b, 1_000), b..b + 3);
+        // On the x line itself the window is cut inside it.
+        let x = b + 3 + 50_000;
+        let w = whole.window(x..x, 1_000);
+        assert_eq!(w, x - 1_000..x + 1_000);
+        let rope = Rope::from_str(&text);
+        assert_eq!(Whole::Rope(&rope).window(b..b, 1_000), b..b + 3);
+        // Never inside a character: é is two bytes.
+        let e = 3 + 25_001;
+        let w = whole.window(e..e, 1_001);
+        assert!(text.is_char_boundary(w.start) && text.is_char_boundary(w.end));
     }
 }

@@ -109,10 +109,10 @@ async fn compute(
                 outcome.repairs,
                 outcome.total_time.as_secs_f64() * 1e3
             );
-            Ok(Ok((
-                workspace_edit(uri, doc.version, &doc, &outcome.edits, enc),
-                outcome.notes,
-            )))
+            match workspace_edit(uri, doc.version, &doc, &outcome.edits, enc) {
+                Some(edit) => Ok(Ok((edit, outcome.notes))),
+                None => Ok(Err("no edit fitted the document".into())),
+            }
         }
         Err(e) => match classify(e) {
             Failure::Empty(why) => Ok(Err(why)),

@@ -4,9 +4,10 @@
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::ls_types::*;
 
-use super::protocol::{classify, Failure};
+use super::protocol::{checked, classify, Failure};
 use super::{Backend, CancelOnDrop};
-use crate::pipeline::{self, Outcome, Task};
+use crate::document::{Document, Encoding};
+use crate::pipeline::{self, Edit, Outcome, Task};
 
 /// The text to show at the cursor and the single-line range it replaces.
 struct Suggestion {
@@ -78,25 +79,38 @@ async fn suggest(
         total_time.as_secs_f64() * 1e3
     );
     let ms = total_time.as_secs_f64() * 1e3;
+    let Some(edit) = at_cursor(&doc, edit, offset, enc) else {
+        return Ok(None);
+    };
+    Ok(checked(&doc, edit, enc).map(|e| Suggestion {
+        text: e.new_text,
+        range: e.range,
+        ms,
+    }))
+}
+
+/// The pipeline's edit as an inline item, which must stay on one line: a single-line region
+/// as it is; a multi-line one (an empty block) becomes an insertion at the cursor, without the
+/// indentation already there.
+fn at_cursor(doc: &Document, edit: Edit, offset: usize, enc: Encoding) -> Option<TextEdit> {
     let region = doc.lsp_range(edit.range.clone(), enc);
     if region.start.line == region.end.line {
-        return Ok(Some(Suggestion {
-            text: edit.text,
+        return Some(TextEdit {
             range: region,
-            ms,
-        }));
+            new_text: edit.text,
+        });
     }
-    // A multi-line region (an empty block): inline items must stay on one line, so insert at
-    // the cursor, without the indentation already there.
     let text = edit
         .text
         .trim_start_matches([' ', '\t'])
         .trim_start_matches(['\n', '\r'])
         .trim_end()
         .to_string();
+    // The cursor as a position of this text (a client may send one past the end of its line).
+    let cursor = doc.position(offset, enc);
     let text = if doc
         .text
-        .line(position.line as usize)
+        .line(cursor.line as usize)
         .chars()
         .all(char::is_whitespace)
     {
@@ -105,16 +119,15 @@ async fn suggest(
         text
     };
     if text.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Suggestion {
-        text,
+    Some(TextEdit {
         range: Range {
-            start: position,
-            end: position,
+            start: cursor,
+            end: cursor,
         },
-        ms,
-    }))
+        new_text: text,
+    })
 }
 
 pub async fn inline_completion(
