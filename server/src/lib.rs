@@ -4,6 +4,7 @@ pub mod config;
 pub mod default_model;
 pub mod document;
 pub mod engine;
+pub mod entry;
 pub mod lifecycle;
 pub mod logging;
 pub mod lsp;
