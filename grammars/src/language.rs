@@ -23,6 +23,19 @@ impl Language {
         Language::Go,
     ];
 
+    /// The LSP language ids editors send for these languages. The editor integrations' lists
+    /// (VS Code's activation events, menus and `languages` setting, Neovim's filetypes, the
+    /// README) are generated from this one by server/tests/settings_table.rs.
+    pub const LANGUAGE_IDS: [&'static str; 7] = [
+        "rust",
+        "python",
+        "javascript",
+        "javascriptreact",
+        "typescript",
+        "typescriptreact",
+        "go",
+    ];
+
     /// By LSP `languageId`. JSX goes to the JavaScript grammar, which parses JSX itself.
     pub fn from_language_id(id: &str) -> Option<Self> {
         Some(match id {
@@ -175,6 +188,17 @@ mod tests {
         assert_eq!(Language::from_path(Path::new("rs")), None);
         for l in Language::ALL {
             assert_eq!(Language::from_language_id(l.name()), Some(l));
+        }
+    }
+
+    #[test]
+    fn the_editors_language_ids_reach_every_language() {
+        let reached: Vec<Language> = Language::LANGUAGE_IDS
+            .iter()
+            .map(|id| Language::from_language_id(id).unwrap_or_else(|| panic!("{id}")))
+            .collect();
+        for l in Language::ALL {
+            assert!(reached.contains(&l), "no editor language id for {l:?}");
         }
     }
 

@@ -5,11 +5,13 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use dllm_models::{CancelFlag, InfillRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::generate;
+use crate::config::table::{Kind, Setting, SETTINGS};
 use crate::config::{Config, MAX_TOKENS_BLOCK, MAX_TOKENS_INLINE};
 use crate::engine::Engine;
 use crate::pipeline::{self, Outcome, Snapshot, Task};
@@ -34,35 +36,6 @@ pub enum Command {
     Infill(InfillArgs),
     /// Fill every hole (todo!(), pass, TODO comments, …) of a file; print the diff or write it.
     FillHoles(FillHolesArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// Checkpoint directory (Dream or LLaDA family) or Hugging Face id; default: the embedded model.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Compute dtype: f32 or bf16.
-    #[arg(long)]
-    pub dtype: Option<String>,
-    /// bf16 products on CPUs with AVX-512 BF16 (true, the default) or exact f32 ones (false).
-    #[arg(long)]
-    pub bf16_products: Option<bool>,
-    /// low_confidence, maskgit_plus, topk_margin, entropy or random.
-    #[arg(long)]
-    pub strategy: Option<String>,
-    // Negative numbers reach the parser, so `--steps -1` says why it is refused.
-    #[arg(long, allow_negative_numbers = true)]
-    pub steps: Option<u64>,
-    /// Token budget of the span (1-2048; a single-line span takes at most 512).
-    #[arg(long, allow_negative_numbers = true)]
-    pub max_tokens: Option<u64>,
-    /// Confidence threshold for parallel commits (0-1).
-    #[arg(long, allow_negative_numbers = true)]
-    pub threshold: Option<f64>,
-    #[arg(long, allow_negative_numbers = true)]
-    pub temperature: Option<f64>,
-    #[arg(long, allow_negative_numbers = true)]
-    pub seed: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -120,6 +93,124 @@ fn nothing(e: anyhow::Error) -> CliError {
     }
 }
 
+/// The help heading of the model and sampler flags: the settings table's entries that name a
+/// flag, one each.
+pub const MODEL_FLAGS: &str = "Model and sampler";
+
+/// The model and sampler flags given, in table order. Each is a setting of the table
+/// (`Setting::cli`): its flag, help, bounds and default come from there.
+#[derive(Debug, Clone, Default)]
+pub struct ModelArgs {
+    given: Vec<Given>,
+}
+
+#[derive(Debug, Clone)]
+struct Given {
+    flag: &'static str,
+    key: &'static str,
+    value: FlagValue,
+}
+
+/// A flag's value as clap parsed it: integers and booleans are refused by clap, ranges and
+/// names by the setting's own checks.
+#[derive(Debug, Clone)]
+enum FlagValue {
+    Int(u64),
+    Number(f64),
+    Bool(bool),
+    Text(String),
+    List(Vec<String>),
+}
+
+/// Which budgets `--max-tokens` sets: a task at a cursor may mask a line or a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxTokensFor {
+    Blocks,
+    LinesAndBlocks,
+}
+
+/// The settings that have a flag, with its name.
+fn flag_settings() -> impl Iterator<Item = (&'static Setting, &'static str)> {
+    SETTINGS.iter().filter_map(|s| Some((s, s.flag()?)))
+}
+
+fn value_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int { .. } => "N",
+        Kind::Number { .. } => "X",
+        Kind::Bool => "BOOL",
+        Kind::Choice { .. } => "NAME",
+        Kind::Text { .. } | Kind::List { .. } => "TEXT",
+    }
+}
+
+fn flag_arg(setting: &Setting, name: &'static str) -> Arg {
+    let arg = Arg::new(name)
+        .long(name)
+        .value_name(value_name(setting.kind))
+        .help(generate::flag_help(setting))
+        .help_heading(MODEL_FLAGS)
+        .action(ArgAction::Set);
+    match setting.kind {
+        // Negative numbers reach the parser, so `--steps -1` says why it is refused.
+        Kind::Int { .. } => arg
+            .value_parser(value_parser!(u64))
+            .allow_negative_numbers(true),
+        Kind::Number { .. } => arg
+            .value_parser(value_parser!(f64))
+            .allow_negative_numbers(true),
+        Kind::Bool => arg.value_parser(value_parser!(bool)),
+        Kind::Choice { .. } | Kind::Text { .. } => arg.value_parser(value_parser!(String)),
+        Kind::List { .. } => arg
+            .value_parser(value_parser!(String))
+            .action(ArgAction::Append),
+    }
+}
+
+fn flag_value(matches: &ArgMatches, setting: &Setting, name: &str) -> Option<FlagValue> {
+    Some(match setting.kind {
+        Kind::Int { .. } => FlagValue::Int(*matches.get_one::<u64>(name)?),
+        Kind::Number { .. } => FlagValue::Number(*matches.get_one::<f64>(name)?),
+        Kind::Bool => FlagValue::Bool(*matches.get_one::<bool>(name)?),
+        Kind::Choice { .. } | Kind::Text { .. } => {
+            FlagValue::Text(matches.get_one::<String>(name)?.clone())
+        }
+        Kind::List { .. } => FlagValue::List(matches.get_many::<String>(name)?.cloned().collect()),
+    })
+}
+
+impl Args for ModelArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(flag_settings().map(|(setting, name)| flag_arg(setting, name)))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for ModelArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ModelArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for (setting, flag) in flag_settings() {
+            if let Some(value) = flag_value(matches, setting, flag) {
+                self.given.retain(|g| g.flag != flag);
+                self.given.push(Given {
+                    flag,
+                    key: setting.key,
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A flag's number as JSON; NaN and infinities have no JSON form (serde_json would make them
 /// `null`, which clears a setting instead of refusing it).
 fn finite(flag: &str, x: f64) -> Result<Value, CliError> {
@@ -128,61 +219,47 @@ fn finite(flag: &str, x: f64) -> Result<Value, CliError> {
         .ok_or_else(|| usage(anyhow!("--{flag} {x}: expected a finite number")))
 }
 
+impl FlagValue {
+    fn to_json(&self, flag: &str) -> Result<Value, CliError> {
+        Ok(match self {
+            FlagValue::Int(n) => Value::from(*n),
+            FlagValue::Number(x) => finite(flag, *x)?,
+            FlagValue::Bool(b) => Value::from(*b),
+            FlagValue::Text(s) => Value::from(s.as_str()),
+            FlagValue::List(l) => Value::from(l.clone()),
+        })
+    }
+}
+
 impl ModelArgs {
     /// The flags as settings: (flag, setting key, value). `--max-tokens` is the budget of
     /// whichever span the task gets: `--at` on an empty block masks a multi-line one.
-    fn settings(&self, inline: bool) -> Result<Vec<(&'static str, &'static str, Value)>, CliError> {
-        let number = |flag, x: Option<f64>| x.map(|x| finite(flag, x)).transpose();
-        let inline_tokens = self
-            .max_tokens
-            .filter(|_| inline)
-            .map(|m| m.min(MAX_TOKENS_INLINE));
-        let all = [
-            ("model", "model", self.model.clone().map(Value::from)),
-            ("dtype", "dtype", self.dtype.clone().map(Value::from)),
-            (
-                "bf16-products",
-                "bf16Products",
-                self.bf16_products.map(Value::from),
-            ),
-            (
-                "strategy",
-                "strategy",
-                self.strategy.clone().map(Value::from),
-            ),
-            ("steps", "steps", self.steps.map(Value::from)),
-            (
-                "max-tokens",
-                "maxTokensBlock",
-                self.max_tokens.map(Value::from),
-            ),
-            (
-                "max-tokens",
-                "maxTokensInline",
-                inline_tokens.map(Value::from),
-            ),
-            (
-                "threshold",
-                "threshold",
-                number("threshold", self.threshold)?,
-            ),
-            (
-                "temperature",
-                "temperature",
-                number("temperature", self.temperature)?,
-            ),
-            ("seed", "seed", self.seed.map(Value::from)),
-        ];
-        Ok(all
-            .into_iter()
-            .filter_map(|(flag, key, v)| Some((flag, key, v?)))
-            .collect())
+    fn settings(
+        &self,
+        max_tokens: MaxTokensFor,
+    ) -> Result<Vec<(&'static str, &'static str, Value)>, CliError> {
+        let mut all = Vec::with_capacity(self.given.len() + 1);
+        for given in &self.given {
+            let value = given.value.to_json(given.flag)?;
+            let inline_too =
+                given.key == MAX_TOKENS_KEY && max_tokens == MaxTokensFor::LinesAndBlocks;
+            let inline = value.as_u64().filter(|_| inline_too);
+            all.push((given.flag, given.key, value));
+            if let Some(n) = inline {
+                all.push((
+                    given.flag,
+                    "maxTokensInline",
+                    Value::from(n.min(MAX_TOKENS_INLINE)),
+                ));
+            }
+        }
+        Ok(all)
     }
 
     /// Flags go through the same validation as editor settings; the first bad one is refused.
-    fn config(&self, inline: bool) -> Result<Config, CliError> {
+    pub fn config(&self, max_tokens: MaxTokensFor) -> Result<Config, CliError> {
         let mut config = Config::default();
-        for (flag, key, value) in self.settings(inline)? {
+        for (flag, key, value) in self.settings(max_tokens)? {
             config
                 .set(key, &value)
                 .map_err(|problem| usage(anyhow!("--{flag} {value}: {problem}")))?;
@@ -190,6 +267,9 @@ impl ModelArgs {
         Ok(config)
     }
 }
+
+/// The setting `--max-tokens` names; it sets `maxTokensInline` too for a single-line span.
+const MAX_TOKENS_KEY: &str = "maxTokensBlock";
 
 fn load_engine(config: &Config) -> Result<Engine, CliError> {
     let engine = Engine::start();
@@ -344,7 +424,11 @@ pub fn infill(args: InfillArgs) -> Result<(), CliError> {
     let file = args.file.as_deref().unwrap_or(Path::new(""));
     let snapshot = read_source(file)?;
     let task = task_of(&args, &snapshot.text)?;
-    let config = args.model.config(matches!(task, Task::Inline { .. }))?;
+    let max_tokens = match task {
+        Task::Inline { .. } => MaxTokensFor::LinesAndBlocks,
+        _ => MaxTokensFor::Blocks,
+    };
+    let config = args.model.config(max_tokens)?;
     let outcome = run_task(&snapshot, &task, &config)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -429,7 +513,7 @@ fn batch_reply(engine: &Engine, config: &Config, n: usize, bytes: &[u8]) -> Opti
 }
 
 fn batch(model: &ModelArgs) -> Result<(), CliError> {
-    let config = model.config(false)?;
+    let config = model.config(MaxTokensFor::Blocks)?;
     let engine = load_engine(&config)?;
     let mut stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
@@ -455,7 +539,7 @@ fn batch(model: &ModelArgs) -> Result<(), CliError> {
 
 pub fn fill_holes(args: FillHolesArgs) -> Result<(), CliError> {
     let snapshot = read_source(&args.file)?;
-    let config = args.model.config(false)?;
+    let config = args.model.config(MaxTokensFor::Blocks)?;
     let outcome = run_task(&snapshot, &Task::FillHoles { offset: None }, &config)?;
     let mut new_text = snapshot.text.to_string();
     let mut edits = outcome.edits.clone();

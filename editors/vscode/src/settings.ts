@@ -1,99 +1,29 @@
-// VS Code settings (`dllm.*`) -> the server's configuration object (server/src/config.rs).
+// VS Code settings (`dllm.*`) -> the server's configuration object (server/src/config/).
 // No `vscode` import: the extension passes a getter, the tests a plain object.
+// The keys, types and defaults are generated from the server's settings table into
+// settings.generated.ts; what is here is what the table cannot say (normalising editor input).
 
 import * as os from 'node:os';
 
-/** The server's keys, exactly as `KEYS` in server/src/config.rs (a test checks they agree). */
-export const SERVER_KEYS = [
-  'model',
-  'dtype',
-  'bf16Products',
-  'strategy',
-  'steps',
-  'maxTokensInline',
-  'maxTokensBlock',
-  'threshold',
-  'blockLength',
-  'inlineBlockLength',
-  'kvCache',
-  'cacheRefresh',
-  'refreshRadius',
-  'maxTokensPerStep',
-  'temperature',
-  'topP',
-  'seed',
-  'languages',
-  'holeMarkers',
-  'contextTokens',
-  'repairRounds',
-  'logLevel',
-] as const;
+import {
+  BLANK_MEANS_NULL,
+  RESTART_KEYS,
+  SERVER_DEFAULTS,
+  SERVER_KEYS,
+  ServerKey,
+  ServerSettings,
+  ZERO_MEANS_NULL,
+} from './settings.generated';
 
-export type ServerKey = (typeof SERVER_KEYS)[number];
-
-/** What the server receives: every key, `null` where the server's "off"/"default" is `None`. */
-export interface ServerSettings {
-  model: string | null;
-  dtype: 'f32' | 'bf16';
-  bf16Products: boolean;
-  strategy: string;
-  steps: number | null;
-  maxTokensInline: number;
-  maxTokensBlock: number;
-  threshold: number | null;
-  blockLength: number | null;
-  inlineBlockLength: number | null;
-  kvCache: boolean;
-  cacheRefresh: number | null;
-  refreshRadius: number | null;
-  maxTokensPerStep: number | null;
-  temperature: number;
-  topP: number;
-  seed: number;
-  languages: string[];
-  holeMarkers: string[];
-  contextTokens: number;
-  repairRounds: number;
-  logLevel: string;
-}
-
-/** The server's defaults (server/src/config.rs `Config::default`), also the contributed defaults. */
-export const SERVER_DEFAULTS: ServerSettings = {
-  model: null,
-  dtype: 'f32',
-  bf16Products: true,
-  strategy: 'maskgit_plus',
-  steps: null,
-  maxTokensInline: 24,
-  maxTokensBlock: 64,
-  threshold: 0.9,
-  blockLength: 32,
-  inlineBlockLength: 8,
-  kvCache: true,
-  cacheRefresh: 8,
-  refreshRadius: 64,
-  maxTokensPerStep: null,
-  temperature: 0,
-  topP: 1,
-  seed: 0,
-  languages: [],
-  holeMarkers: [],
-  contextTokens: 1024,
-  repairRounds: 2,
-  logLevel: 'info',
-};
-
-/** Settings of the extension itself, never sent to the server. */
-export const CLIENT_KEYS = [
-  'serverPath',
-  'inlineCompletion.enabled',
-  'inlineCompletion.debounceMs',
-  'completionItems.enabled',
-  'trace.server',
-] as const;
-
-/** Settings whose change needs a new server process rather than didChangeConfiguration. */
-export const RESTART_KEYS = ['serverPath', 'logLevel'] as const;
+export {
+  CLIENT_KEYS,
+  LANGUAGE_IDS,
+  RELOAD_KEYS,
+  RESTART_KEYS,
+  SERVER_DEFAULTS,
+  SERVER_KEYS,
+} from './settings.generated';
+export type { ServerKey, ServerSettings } from './settings.generated';
 
 /** Reads one setting below `dllm.`; `undefined` when unset (the default then applies). */
 export type SettingGetter = (key: string) => unknown;
@@ -103,23 +33,18 @@ function blankToNull(v: unknown): unknown {
   return typeof v === 'string' && v.trim() === '' ? null : v;
 }
 
-/** `0` for steps/blockLength/inlineBlockLength reads as "off" (the server's `None`): the settings UI cannot write null. */
+/** `0` reads as "off" (the server's `None`) where the settings UI cannot write null. */
 function zeroToNull(v: unknown): unknown {
   return v === 0 ? null : v;
 }
 
 const normalize: Partial<Record<ServerKey, (v: unknown) => unknown>> = {
+  ...Object.fromEntries(ZERO_MEANS_NULL.map((k) => [k, zeroToNull])),
+  ...Object.fromEntries(BLANK_MEANS_NULL.map((k) => [k, blankToNull])),
   model: (v) => {
     const m = blankToNull(v);
     return typeof m === 'string' ? expandHome(m.trim()) : m;
   },
-  steps: zeroToNull,
-  blockLength: zeroToNull,
-  inlineBlockLength: zeroToNull,
-  cacheRefresh: zeroToNull,
-  refreshRadius: zeroToNull,
-  maxTokensPerStep: zeroToNull,
-  threshold: blankToNull,
 };
 
 /** `~` and `~/...` in a path, as a shell would expand them. */

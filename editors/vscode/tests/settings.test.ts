@@ -1,34 +1,29 @@
-// settings.ts against the server's own source (server/src/config.rs) and package.json.
+// settings.ts and package.json against the settings generated from the server's table
+// (src/settings.generated.ts; `cargo test -p dllm-ls --test settings_table` regenerates both
+// and fails when either had drifted from server/src/config/table.rs).
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import { describe, test } from 'node:test';
 
+import { LANGUAGES } from '../src/protocol';
 import {
   affectedKeys,
   CLIENT_KEYS,
   expandHome,
+  LANGUAGE_IDS,
+  RELOAD_KEYS,
+  RESTART_KEYS,
   SERVER_DEFAULTS,
   SERVER_KEYS,
   serverEnv,
   toServerSettings,
 } from '../src/settings';
-import { packageJson, readRepoFile, vscodeGetter } from './paths';
+import { BLANK_MEANS_NULL, ZERO_MEANS_NULL } from '../src/settings.generated';
+import { packageJson, vscodeGetter } from './paths';
 
-const configRs = readRepoFile('server/src/config.rs');
 const properties = packageJson().contributes.configuration.properties;
 
 describe('settings', () => {
-  test('the server keys are exactly KEYS in server/src/config.rs', () => {
-    const block = /pub const KEYS: &\[&str\] = &\[([\s\S]*?)\];/.exec(configRs);
-    assert.ok(block, 'KEYS not found in config.rs');
-    const keys = [...block[1].matchAll(/"([A-Za-z0-9]+)"/g)].map((m) => m[1]);
-    assert.deepEqual([...SERVER_KEYS].sort(), keys.sort());
-    // And each has a match arm in Config::apply_key.
-    for (const key of SERVER_KEYS) {
-      assert.match(configRs, new RegExp(`"${key}" =>`), key);
-    }
-  });
-
   test('package.json contributes one setting per server key, plus the client settings, nothing else', () => {
     const expected = [...SERVER_KEYS, ...CLIENT_KEYS].map((k) => `dllm.${k}`).sort();
     assert.deepEqual(Object.keys(properties).sort(), expected);
@@ -38,51 +33,34 @@ describe('settings', () => {
     }
   });
 
-  test('the contributed defaults are the server defaults (Config::default in config.rs)', () => {
+  test('the contributed defaults are the server defaults', () => {
     assert.deepEqual(toServerSettings(vscodeGetter()), SERVER_DEFAULTS);
-    const rustDefault = (field: string) => {
-      const m = new RegExp(`\\b${field}: ([^,\\n]+),`).exec(configRs.slice(configRs.indexOf('impl Default for Config')));
-      assert.ok(m, field);
-      return m[1].trim();
-    };
-    assert.equal(rustDefault('max_tokens_inline'), String(SERVER_DEFAULTS.maxTokensInline));
-    assert.equal(rustDefault('max_tokens_block'), String(SERVER_DEFAULTS.maxTokensBlock));
-    assert.equal(rustDefault('context_tokens'), String(SERVER_DEFAULTS.contextTokens));
-    assert.equal(rustDefault('repair_rounds'), String(SERVER_DEFAULTS.repairRounds));
-    assert.equal(rustDefault('dtype'), `"${SERVER_DEFAULTS.dtype}".into()`);
-    assert.equal(rustDefault('bf16_products'), String(SERVER_DEFAULTS.bf16Products));
-    assert.equal(rustDefault('log_level'), `"${SERVER_DEFAULTS.logLevel}".into()`);
-    assert.equal(rustDefault('threshold'), `Some(${SERVER_DEFAULTS.threshold})`);
-    assert.equal(rustDefault('cache_refresh'), `Some(${SERVER_DEFAULTS.cacheRefresh})`);
-    assert.equal(rustDefault('refresh_radius'), `Some(${SERVER_DEFAULTS.refreshRadius})`);
-    assert.equal(rustDefault('block_length'), `Some(${SERVER_DEFAULTS.blockLength})`);
-    assert.equal(rustDefault('inline_block_length'), `Some(${SERVER_DEFAULTS.inlineBlockLength})`);
-    assert.equal(rustDefault('model'), 'None');
     assert.equal(SERVER_DEFAULTS.model, null);
+    assert.equal(properties['dllm.model'].default, '', 'the settings UI shows a blank, not null');
   });
 
-  test('enums and bounds in package.json agree with what the server accepts', () => {
-    const enumOf = (key: string) => properties[`dllm.${key}`].enum as string[];
-    assert.deepEqual(enumOf('dtype').sort(), ['bf16', 'f32']);
-    assert.match(configRs, /matches!\(\*d, "f32" \| "bf16"\)/);
-    const levels = /matches!\(\*l, ((?:"\w+"(?: \| )?)+)\)/.exec(configRs);
-    assert.ok(levels);
-    assert.deepEqual(enumOf('logLevel'), [...levels[1].matchAll(/"(\w+)"/g)].map((m) => m[1]));
-    const options = readRepoFile('models/src/sampler/options.rs');
-    const names = [...options.matchAll(/Strategy::\w+ => "(\w+)"/g)].map((m) => m[1]);
-    assert.equal(names.length, 5);
-    assert.deepEqual(enumOf('strategy').sort(), names.sort());
-    // `"maxTokensInline" => self.max_tokens_inline = positive(v, 512)?` and the like.
-    for (const m of configRs.matchAll(/"(\w+)" => [^\n]*?positive\(v, ([^)]+)\)/g)) {
-      // A bound may be a named constant of config.rs.
-      const constant = new RegExp(`const ${m[2]}: \\w+ = ([^;]+);`).exec(configRs);
-      const bound = constant ? constant[1] : m[2];
-      const max = bound === '1 << 20' ? 1 << 20 : Number(bound);
-      assert.equal(properties[`dllm.${m[1]}`].maximum, max, `${m[1]} maximum`);
+  test('what stands for null in the settings UI is allowed by package.json and read back as null', () => {
+    for (const key of ZERO_MEANS_NULL) {
+      assert.equal(properties[`dllm.${key}`].minimum, 0, `${key}: 0 is allowed`);
+      assert.equal(toServerSettings(vscodeGetter({ [key]: 0 }))[key], null, key);
     }
-    assert.equal(properties['dllm.repairRounds'].maximum, 8);
-    assert.equal(properties['dllm.threshold'].maximum, 1);
-    assert.equal(properties['dllm.temperature'].maximum, 10);
+    for (const key of BLANK_MEANS_NULL) {
+      assert.equal(toServerSettings(vscodeGetter({ [key]: '  ' }))[key], null, key);
+    }
+  });
+
+  test('restart and reload keys are settings of package.json', () => {
+    for (const key of [...RESTART_KEYS, ...RELOAD_KEYS]) {
+      assert.ok(`dllm.${key}` in properties, key);
+    }
+    assert.ok(RELOAD_KEYS.includes('model'));
+    assert.ok((RESTART_KEYS as readonly string[]).includes('serverPath'));
+  });
+
+  test("the extension's languages are the server's (grammars/src/language.rs)", () => {
+    assert.deepEqual([...LANGUAGES], [...LANGUAGE_IDS]);
+    const items = properties['dllm.languages'].items as { enum: string[] };
+    assert.deepEqual(items.enum, [...LANGUAGE_IDS]);
     assert.deepEqual(properties['dllm.languages'].default, []);
   });
 

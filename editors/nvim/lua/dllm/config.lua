@@ -4,6 +4,7 @@ local M = {}
 M.defaults = {
   -- The server binary: a path, or a name looked up on PATH.
   cmd = { "dllm-ls" },
+  -- The server's languages (grammars/src/language.rs); server/tests/settings_table.rs writes this line.
   filetypes = { "rust", "python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go" },
   -- Passed to the server as initializationOptions and on :DllmSettings changes (see the
   -- README's configuration table: model, strategy, steps, threshold, maxTokensInline, ...).

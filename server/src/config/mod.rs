@@ -1,109 +1,62 @@
 //! Server settings from `initializationOptions` and `workspace/didChangeConfiguration`.
 //!
 //! Each key is applied on its own: an unknown key is warned about, a bad value is reported and the
-//! old value kept, so one typo never resets the rest.
+//! old value kept, so one typo never resets the rest. What each key accepts, its default and
+//! what a change does come from one table ([`table::SETTINGS`]), from which the editor
+//! extensions' settings, the README's table and the command line's model flags are generated.
 
-use dllm_models::{SamplerOptions, Strategy};
+pub mod generate;
+mod parse;
+pub mod table;
+
+use dllm_models::SamplerOptions;
 use serde_json::{Map, Value};
 
+use parse::brief;
+use table::{OnChange, Setting, Target, SETTINGS};
+pub use table::{KEYS, MAX_TOKENS_BLOCK, MAX_TOKENS_INLINE};
+
+/// The settings in force. Each field's key, bounds and default are in [`table::SETTINGS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Checkpoint directory or Hugging Face id; `None` = the embedded default model.
+    /// `model`: a checkpoint directory or Hugging Face id; `None` = the embedded default model.
     pub model: Option<String>,
-    /// "f32" or "bf16".
+    /// `dtype`: "f32" or "bf16".
     pub dtype: String,
-    /// bf16 products where the CPU has AVX-512 BF16 (`LoadOptions::bf16_products`).
+    /// `bf16Products` (`LoadOptions::bf16_products`).
     pub bf16_products: bool,
-    /// Sampler settings of multi-line spans; single-line ones differ by `inline_block_length`.
+    /// The sampler of multi-line spans; single-line ones differ by `inline_block_length`.
     pub sampler: SamplerOptions,
-    /// Semi-autoregressive block length of single-line spans (`sampler_for`).
+    /// `inlineBlockLength`: the block length of single-line spans (`sampler_for`).
     pub inline_block_length: Option<usize>,
-    /// Token budget of an inline (single-line) completion.
+    /// `maxTokensInline`.
     pub max_tokens_inline: usize,
-    /// Token budget of a multi-line span (block completion, rewrite, each hole).
+    /// `maxTokensBlock`: a block completion, a rewrite, each hole.
     pub max_tokens_block: usize,
-    /// Languages served (LSP language ids); empty = all supported.
+    /// `languages` (LSP language ids); empty = all supported.
     pub languages: Vec<String>,
-    /// Extra hole markers (comment tags or macro names) beside the defaults.
+    /// `holeMarkers`: comment tags or macro names beside the defaults.
     pub hole_markers: Vec<String>,
-    /// Tokens of context around the span.
+    /// `contextTokens` on each side of the span.
     pub context_tokens: usize,
-    /// Rounds of re-masking when a candidate adds syntax errors.
+    /// `repairRounds`.
     pub repair_rounds: usize,
+    /// `logLevel`.
     pub log_level: String,
 }
 
 impl Default for Config {
+    /// The table's defaults, stored through the same checks as any settings object.
     fn default() -> Self {
-        Config {
-            model: None,
-            dtype: "f32".into(),
-            // On the 450-hole evaluation: 19-24% less time per hole, edit similarity within
-            // ±0.15 hole by hole, the same exact matches (README, "Speed").
-            bf16_products: true,
-            sampler: SamplerOptions {
-                threshold: Some(0.9),
-                // Measured on the default model's evaluation: same exact match, several times
-                // faster (README, "Speed").
-                kv_cache: true,
-                // A full pass every 8 steps gives the context's keys and values the span decoded
-                // so far: body parse rate 50% against 40% with one pass per block, for about a
-                // fifth more time (README, "Speed").
-                cache_refresh: Some(8),
-                // Those refreshes recompute only the span and the 64 columns on each side: on the
-                // 450-hole evaluation, the same edit similarity hole by hole (-0.1 / -0.1 on
-                // longer holes) in 11-15% less time (README, "Speed").
-                refresh_radius: Some(64),
-                // Semi-autoregressive blocks of 32 positions for multi-line spans: with the
-                // default model of the second GPU session, 2-8 line and body requests a third
-                // faster than without blocks at the same quality; blocks of 8 were faster still
-                // but lost 3 points of edit similarity on 2-8 lines and 6 of body parse rate
-                // (README, "Speed").
-                block_length: Some(32),
-                ..SamplerOptions::default()
-            },
-            // Lines lose nothing to blocks of 8 and are about 1.5x faster warm (README, "Speed").
-            inline_block_length: Some(8),
-            max_tokens_inline: 24,
-            max_tokens_block: 64,
-            languages: vec![],
-            hole_markers: vec![],
-            context_tokens: 1024,
-            repair_rounds: 2,
-            log_level: "info".into(),
+        let mut config = Config::empty();
+        for setting in SETTINGS {
+            if let Err(problem) = config.set(setting.key, &setting.default.to_json()) {
+                panic!("the default of `{}` is refused: {problem}", setting.key);
+            }
         }
+        config
     }
 }
-
-pub const KEYS: &[&str] = &[
-    "model",
-    "dtype",
-    "bf16Products",
-    "strategy",
-    "steps",
-    "maxTokensInline",
-    "maxTokensBlock",
-    "threshold",
-    "maxTokensPerStep",
-    "blockLength",
-    "inlineBlockLength",
-    "kvCache",
-    "cacheRefresh",
-    "refreshRadius",
-    "temperature",
-    "topP",
-    "seed",
-    "languages",
-    "holeMarkers",
-    "contextTokens",
-    "repairRounds",
-    "logLevel",
-];
-
-/// Largest `maxTokensInline`.
-pub const MAX_TOKENS_INLINE: u64 = 512;
-/// Largest `maxTokensBlock` (and `max_tokens` of a `--batch` line).
-pub const MAX_TOKENS_BLOCK: u64 = 2048;
 
 /// What applying settings did: messages to show, and whether the model must be reloaded.
 #[derive(Debug, Default, PartialEq)]
@@ -112,49 +65,26 @@ pub struct Applied {
     pub reload_model: bool,
 }
 
-fn positive(v: &Value, max: u64) -> Result<usize, String> {
-    v.as_u64()
-        .filter(|n| (1..=max).contains(n))
-        .map(|n| n as usize)
-        .ok_or(format!("expected an integer from 1 to {max}"))
-}
-
-fn unit_interval(v: &Value) -> Result<f32, String> {
-    v.as_f64()
-        .filter(|x| (0.0..=1.0).contains(x))
-        .map(|x| x as f32)
-        .ok_or("expected a number from 0 to 1".into())
-}
-
-fn strings(v: &Value) -> Result<Vec<String>, String> {
-    v.as_array()
-        .and_then(|a| {
-            a.iter()
-                .map(|s| s.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-        })
-        .ok_or("expected a list of strings".into())
-}
-
-/// A key or value as a warning quotes it: warnings reach the user as they are, so a huge value
-/// is cut short.
-fn brief(text: &str) -> String {
-    const MAX_CHARS: usize = 80;
-    match text.char_indices().nth(MAX_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
-}
-
-fn optional<T>(v: &Value, f: impl Fn(&Value) -> Result<T, String>) -> Result<Option<T>, String> {
-    if v.is_null() {
-        Ok(None)
-    } else {
-        f(v).map(Some)
-    }
-}
-
 impl Config {
+    /// Every field before the table's defaults are stored; the sampler's fields that are no
+    /// setting keep `SamplerOptions::default()`.
+    fn empty() -> Self {
+        Config {
+            model: None,
+            dtype: String::new(),
+            bf16_products: false,
+            sampler: SamplerOptions::default(),
+            inline_block_length: None,
+            max_tokens_inline: 0,
+            max_tokens_block: 0,
+            languages: vec![],
+            hole_markers: vec![],
+            context_tokens: 0,
+            repair_rounds: 0,
+            log_level: String::new(),
+        }
+    }
+
     /// How to load the model these settings name.
     pub fn load_options(&self) -> dllm_models::LoadOptions {
         dllm_models::LoadOptions {
@@ -196,80 +126,11 @@ impl Config {
     }
 
     fn apply_key(&mut self, key: &str, v: &Value, applied: &mut Applied) -> Result<(), String> {
-        let s = &mut self.sampler;
-        match key {
-            "model" => {
-                let model = optional(v, |v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or("expected a path or a model id".into())
-                })?;
-                applied.reload_model |= model != self.model;
-                self.model = model;
-            }
-            "dtype" => {
-                let d = v
-                    .as_str()
-                    .filter(|d| matches!(*d, "f32" | "bf16"))
-                    .ok_or("expected \"f32\" or \"bf16\"")?;
-                applied.reload_model |= d != self.dtype;
-                self.dtype = d.to_string();
-            }
-            "bf16Products" => {
-                let b = v.as_bool().ok_or("expected true or false")?;
-                applied.reload_model |= b != self.bf16_products;
-                self.bf16_products = b;
-            }
-            "strategy" => {
-                s.strategy = v
-                    .as_str()
-                    .ok_or("expected a string")?
-                    .parse::<Strategy>()
-                    .map_err(|e| e.to_string())?
-            }
-            "steps" => s.steps = optional(v, |v| positive(v, 4096))?,
-            "threshold" => s.threshold = optional(v, unit_interval)?,
-            "maxTokensPerStep" => s.max_per_step = optional(v, |v| positive(v, 4096))?,
-            "blockLength" => s.block_length = optional(v, |v| positive(v, 4096))?,
-            "inlineBlockLength" => self.inline_block_length = optional(v, |v| positive(v, 4096))?,
-            "kvCache" => s.kv_cache = v.as_bool().ok_or("expected true or false")?,
-            "cacheRefresh" => s.cache_refresh = optional(v, |v| positive(v, 4096))?,
-            "refreshRadius" => s.refresh_radius = optional(v, |v| positive(v, 1 << 20))?,
-            "temperature" => {
-                s.temperature = v
-                    .as_f64()
-                    .filter(|t| (0.0..=10.0).contains(t))
-                    .ok_or("expected a number from 0 to 10")? as f32
-            }
-            "topP" => {
-                // Checked as f32: a tiny positive f64 would round to a top_p of 0.
-                s.top_p = v
-                    .as_f64()
-                    .map(|p| p as f32)
-                    .filter(|p| *p > 0.0 && *p <= 1.0)
-                    .ok_or("expected a number in (0, 1]")?
-            }
-            "seed" => s.seed = v.as_u64().ok_or("expected a non-negative integer")?,
-            "maxTokensInline" => self.max_tokens_inline = positive(v, MAX_TOKENS_INLINE)?,
-            "maxTokensBlock" => self.max_tokens_block = positive(v, MAX_TOKENS_BLOCK)?,
-            "languages" => self.languages = strings(v)?,
-            "holeMarkers" => self.hole_markers = strings(v)?,
-            "contextTokens" => self.context_tokens = positive(v, 1 << 20)?,
-            "repairRounds" => {
-                self.repair_rounds =
-                    v.as_u64()
-                        .filter(|n| *n <= 8)
-                        .ok_or("expected an integer from 0 to 8")? as usize
-            }
-            "logLevel" => {
-                let level = v
-                    .as_str()
-                    .filter(|l| matches!(*l, "error" | "warn" | "info" | "debug" | "trace"))
-                    .ok_or("expected one of error, warn, info, debug, trace")?;
-                self.log_level = level.to_string();
-            }
-            _ => return Err(format!("unknown setting; known: {}", KEYS.join(", "))),
-        }
+        let (setting, field) = server_setting(key)
+            .ok_or_else(|| format!("unknown setting; known: {}", KEYS.join(", ")))?;
+        let value = parse::parse(setting, v)?;
+        let changed = parse::store(field(self), value)?;
+        applied.reload_model |= changed && setting.on_change == OnChange::ReloadsModel;
         Ok(())
     }
 
@@ -288,11 +149,93 @@ impl Config {
     }
 }
 
+/// A server setting and the field it writes.
+fn server_setting(key: &str) -> Option<(&'static Setting, table::FieldOf)> {
+    let setting = table::setting(key)?;
+    match setting.target {
+        Target::Server(field) => Some((setting, field)),
+        Target::Editor => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use dllm_models::Strategy;
     use serde_json::json;
 
     use super::*;
+
+    /// Values at and just past a setting's bounds, each with whether it is accepted.
+    fn edges(setting: &Setting) -> Vec<(Value, bool)> {
+        use table::{Kind, Min};
+        let mut edges = vec![(Value::Null, setting.null_means.is_some())];
+        match setting.kind {
+            Kind::Int { min, max } => {
+                edges.push((json!(min), true));
+                edges.extend(min.checked_sub(1).map(|n| (json!(n), false)));
+                edges.push((json!(-1), false));
+                edges.push((json!(max.unwrap_or(u64::MAX)), true));
+                edges.extend(max.map(|n| (json!(n + 1), false)));
+            }
+            Kind::Number { min, max } => {
+                let (m, at_min) = match min {
+                    Min::Inclusive(m) => (m, true),
+                    Min::Exclusive(m) => (m, false),
+                };
+                edges.extend([(json!(m), at_min), (json!(m - 0.5), false)]);
+                edges.extend([(json!(max), true), (json!(max + 0.5), false)]);
+            }
+            Kind::Bool => edges.extend([(json!(true), true), (json!("true"), false)]),
+            Kind::Choice { choices, .. } => {
+                edges.extend(choices.iter().map(|c| (json!(c.name), true)));
+                edges.push((json!("no-such-name"), false));
+            }
+            Kind::Text { .. } => edges.extend([(json!("x"), true), (json!(1), false)]),
+            Kind::List { .. } => edges.extend([(json!(["x"]), true), (json!([1]), false)]),
+        }
+        edges
+    }
+
+    #[test]
+    fn every_bound_and_choice_of_the_table_applies_and_one_past_a_bound_is_refused() {
+        for setting in SETTINGS {
+            assert!(!setting.doc.is_empty(), "`{}` has a doc", setting.key);
+            for (value, accepted) in edges(setting) {
+                let mut c = Config::default();
+                let applied = c.apply(&json!({ setting.key: value }));
+                assert_eq!(
+                    applied.warnings.is_empty(),
+                    accepted,
+                    "`{}` = {value}: {:?}",
+                    setting.key,
+                    applied.warnings
+                );
+                if !accepted {
+                    assert_eq!(c, Config::default(), "`{}` = {value}", setting.key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_names_every_strategy_and_no_key_twice() {
+        let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+        let table::Kind::Choice { choices, .. } = table::setting("strategy").unwrap().kind else {
+            panic!("strategy is a choice");
+        };
+        let mut listed: Vec<&str> = choices.iter().map(|c| c.name).collect();
+        listed.sort_unstable();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(listed, sorted);
+        let all = SETTINGS.iter().chain(table::EDITOR_SETTINGS);
+        let mut keys: Vec<&str> = all.map(|s| s.key).collect();
+        let count = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "a key is declared twice");
+        assert_eq!(KEYS.len(), SETTINGS.len());
+    }
 
     #[test]
     fn cache_settings_apply_and_bad_ones_keep_the_old_value() {
