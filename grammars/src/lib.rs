@@ -9,7 +9,7 @@
 //!   ([`Language::from_language_id`]) or file extension ([`Language::from_extension`],
 //!   [`Language::from_path`]); [`Language::tree_sitter_language`] gives the grammar.
 //! - [`SyntaxTree`]: a parser and the tree of one document: [`SyntaxTree::parse`], and
-//!   [`SyntaxTree::edit`] with a [`TextEdit`] for an incremental reparse after a change.
+//!   [`SyntaxTree::edit`] with a [`TreeEdit`] for an incremental reparse after a change.
 //! - [`span`]: what to mask for a request. [`select_span`] takes a [`SpanRequest`]
 //!   (selection, cursor, enclosing statement / block / function body) and answers a [`Span`]:
 //!   the byte range, a [`SpanKind`], whether the fill may span lines, and whether the cursor is
@@ -47,7 +47,7 @@ pub use check::{check_edit, check_edits, check_edits_on, count_errors_in, EditCh
 pub use holes::{find_holes, Hole, HoleKind, HoleMarkers};
 pub use language::Language;
 pub use span::{select_span, FunctionSpan, Span, SpanKind, SpanRequest};
-pub use syntax_tree::{SyntaxTree, TextEdit, TextPoint};
+pub use syntax_tree::{SyntaxTree, TextPoint, TreeEdit};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrammarError {

@@ -45,9 +45,9 @@ impl TextPoint {
 
 /// One change to a document, in the shape tree-sitter wants: where it starts, where the
 /// replaced text ended in the old document and where the replacement ends in the new one, in
-/// bytes and as points. [`TextEdit::replacing`] computes it from a range and its replacement.
+/// bytes and as points. [`TreeEdit::replacing`] computes it from a range and its replacement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextEdit {
+pub struct TreeEdit {
     pub start_byte: usize,
     pub old_end_byte: usize,
     pub new_end_byte: usize,
@@ -56,7 +56,7 @@ pub struct TextEdit {
     pub new_end_point: TextPoint,
 }
 
-impl TextEdit {
+impl TreeEdit {
     /// The edit that replaces `range` of `old_text` with `replacement`.
     pub fn replacing(
         old_text: &str,
@@ -65,7 +65,7 @@ impl TextEdit {
     ) -> Result<Self, GrammarError> {
         check_range(old_text, &range)?;
         let start_point = TextPoint::of_offset(old_text, range.start)?;
-        Ok(TextEdit {
+        Ok(TreeEdit {
             start_byte: range.start,
             old_end_byte: range.end,
             new_end_byte: range.start + replacement.len(),
@@ -112,7 +112,7 @@ impl SyntaxTree {
     /// Applies `edit` to the tree and reparses `new_text` (the whole document after the edit),
     /// reusing the unchanged parts of the old tree. Edits must be applied one at a time, in the
     /// order they were made, each with the text right after it.
-    pub fn edit(&mut self, edit: &TextEdit, new_text: &str) -> Result<(), GrammarError> {
+    pub fn edit(&mut self, edit: &TreeEdit, new_text: &str) -> Result<(), GrammarError> {
         if edit.old_end_byte < edit.start_byte {
             return Err(GrammarError::InvertedRange {
                 start: edit.start_byte,
@@ -130,7 +130,7 @@ impl SyntaxTree {
 
     /// Applies several edits, each in the coordinates left by the ones before it, then reparses
     /// `new_text` once.
-    pub fn edit_all(&mut self, edits: &[TextEdit], new_text: &str) -> Result<(), GrammarError> {
+    pub fn edit_all(&mut self, edits: &[TreeEdit], new_text: &str) -> Result<(), GrammarError> {
         for e in edits {
             if e.old_end_byte < e.start_byte {
                 return Err(GrammarError::InvertedRange {
@@ -155,7 +155,7 @@ impl SyntaxTree {
         range: Range<usize>,
         replacement: &str,
     ) -> Result<String, GrammarError> {
-        let edit = TextEdit::replacing(old_text, range.clone(), replacement)?;
+        let edit = TreeEdit::replacing(old_text, range.clone(), replacement)?;
         let mut new_text = String::with_capacity(old_text.len() + replacement.len());
         new_text.push_str(&old_text[..range.start]);
         new_text.push_str(replacement);
@@ -292,7 +292,7 @@ mod tests {
     fn an_edit_spells_out_old_and_new_ends() {
         let old = "fn f() {\n    1\n}\n";
         let one = old.find('1').unwrap();
-        let e = TextEdit::replacing(old, one..one + 1, "let x = 1;\n    x").unwrap();
+        let e = TreeEdit::replacing(old, one..one + 1, "let x = 1;\n    x").unwrap();
         assert_eq!(e.start_byte, 13);
         assert_eq!(e.old_end_byte, 14);
         assert_eq!(e.new_end_byte, 13 + 16);
@@ -300,10 +300,10 @@ mod tests {
         assert_eq!(e.old_end_point, TextPoint { row: 1, column: 5 });
         assert_eq!(e.new_end_point, TextPoint { row: 2, column: 5 });
         // Deleting a line break joins rows.
-        let e = TextEdit::replacing(old, 8..9, "").unwrap();
+        let e = TreeEdit::replacing(old, 8..9, "").unwrap();
         assert_eq!(e.old_end_point, TextPoint { row: 1, column: 0 });
         assert_eq!(e.new_end_point, TextPoint { row: 0, column: 8 });
-        assert!(TextEdit::replacing(old, 5..4, "").is_err());
+        assert!(TreeEdit::replacing(old, 5..4, "").is_err());
     }
 
     #[test]
@@ -311,16 +311,16 @@ mod tests {
         let text = "x = 1\n";
         let mut t = SyntaxTree::parse(Language::Python, text).unwrap();
         let before = t.sexp();
-        let e = TextEdit::replacing(text, 4..5, "größe").unwrap();
+        let e = TreeEdit::replacing(text, 4..5, "größe").unwrap();
         // The new text is shorter than the edit says.
         assert!(matches!(
             t.edit(&e, "x = 2\n"),
             Err(GrammarError::OutOfBounds { .. })
         ));
         // The new end falls inside `ö`.
-        let e = TextEdit {
+        let e = TreeEdit {
             new_end_byte: 7,
-            ..TextEdit::replacing(text, 4..5, "gr").unwrap()
+            ..TreeEdit::replacing(text, 4..5, "gr").unwrap()
         };
         assert_eq!(
             t.edit(&e, "x = größe\n"),

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use dllm_grammars::{Language, SyntaxTree, TextEdit as TreeEdit, TextPoint};
+use dllm_grammars::{Language, SyntaxTree, TextPoint, TreeEdit};
 use ropey::Rope;
 use tower_lsp_server::ls_types::{
     Position, PositionEncodingKind, Range, TextDocumentContentChangeEvent,
@@ -259,16 +259,16 @@ impl Document {
     }
 
     /// Applies a `didChange` batch: every change or none. On error the document is unchanged.
-    /// Returns the byte-level edits applied, in order, for incremental reparsing.
+    /// Returns the edits applied, in order, each in the coordinates left by the ones before it
+    /// (as the tree was edited with them).
     pub fn apply_changes(
         &mut self,
         version: i32,
         changes: &[TextDocumentContentChangeEvent],
         enc: Encoding,
-    ) -> Result<Vec<TextEdit>, EditError> {
+    ) -> Result<Vec<TreeEdit>, EditError> {
         let mut text = self.text.clone();
         let mut edits = Vec::with_capacity(changes.len());
-        let mut tree_edits = Vec::with_capacity(changes.len());
         for change in changes {
             let range = match change.range {
                 Some(range) => {
@@ -292,7 +292,7 @@ impl Document {
             text.remove(cs..ce);
             text.insert(cs, &change.text);
             let new_end = range.start + change.text.len();
-            tree_edits.push(TreeEdit {
+            edits.push(TreeEdit {
                 start_byte: range.start,
                 old_end_byte: range.end,
                 new_end_byte: new_end,
@@ -300,14 +300,10 @@ impl Document {
                 old_end_point,
                 new_end_point: point(&text, new_end),
             });
-            edits.push(TextEdit {
-                range,
-                new_len: change.text.len(),
-            });
         }
         self.text = text;
         self.version = version;
-        self.refresh(&tree_edits);
+        self.refresh(&edits);
         Ok(edits)
     }
 
@@ -335,13 +331,6 @@ impl Document {
         }
         self.flat = Some(flat);
     }
-}
-
-/// One applied replacement in byte offsets of the text before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextEdit {
-    pub range: std::ops::Range<usize>,
-    pub new_len: usize,
 }
 
 /// tree-sitter's point of a byte: rows end at `\n` (ropey's `cr_lines` also ends them at a lone
@@ -473,12 +462,10 @@ mod tests {
             .unwrap();
         assert_eq!(doc.text.to_string(), "func f() {\n\treturn 42 // 😀!\n}\n");
         assert_eq!(doc.version, 2);
+        let first = &edits[0];
         assert_eq!(
-            edits[0],
-            TextEdit {
-                range: 19..20,
-                new_len: 2
-            }
+            (first.start_byte, first.old_end_byte, first.new_end_byte),
+            (19, 20, 21)
         );
         let flat = doc.flat.clone().unwrap();
         assert_eq!(&*flat, doc.text.to_string());

@@ -437,3 +437,32 @@ fn with_no_model_configured_the_embedded_default_model_serves() {
     assert!(r["result"].is_array(), "an answer, not an error: {r}");
     c.shutdown();
 }
+
+#[test]
+fn a_client_that_never_answers_apply_edit_does_not_hold_the_command() {
+    let model = constant_model("a", 256);
+    let mut c = ready_client(model.path(), json!({}));
+    c.open(URI, "rust", "fn f() -> i32 {\n    todo!()\n}\n");
+    c.answer_server_requests = false;
+    let started = std::time::Instant::now();
+    let r = c.request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.fillHoles", "arguments": [{"uri": URI, "position": pos(1, 4)}]}),
+    );
+    let waited = started.elapsed();
+    assert_eq!(r["result"]["applied"], false, "{r}");
+    assert!(
+        c.server_requests
+            .iter()
+            .any(|m| m["method"] == "workspace/applyEdit"),
+        "the edit was sent"
+    );
+    // The server waits 10 s for the answer, then gives up.
+    assert!(
+        (9..40).contains(&waited.as_secs()),
+        "answered after {waited:?}"
+    );
+    c.answer_server_requests = true;
+    assert_eq!(c.wait_model()["state"], "ready");
+    c.shutdown();
+}
