@@ -74,6 +74,13 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+/// What the status and the model's description call the embedded model.
+const DEFAULT_MODEL_LABEL: &str = "embedded default model";
+
+fn label(model: Option<&str>) -> String {
+    model.unwrap_or(DEFAULT_MODEL_LABEL).to_string()
+}
+
 fn load(model: Option<&str>, options: &LoadOptions) -> Result<(DiffusionModel, String), String> {
     let source = match model {
         Some(spec) => ModelSource::parse(spec),
@@ -82,111 +89,153 @@ fn load(model: Option<&str>, options: &LoadOptions) -> Result<(DiffusionModel, S
     let loaded = DiffusionModel::load(&source, options).map_err(|e| e.to_string())?;
     let dtype = options.dtype;
     let cfg = loaded.config();
-    let name = model
-        .map(str::to_string)
-        .unwrap_or_else(|| "embedded default model".into());
     let description = format!(
-        "{name} ({:?}, {:.1}M parameters, {dtype:?})",
+        "{} ({:?}, {:.1}M parameters, {dtype:?})",
+        label(model),
         cfg.family,
         cfg.parameter_count() as f64 / 1e6
     );
     Ok((loaded, description))
 }
 
+/// The engine thread's state: the model, the KV caches of recent documents, and the status and
+/// chat template it shares with [`Engine`].
+struct Worker {
+    model: Option<DiffusionModel>,
+    caches: DocumentCaches,
+    status: Arc<Mutex<ModelStatus>>,
+    chat: Arc<Mutex<Option<ChatTemplate>>>,
+}
+
+impl Worker {
+    /// Runs jobs in order until every [`Engine`] is gone.
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        for job in jobs {
+            match job {
+                Job::Load {
+                    model,
+                    options,
+                    reply,
+                } => {
+                    let _ = reply.send(self.load(model.as_deref(), &options));
+                }
+                Job::Infill {
+                    request,
+                    options,
+                    cancel,
+                    document,
+                    reply,
+                } => {
+                    // A job cancelled while it waited is dropped without running.
+                    let result = if cancel.is_cancelled() {
+                        Err(EngineError::Cancelled)
+                    } else {
+                        self.infill(&request, &options, &cancel, document)
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    fn set_status(&self, status: ModelStatus) {
+        *self.status.lock().unwrap() = status;
+    }
+
+    /// Drops the current model and loads `spec`; a panic while loading is a failed load.
+    fn load(&mut self, spec: Option<&str>, options: &LoadOptions) -> Result<String, String> {
+        self.set_status(ModelStatus::Loading(label(spec)));
+        self.model = None;
+        self.caches.clear();
+        *self.chat.lock().unwrap() = None;
+        let result = catch_unwind(|| load(spec, options))
+            .unwrap_or_else(|p| Err(format!("panic while loading: {}", panic_message(p))));
+        match result {
+            Ok((model, description)) => {
+                *self.chat.lock().unwrap() = model.chat_template().cloned();
+                self.model = Some(model);
+                self.set_status(ModelStatus::Ready(description.clone()));
+                Ok(description)
+            }
+            Err(e) => {
+                self.set_status(ModelStatus::Failed(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs one request; a panic costs this request only.
+    fn infill(
+        &mut self,
+        request: &InfillRequest,
+        options: &SamplerOptions,
+        cancel: &CancelFlag,
+        document: Option<String>,
+    ) -> Result<InfillOutput, EngineError> {
+        let Some(model) = &self.model else {
+            return Err(EngineError::NotReady(format!(
+                "{:?}",
+                self.status.lock().unwrap()
+            )));
+        };
+        let caches = &mut self.caches;
+        let result = catch_unwind(AssertUnwindSafe(|| match document {
+            None => model.infill(request, options, cancel),
+            Some(doc) => {
+                let mut reuse = caches.take(&doc);
+                let out = model.infill_reusing(request, options, cancel, None, &mut reuse);
+                caches.put(doc, reuse);
+                out
+            }
+        }));
+        match result {
+            Err(p) => Err(EngineError::Panicked(panic_message(p))),
+            Ok(Err(dllm_models::Error::Cancelled)) => Err(EngineError::Cancelled),
+            Ok(out) => Ok(out?),
+        }
+    }
+}
+
+/// The last KV cache of each of the [`CACHED_DOCUMENTS`] most recently used documents, most
+/// recently used last.
+#[derive(Default)]
+struct DocumentCaches(Vec<(String, Option<CanvasCache>)>);
+
+impl DocumentCaches {
+    /// Takes `document`'s cache out (`None` when it has none).
+    fn take(&mut self, document: &str) -> Option<CanvasCache> {
+        let i = self.0.iter().position(|(d, _)| d == document)?;
+        self.0.remove(i).1
+    }
+
+    /// Keeps `document`'s cache as the most recently used, dropping the least recently used.
+    fn put(&mut self, document: String, cache: Option<CanvasCache>) {
+        if self.0.len() >= CACHED_DOCUMENTS {
+            self.0.remove(0);
+        }
+        self.0.push((document, cache));
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 impl Engine {
-    /// Starts the worker thread. No model is loaded until [`Engine::load`].
+    /// Starts the worker thread. No model is loaded until [`Engine::start_load`].
     pub fn start() -> Self {
         let (jobs, rx) = mpsc::channel::<Job>();
         let status = Arc::new(Mutex::new(ModelStatus::NotLoaded));
-        let worker_status = status.clone();
         let chat = Arc::new(Mutex::new(None));
-        let worker_chat = chat.clone();
+        let worker = Worker {
+            model: None,
+            caches: DocumentCaches::default(),
+            status: status.clone(),
+            chat: chat.clone(),
+        };
         thread::Builder::new()
             .name("dllm-engine".into())
-            .spawn(move || {
-                let mut model: Option<DiffusionModel> = None;
-                // (document, its last cache), most recently used last.
-                let mut caches: Vec<(String, Option<CanvasCache>)> = Vec::new();
-                for job in rx {
-                    match job {
-                        Job::Load {
-                            model: spec,
-                            options,
-                            reply,
-                        } => {
-                            let label = spec
-                                .clone()
-                                .unwrap_or_else(|| "embedded default model".into());
-                            *worker_status.lock().unwrap() = ModelStatus::Loading(label);
-                            model = None;
-                            caches.clear();
-                            *worker_chat.lock().unwrap() = None;
-                            let result = catch_unwind(|| load(spec.as_deref(), &options))
-                                .unwrap_or_else(|p| {
-                                    Err(format!("panic while loading: {}", panic_message(p)))
-                                });
-                            let outcome = match result {
-                                Ok((m, description)) => {
-                                    *worker_chat.lock().unwrap() = m.chat_template().cloned();
-                                    model = Some(m);
-                                    *worker_status.lock().unwrap() =
-                                        ModelStatus::Ready(description.clone());
-                                    Ok(description)
-                                }
-                                Err(e) => {
-                                    *worker_status.lock().unwrap() = ModelStatus::Failed(e.clone());
-                                    Err(e)
-                                }
-                            };
-                            let _ = reply.send(outcome);
-                        }
-                        Job::Infill {
-                            request,
-                            options,
-                            cancel,
-                            document,
-                            reply,
-                        } => {
-                            if cancel.is_cancelled() {
-                                let _ = reply.send(Err(EngineError::Cancelled));
-                                continue;
-                            }
-                            let result = match &model {
-                                None => Err(EngineError::NotReady(format!(
-                                    "{:?}",
-                                    worker_status.lock().unwrap()
-                                ))),
-                                Some(m) => catch_unwind(AssertUnwindSafe(|| {
-                                    let Some(doc) = document else {
-                                        return m.infill(&request, &options, &cancel);
-                                    };
-                                    let mut reuse = match caches.iter().position(|(d, _)| *d == doc)
-                                    {
-                                        Some(i) => caches.remove(i).1,
-                                        None => None,
-                                    };
-                                    let out = m.infill_reusing(
-                                        &request, &options, &cancel, None, &mut reuse,
-                                    );
-                                    if caches.len() >= CACHED_DOCUMENTS {
-                                        caches.remove(0);
-                                    }
-                                    caches.push((doc, reuse));
-                                    out
-                                }))
-                                .map_err(|p| EngineError::Panicked(panic_message(p)))
-                                .and_then(|r| {
-                                    r.map_err(|e| match e {
-                                        dllm_models::Error::Cancelled => EngineError::Cancelled,
-                                        e => EngineError::Model(e),
-                                    })
-                                }),
-                            };
-                            let _ = reply.send(result);
-                        }
-                    }
-                }
-            })
+            .spawn(move || worker.run(rx))
             .expect("spawn the engine thread");
         Engine { jobs, status, chat }
     }
@@ -211,10 +260,7 @@ impl Engine {
         model: Option<String>,
         options: LoadOptions,
     ) -> oneshot::Receiver<Result<String, String>> {
-        let label = model
-            .clone()
-            .unwrap_or_else(|| "embedded default model".into());
-        *self.status.lock().unwrap() = ModelStatus::Loading(label);
+        *self.status.lock().unwrap() = ModelStatus::Loading(label(model.as_deref()));
         let (reply, rx) = oneshot::channel();
         if self
             .jobs
@@ -230,17 +276,7 @@ impl Engine {
         rx
     }
 
-    /// Loads (or replaces) the model; resolves when it is ready or failed.
-    pub async fn load(
-        &self,
-        model: Option<String>,
-        options: LoadOptions,
-    ) -> Result<String, String> {
-        self.start_load(model, options)
-            .await
-            .map_err(|_| "the engine worker stopped".to_string())?
-    }
-
+    /// Loads (or replaces) the model and waits until it is ready or failed.
     pub fn load_blocking(
         &self,
         model: Option<String>,
