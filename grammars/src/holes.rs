@@ -90,7 +90,8 @@ pub struct Hole {
 }
 
 /// Holes that lie wholly inside `within`, in document order. `within` is usually the whole
-/// text or [`enclosing_function`]'s answer.
+/// text, or the body of the function around the cursor
+/// ([`SpanRequest::EnclosingFunctionBody`](crate::SpanRequest::EnclosingFunctionBody)).
 pub fn find_holes(
     tree: &SyntaxTree,
     text: &str,
@@ -117,16 +118,6 @@ pub fn find_holes(
     out.sort_by_key(|h| h.range.start);
     out.dedup_by(|b, a| b.range.start < a.range.end);
     out
-}
-
-/// The inside of the body of the innermost function around `offset`: where "fill every hole
-/// in this function" looks. `None` outside any function (or past the end of the tree).
-/// [`crate::span::enclosing_function`] gives the whole function too.
-pub fn enclosing_function(tree: &SyntaxTree, offset: usize) -> Option<Range<usize>> {
-    if offset > tree.root().end_byte() {
-        return None;
-    }
-    crate::span::function_node(tree, offset).map(|(_, body)| crate::span::body_inside(tree, body))
 }
 
 fn contains_phrase(text: &str, phrases: &[String]) -> bool {
@@ -293,17 +284,24 @@ mod tests {
     }
 
     #[test]
-    fn enclosing_function_body_for_hole_filling() {
+    fn holes_in_the_enclosing_function_body() {
         let rs = "fn outer() {\n    let f = |x: i32| todo!();\n    todo!()\n}\nconst C: i32 = 1;\n";
         let t = SyntaxTree::parse(Language::Rust, rs).unwrap();
+        let body = |at: usize| {
+            crate::select_span(
+                &t,
+                rs,
+                &crate::SpanRequest::EnclosingFunctionBody { offset: at },
+            )
+            .map(|s| s.range)
+        };
         let inner = rs.find("todo!();").unwrap();
         // The closure's body is an expression: that expression is the body.
-        assert_eq!(enclosing_function(&t, inner), Some(inner..inner + 7));
-        let outer = enclosing_function(&t, rs.find("let").unwrap()).unwrap();
+        assert_eq!(body(inner), Ok(inner..inner + 7));
+        let outer = body(rs.find("let").unwrap()).unwrap();
         assert_eq!(outer, 12..rs.find("}\nconst").unwrap());
         let found = find_holes(&t, rs, outer, &HoleMarkers::default());
         assert_eq!(found.len(), 2);
-        assert_eq!(enclosing_function(&t, rs.find("const").unwrap()), None);
-        assert_eq!(enclosing_function(&t, rs.len() + 10), None);
+        assert!(body(rs.find("const").unwrap()).is_err());
     }
 }

@@ -18,8 +18,8 @@
 //! - [`holes`]: `todo!()`, `unimplemented!()`, Python `pass` / `...` bodies,
 //!   `raise NotImplementedError`, `throw new Error("not implemented")`, Go
 //!   `panic("not implemented")` and `TODO` / `FIXME` comments, found by [`find_holes`] with
-//!   configurable [`HoleMarkers`]; [`holes::enclosing_function`] is the range to search for
-//!   "fill every hole in this function".
+//!   configurable [`HoleMarkers`]; the function body to search for "fill every hole in this
+//!   function" is [`SpanRequest::EnclosingFunctionBody`]'s span.
 //! - [`check`]: whether a candidate edit adds syntax errors ([`check_edit`], [`check_edits`]),
 //!   and where ([`EditCheck::error_ranges`]), so a caller can re-mask around them;
 //!   [`count_errors_in`] counts ERROR / MISSING nodes touching a range.

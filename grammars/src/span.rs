@@ -274,7 +274,7 @@ pub fn enclosing_statement(
 }
 
 /// The innermost function node around `offset` that has a body.
-pub(crate) fn function_node(tree: &SyntaxTree, offset: usize) -> Option<(Node<'_>, Node<'_>)> {
+fn function_node(tree: &SyntaxTree, offset: usize) -> Option<(Node<'_>, Node<'_>)> {
     tree.ancestors(tree.node_covering(offset..offset))
         .into_iter()
         .filter(|n| tree.language.is_function(n.kind()))
@@ -282,7 +282,7 @@ pub(crate) fn function_node(tree: &SyntaxTree, offset: usize) -> Option<(Node<'_
 }
 
 /// The inside of a function's body node.
-pub(crate) fn body_inside(tree: &SyntaxTree, body: Node) -> Range<usize> {
+fn body_inside(tree: &SyntaxTree, body: Node) -> Range<usize> {
     if tree.language.is_block(body.kind()) {
         block_inside(tree, body)
     } else {
@@ -320,7 +320,7 @@ pub fn identifier_at(
     Ok(None)
 }
 
-pub(crate) fn is_identifier(kind: &str) -> bool {
+fn is_identifier(kind: &str) -> bool {
     matches!(
         kind,
         "identifier"
