@@ -66,13 +66,6 @@ impl LineEnding {
         }
     }
 
-    /// The dominant ending of `text` (`\n` on a tie or when it has no line break).
-    pub fn of(text: &str) -> Self {
-        let mut counter = LineEndingCounter::default();
-        counter.feed(text.as_bytes());
-        counter.dominant()
-    }
-
     /// `text` (generated with `\n` line breaks) with its line breaks written this way. LF leaves
     /// it as it is; otherwise every `\n`, `\r\n` and lone `\r` becomes this ending.
     pub fn convert(self, text: &str) -> std::borrow::Cow<'_, str> {
@@ -189,7 +182,7 @@ impl Document {
     }
 
     /// Whether this document is past [`LARGE_DOCUMENT_BYTES`] (no flat copy, no tree).
-    pub fn is_large(&self) -> bool {
+    fn is_large(&self) -> bool {
         self.text.len_bytes() > LARGE_DOCUMENT_BYTES
     }
 
@@ -259,14 +252,12 @@ impl Document {
     }
 
     /// Applies a `didChange` batch: every change or none. On error the document is unchanged.
-    /// Returns the edits applied, in order, each in the coordinates left by the ones before it
-    /// (as the tree was edited with them).
     pub fn apply_changes(
         &mut self,
         version: i32,
         changes: &[TextDocumentContentChangeEvent],
         enc: Encoding,
-    ) -> Result<Vec<TreeEdit>, EditError> {
+    ) -> Result<(), EditError> {
         let mut text = self.text.clone();
         let mut edits = Vec::with_capacity(changes.len());
         for change in changes {
@@ -304,7 +295,7 @@ impl Document {
         self.text = text;
         self.version = version;
         self.refresh(&edits);
-        Ok(edits)
+        Ok(())
     }
 
     /// Brings the flat copy and the tree up to the rope: reparsed incrementally while the
@@ -450,23 +441,20 @@ mod tests {
     #[test]
     fn incremental_edits_with_tabs_and_emoji() {
         let mut doc = Document::new("go", 1, "func f() {\n\treturn 1 // 😀\n}\n");
-        let edits = doc
-            .apply_changes(
-                2,
-                &[
-                    change(Some((pos(1, 8), pos(1, 9))), "42"),
-                    change(Some((pos(1, 16), pos(1, 16))), "!"),
-                ],
-                Encoding::Utf16,
-            )
-            .unwrap();
+        doc.apply_changes(
+            2,
+            &[
+                change(Some((pos(1, 8), pos(1, 9))), "42"),
+                change(Some((pos(1, 16), pos(1, 16))), "!"),
+            ],
+            Encoding::Utf16,
+        )
+        .unwrap();
         assert_eq!(doc.text.to_string(), "func f() {\n\treturn 42 // 😀!\n}\n");
         assert_eq!(doc.version, 2);
-        let first = &edits[0];
-        assert_eq!(
-            (first.start_byte, first.old_end_byte, first.new_end_byte),
-            (19, 20, 21)
-        );
+        // The `!` went after the emoji (two UTF-16 units), in the line as the first change left it.
+        let bang = doc.text.to_string().find('!').unwrap();
+        assert_eq!(doc.offset(pos(1, 16), Encoding::Utf16), Ok(bang));
         let flat = doc.flat.clone().unwrap();
         assert_eq!(&*flat, doc.text.to_string());
         // The maintained tree equals a fresh parse of the new text.
@@ -523,10 +511,11 @@ mod tests {
 
     #[test]
     fn line_endings_are_detected_and_written() {
-        assert_eq!(LineEnding::of("a\r\nb\r\nc\n"), LineEnding::CrLf);
-        assert_eq!(LineEnding::of("a\rb\rc\n"), LineEnding::Cr);
-        assert_eq!(LineEnding::of("a\nb\r\n"), LineEnding::Lf);
-        assert_eq!(LineEnding::of("one line"), LineEnding::Lf);
+        let of = |text: &str| Document::new("go", 1, text).line_ending();
+        assert_eq!(of("a\r\nb\r\nc\n"), LineEnding::CrLf);
+        assert_eq!(of("a\rb\rc\n"), LineEnding::Cr);
+        assert_eq!(of("a\nb\r\n"), LineEnding::Lf);
+        assert_eq!(of("one line"), LineEnding::Lf);
         assert_eq!(LineEnding::CrLf.convert("a\nb\r\nc\rd"), "a\r\nb\r\nc\r\nd");
         assert_eq!(LineEnding::Cr.convert("a\nb\r\n"), "a\rb\r");
         // LF text stays exactly as generated.
