@@ -1,5 +1,5 @@
 // The dllm-ls protocol as the extension speaks it: command names and arguments
-// (server/src/lsp/actions.rs), request parameters, and reading the server's answers.
+// (generated from server/src/lsp/command.rs), request parameters, and reading the server's answers.
 // No `vscode` import: the integration test drives the real server with these same helpers.
 
 import type {
@@ -11,13 +11,10 @@ import type {
   Range,
 } from 'vscode-languageserver-protocol';
 
+import { COMMANDS } from './protocol.generated';
+
 /** Commands the server implements (`workspace/executeCommand`). */
-export const SERVER_COMMANDS = {
-  rewrite: 'dllm.rewrite',
-  fillHoles: 'dllm.fillHoles',
-  completeBlock: 'dllm.completeBlock',
-  status: 'dllm.status',
-} as const;
+export const SERVER_COMMANDS = COMMANDS;
 
 /**
  * The extension's own commands (palette and context menu). They cannot reuse the server's names:

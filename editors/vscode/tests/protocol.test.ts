@@ -18,7 +18,8 @@ import {
   SERVER_COMMANDS,
   statusParams,
 } from '../src/protocol';
-import { packageJson, readRepoFile } from './paths';
+import { COMMAND_ARGUMENT_FIELDS, STATUS_STATES } from '../src/protocol.generated';
+import { packageJson } from './paths';
 
 /** Like VS Code's Position/Range: extra members, and Range serialises as an array. */
 class FakePosition {
@@ -46,19 +47,6 @@ class FakeRange {
 const wire = (x: unknown) => JSON.parse(JSON.stringify(x));
 
 describe('protocol', () => {
-  test('server command names are the constants in server/src/lsp/mod.rs', () => {
-    const modRs = readRepoFile('server/src/lsp/mod.rs');
-    const names = Object.fromEntries(
-      [...modRs.matchAll(/pub const COMMAND_(\w+): &str = "([\w.]+)";/g)].map((m) => [m[1], m[2]]),
-    );
-    assert.deepEqual(names, {
-      REWRITE: SERVER_COMMANDS.rewrite,
-      FILL_HOLES: SERVER_COMMANDS.fillHoles,
-      COMPLETE_BLOCK: SERVER_COMMANDS.completeBlock,
-      STATUS: SERVER_COMMANDS.status,
-    });
-  });
-
   test('the extension commands are contributed, categorised and never collide with server commands', () => {
     const pkg = packageJson();
     const contributed = pkg.contributes.commands.map((c) => c.command).sort();
@@ -115,13 +103,8 @@ describe('protocol', () => {
     assert.deepEqual(statusParams(), { command: 'dllm.status', arguments: [] });
   });
 
-  test('the argument fields are the ones actions.rs reads', () => {
-    const actionsRs = readRepoFile('server/src/lsp/actions.rs');
-    const struct = /struct CommandArgs \{([\s\S]*?)\}/.exec(actionsRs);
-    assert.ok(struct);
-    const fields = [...struct[1].matchAll(/(\w+): /g)].map((m) => m[1]);
-    assert.deepEqual(fields.sort(), ['instruction', 'position', 'range', 'uri']);
-    assert.match(actionsRs, /#\[serde\(rename_all = "camelCase"\)\]\s*struct CommandArgs/);
+  test('the argument fields are the ones the server reads (generated from command.rs)', () => {
+    assert.deepEqual([...COMMAND_ARGUMENT_FIELDS], ['instruction', 'position', 'range', 'uri']);
   });
 
   test('inline completion, code action and configuration params', () => {
@@ -172,9 +155,9 @@ describe('protocol', () => {
     assert.deepEqual(parseStatus({ state: 'not_loaded' }), { state: 'not_loaded' });
     assert.equal(parseStatus({ state: 'weird' }).state, 'unknown');
     assert.equal(parseStatus(null).state, 'unknown');
-    // The states mod.rs can answer.
-    const modRs = readRepoFile('server/src/lsp/mod.rs');
-    const states = [...modRs.matchAll(/json!\(\{"state": "(\w+)"/g)].map((m) => m[1]).sort();
-    assert.deepEqual(states, ['failed', 'loading', 'not_loaded', 'ready']);
+    // Every state the server can answer is one parseStatus knows.
+    for (const state of STATUS_STATES) {
+      assert.notEqual(parseStatus({ state, model: '/m', error: 'e' }).state, 'unknown', state);
+    }
   });
 });

@@ -67,6 +67,7 @@ impl FromStr for Command {
 
 /// The one argument of the editing commands.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CommandArgs {
     pub uri: Uri,
@@ -146,5 +147,91 @@ mod tests {
             .unwrap(),
             json!({"applied": false, "notes": ["n"]})
         );
+    }
+
+    /// The facts of this file the VS Code extension relies on, as TypeScript: written to
+    /// editors/vscode/src/protocol.generated.ts when they differ (then the test fails; commit
+    /// what it wrote and rerun).
+    fn protocol_ts() -> String {
+        let names: Vec<String> = Command::ALL
+            .iter()
+            .map(|c| {
+                format!(
+                    "  {}: '{}',",
+                    c.as_str().trim_start_matches("dllm."),
+                    c.as_str()
+                )
+            })
+            .collect();
+        let args = CommandArgs {
+            uri: "file:///a".parse().unwrap(),
+            range: Some(Range::default()),
+            position: Some(Position::default()),
+            instruction: Some(String::new()),
+        };
+        let mut fields: Vec<String> = serde_json::to_value(args)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        let statuses = [
+            Status::NotLoaded,
+            Status::Loading {
+                model: String::new(),
+            },
+            Status::Ready {
+                model: String::new(),
+            },
+            Status::Failed {
+                error: String::new(),
+            },
+        ];
+        let mut states: Vec<String> = statuses
+            .iter()
+            .map(|s| {
+                serde_json::to_value(s).unwrap()["state"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        states.sort();
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|i| format!("'{i}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "// Generated from server/src/lsp/command.rs by `cargo test -p dllm-ls --lib lsp::command`: do not edit.\n\n\
+             /** The `dllm.*` commands of workspace/executeCommand. */\n\
+             export const COMMANDS = {{\n{}\n}} as const;\n\n\
+             /** The fields of the editing commands' one argument. */\n\
+             export const COMMAND_ARGUMENT_FIELDS = [{}] as const;\n\n\
+             /** The states `dllm.status` answers. */\n\
+             export const STATUS_STATES = [{}] as const;\n",
+            names.join("\n"),
+            list(&fields),
+            list(&states),
+        )
+    }
+
+    #[test]
+    fn the_vscode_protocol_file_is_generated_from_this_one() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../editors/vscode/src/protocol.generated.ts");
+        let want = protocol_ts();
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have.replace("\r\n", "\n") != want {
+            std::fs::write(&path, &want).unwrap();
+            panic!(
+                "{} was out of date and is rewritten: commit it",
+                path.display()
+            );
+        }
     }
 }
