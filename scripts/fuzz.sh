@@ -26,5 +26,5 @@ run cargo test -q --locked -p dllm-ls --test fuzz_config
 # Checkpoints: arbitrary config.json values, parsed alone and loaded beside real weights.
 run cargo test -q --locked -p dllm-models --test config_bounds
 # Many documents and mixed requests against the real server; prints its peak RSS.
-DLLM_SOAK_REQUESTS="$soak" run cargo test -q --locked -p dllm-ls --test soak -- --nocapture
+DLLM_SOAK_REQUESTS="$soak" run cargo test -q --locked -p dllm-tests --test soak -- --nocapture
 echo "fuzz: all harnesses passed at $cases cases each; soak at $soak requests" >&2

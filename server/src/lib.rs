@@ -10,5 +10,6 @@ pub mod logging;
 pub mod lsp;
 pub mod pipeline;
 pub mod repetition;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;

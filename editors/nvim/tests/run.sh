@@ -9,7 +9,7 @@ cd "$repo"
 cargo build -q --profile test -p dllm-ls
 model="$(mktemp -d)"
 trap 'rm -rf "$model"' EXIT
-cargo run -q --profile test -p dllm-ls --example constant_model -- "$model" a > /dev/null
+cargo run -q --profile test -p dllm-ls --features testing --example constant_model -- "$model" a > /dev/null
 # cargo puts the binary under CARGO_TARGET_DIR when that is set.
 export DLLM_LS="${CARGO_TARGET_DIR:-$repo/target}/debug/dllm-ls" DLLM_MODEL="$model"
 nvim --headless -u "$here/minimal_init.lua" -c "luafile $here/run.lua"

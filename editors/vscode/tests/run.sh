@@ -10,7 +10,7 @@ repo="$(cd "$ext/../.." && pwd)"
 cd "$repo"
 
 # The test profile: the same artifacts `cargo test` already built, so nothing compiles twice.
-cargo build -q --profile test -p dllm-ls --examples --bins
+cargo build -q --profile test -p dllm-ls --features testing --examples --bins
 # cargo puts the binaries under CARGO_TARGET_DIR when that is set (relative to the repository).
 target="${CARGO_TARGET_DIR:-$repo/target}"
 case "$target" in /*) ;; *) target="$repo/$target" ;; esac

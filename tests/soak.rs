@@ -81,10 +81,10 @@ impl Doc {
         json!({"line": line + self.added_lines, "character": character})
     }
 
-    /// Opens (again) the text as first opened. Versions go on rising across a reopen: the
-    /// server tells a stale action by its version alone.
+    /// Opens (again) the text as first opened, at version 1 as editors do: an action listed
+    /// before the reopen must be told stale by the opening it belongs to, not by its version.
     fn open(&mut self, c: &mut Client) {
-        self.version += 1;
+        self.version = 1;
         self.added_lines = 0;
         c.notify(
             "textDocument/didOpen",

@@ -29,7 +29,7 @@ struct Output {
 
 /// Runs `dllm-ls ARGS` with `stdin`, logs off so stderr holds only what the CLI itself says.
 fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dllm-ls"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dllm-ls-e2e"))
         .args(args)
         .env("DLLM_LOG", "off")
         .env_remove("DLLM_LOG_FILE")

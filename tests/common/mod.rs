@@ -52,7 +52,7 @@ impl Client {
     }
 
     pub fn spawn_with_env(env: &[(&str, &std::path::Path)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dllm-ls"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dllm-ls-e2e"));
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
