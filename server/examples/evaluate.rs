@@ -503,7 +503,11 @@ fn main() -> Result<()> {
                 cell.millis += out.elapsed.as_secs_f64() * 1e3;
                 let raw = out.spans.into_iter().next().unwrap_or_default();
                 // What the server does with an answer: an inline one keeps its first line.
-                Some(dllm_ls::pipeline::shape(&raw, *kind == Kind::Line))
+                Some(if *kind == Kind::Line {
+                    dllm_ls::pipeline::first_line(&raw)
+                } else {
+                    raw
+                })
             };
             let above = lines_above(text, &case.range);
             truth_repeats += usize::from(repetition_in(&text[case.range.clone()]).is_some());

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dllm_grammars::span::{
-    enclosing_block, enclosing_function, identifier_at, line_end, line_start, occurrences,
-    span_at_cursor, widen_selection,
+use dllm_grammars::span::{enclosing_function, identifier_at, line_end, line_start, occurrences};
+use dllm_grammars::{
+    check_edits_on, find_holes, select_span, GrammarError, HoleMarkers, Language, Span,
+    SpanRequest, SyntaxTree,
 };
-use dllm_grammars::{check_edits_on, find_holes, GrammarError, HoleMarkers, Language, SyntaxTree};
 use dllm_models::{CancelFlag, ChatMessage, InfillOutput, InfillRequest, Segment};
 
 use ropey::Rope;
@@ -354,113 +354,175 @@ pub struct Outcome {
 /// listed with it.
 pub fn plan(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, PipelineError> {
     let view = snapshot.view(task, config)?;
-    let mut plan = plan_in(&view, &task.relative_to(view.base), config)?;
+    let mut plan = Planner::new(&view, config).plan(&task.relative_to(view.base))?;
     for r in &mut plan.regions {
         r.range = r.range.start + view.base..r.range.end + view.base;
     }
     Ok(plan)
 }
 
-/// [`plan`] on a view, in its offsets.
-fn plan_in(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Plan, PipelineError> {
-    let text = &snapshot.text;
-    let inline = config.max_tokens_inline;
-    let block = config.max_tokens_block;
-    let single = |range: Range<usize>, max_tokens: usize, single_line: bool| Plan {
-        regions: vec![Region { range, max_tokens }],
-        single_line,
-        tied: false,
-    };
-    match task {
-        Task::Inline { offset } => {
-            if snapshot.language.is_none() {
-                // Plain text still gets the rest of the line.
-                let end = line_end(text, *offset);
-                return Ok(single(*offset..end, inline, true));
+impl Plan {
+    /// One region whose answer keeps only its first line.
+    fn one_line(range: Range<usize>, max_tokens: usize) -> Plan {
+        Plan {
+            regions: vec![Region { range, max_tokens }],
+            single_line: true,
+            tied: false,
+        }
+    }
+
+    /// One region whose answer may span lines.
+    fn multiline(range: Range<usize>, max_tokens: usize) -> Plan {
+        Plan {
+            regions: vec![Region { range, max_tokens }],
+            single_line: false,
+            tied: false,
+        }
+    }
+}
+
+/// Plans a task on one view, in its offsets: which spans grammars choose for each kind of task,
+/// and the token budget of each.
+struct Planner<'a> {
+    snapshot: &'a Snapshot,
+    text: &'a str,
+    config: &'a Config,
+}
+
+impl<'a> Planner<'a> {
+    fn new(snapshot: &'a Snapshot, config: &'a Config) -> Self {
+        Planner {
+            snapshot,
+            text: &snapshot.text,
+            config,
+        }
+    }
+
+    fn plan(&self, task: &Task) -> Result<Plan, PipelineError> {
+        match task {
+            Task::Inline { offset } => self.inline(*offset),
+            Task::CompleteBlock { offset } => self.block(*offset),
+            Task::Rewrite { start, end, .. } => self.rewrite(*start..*end),
+            Task::FillHoles { offset } => self.holes(*offset),
+            Task::Rename { offset } => self.rename(*offset),
+        }
+    }
+
+    /// grammars' span for a request of an enclosing node; where there is none, there is nothing
+    /// to do, and `missing` says why.
+    fn enclosing(
+        &self,
+        tree: &SyntaxTree,
+        request: SpanRequest,
+        missing: &str,
+    ) -> Result<Span, PipelineError> {
+        select_span(tree, self.text, &request).map_err(|e| match e {
+            GrammarError::NoEnclosing { .. } => PipelineError::NothingToDo(missing.into()),
+            e => e.into(),
+        })
+    }
+
+    /// The rest of the line at the cursor, or the empty block around it.
+    fn inline(&self, offset: usize) -> Result<Plan, PipelineError> {
+        let inline = self.config.max_tokens_inline;
+        if self.snapshot.language.is_none() {
+            // Plain text still gets the rest of the line.
+            return Ok(Plan::one_line(offset..line_end(self.text, offset), inline));
+        }
+        let tree = self.snapshot.syntax_tree()?;
+        let span = select_span(&tree, self.text, &SpanRequest::Cursor { offset })?;
+        if span.mid_word {
+            return Err(PipelineError::NothingToDo(
+                "the cursor is inside a word".into(),
+            ));
+        }
+        Ok(if span.multiline {
+            Plan::multiline(span.range, self.config.max_tokens_block)
+        } else {
+            Plan::one_line(span.range, inline)
+        })
+    }
+
+    fn block(&self, offset: usize) -> Result<Plan, PipelineError> {
+        let tree = self.snapshot.syntax_tree()?;
+        let request = SpanRequest::EnclosingBlock { offset };
+        let span = self.enclosing(&tree, request, "the cursor is not inside a block")?;
+        Ok(Plan::multiline(span.range, self.config.max_tokens_block))
+    }
+
+    /// The selection widened to whole tokens (as it is in plain text).
+    fn rewrite(&self, selection: Range<usize>) -> Result<Plan, PipelineError> {
+        let range = match self.snapshot.language {
+            Some(_) => {
+                let request = SpanRequest::Selection {
+                    start: selection.start,
+                    end: selection.end,
+                };
+                select_span(&self.snapshot.syntax_tree()?, self.text, &request)?.range
             }
-            let tree = snapshot.syntax_tree()?;
-            let span = span_at_cursor(&tree, text, *offset)?;
-            if span.mid_word {
-                return Err(PipelineError::NothingToDo(
-                    "the cursor is inside a word".into(),
-                ));
+            None => selection,
+        };
+        if range.is_empty() {
+            return Err(PipelineError::NothingToDo("the selection is empty".into()));
+        }
+        // Room to grow: the selection's own size (about 3 bytes a token) plus the block budget.
+        let block = self.config.max_tokens_block;
+        let max_tokens = block.max(range.len() / 3 + block / 2);
+        Ok(Plan::multiline(range, max_tokens))
+    }
+
+    /// Every hole in the function around `offset`, or in the file.
+    fn holes(&self, offset: Option<usize>) -> Result<Plan, PipelineError> {
+        let tree = self.snapshot.syntax_tree()?;
+        let within = match offset {
+            Some(offset) => {
+                let request = SpanRequest::EnclosingFunctionBody { offset };
+                self.enclosing(&tree, request, "the cursor is not inside a function")?
+                    .range
             }
-            Ok(if span.multiline {
-                single(span.range, block, false)
-            } else {
-                single(span.range, inline, true)
+            None => 0..self.text.len(),
+        };
+        let markers = HoleMarkers::default().with_extra(&self.config.hole_markers);
+        let holes = find_holes(&tree, self.text, within, &markers);
+        if holes.is_empty() {
+            return Err(PipelineError::NothingToDo("no holes here".into()));
+        }
+        let max_tokens = self.config.max_tokens_block;
+        let regions = holes
+            .into_iter()
+            .map(|h| Region {
+                range: h.range,
+                max_tokens,
             })
-        }
-        Task::CompleteBlock { offset } => {
-            let tree = snapshot.syntax_tree()?;
-            let range = enclosing_block(&tree, text, *offset)?.ok_or_else(|| {
-                PipelineError::NothingToDo("the cursor is not inside a block".into())
-            })?;
-            Ok(single(range, block, false))
-        }
-        Task::Rewrite { start, end, .. } => {
-            let range = match snapshot.language {
-                Some(_) => widen_selection(&snapshot.syntax_tree()?, text, *start..*end)?,
-                None => *start..*end,
-            };
-            if range.is_empty() {
-                return Err(PipelineError::NothingToDo("the selection is empty".into()));
-            }
-            // Room to grow: the selection's own size (about 3 bytes a token) plus the block budget.
-            let max_tokens = block.max(range.len() / 3 + block / 2);
-            Ok(single(range, max_tokens, false))
-        }
-        Task::FillHoles { offset } => {
-            let tree = snapshot.syntax_tree()?;
-            let within = match offset {
-                Some(o) => {
-                    enclosing_function(&tree, text, *o)?
-                        .ok_or_else(|| {
-                            PipelineError::NothingToDo("the cursor is not inside a function".into())
-                        })?
-                        .body
-                }
-                None => 0..text.len(),
-            };
-            let markers = HoleMarkers::default().with_extra(&config.hole_markers);
-            let holes = find_holes(&tree, text, within, &markers);
-            if holes.is_empty() {
-                return Err(PipelineError::NothingToDo("no holes here".into()));
-            }
-            let regions = holes
-                .into_iter()
-                .map(|h| Region {
-                    range: h.range,
-                    max_tokens: block,
-                })
-                .collect();
-            Ok(Plan {
-                regions,
-                single_line: false,
-                tied: false,
+            .collect();
+        Ok(Plan {
+            regions,
+            single_line: false,
+            tied: false,
+        })
+    }
+
+    /// Every occurrence of the identifier at `offset` in its function, tied to one name.
+    fn rename(&self, offset: usize) -> Result<Plan, PipelineError> {
+        let tree = self.snapshot.syntax_tree()?;
+        let ident = identifier_at(&tree, self.text, offset)?
+            .ok_or_else(|| PipelineError::NothingToDo("no identifier at the cursor".into()))?;
+        // The whole function, signature included, where grammars' span would be its body.
+        let function = enclosing_function(&tree, self.text, offset)?.ok_or_else(|| {
+            PipelineError::NothingToDo("the identifier is not inside a function".into())
+        })?;
+        let regions = occurrences(&tree, self.text, &self.text[ident], function.whole)
+            .into_iter()
+            .map(|range| Region {
+                range,
+                max_tokens: RENAME_TOKENS,
             })
-        }
-        Task::Rename { offset } => {
-            let tree = snapshot.syntax_tree()?;
-            let ident = identifier_at(&tree, text, *offset)?
-                .ok_or_else(|| PipelineError::NothingToDo("no identifier at the cursor".into()))?;
-            let function = enclosing_function(&tree, text, *offset)?.ok_or_else(|| {
-                PipelineError::NothingToDo("the identifier is not inside a function".into())
-            })?;
-            let name = &text[ident];
-            let regions: Vec<Region> = occurrences(&tree, text, name, function.whole)
-                .into_iter()
-                .map(|range| Region {
-                    range,
-                    max_tokens: RENAME_TOKENS,
-                })
-                .collect();
-            Ok(Plan {
-                regions,
-                single_line: true,
-                tied: true,
-            })
-        }
+            .collect();
+        Ok(Plan {
+            regions,
+            single_line: true,
+            tied: true,
+        })
     }
 }
 
@@ -471,7 +533,7 @@ const RENAME_TOKENS: usize = 6;
 const BYTES_PER_TOKEN_GENEROUS: usize = 8;
 
 /// Builds the infill request for `regions` of `text`, with at most `context_tokens` of context.
-fn request_for(text: &str, regions: &[Region], context_tokens: usize, tied: bool) -> InfillRequest {
+fn request_for(text: &str, regions: &[Region], context_tokens: usize) -> InfillRequest {
     let first = regions.first().map_or(0, |r| r.range.start);
     let last = regions.last().map_or(0, |r| r.range.end);
     // Cut at line starts so the model never sees half a line at the far ends.
@@ -498,17 +560,39 @@ fn request_for(text: &str, regions: &[Region], context_tokens: usize, tied: bool
         cursor = r.range.end;
     }
     segments.push(Segment::Text(text[cursor..to].to_string()));
-    let ties = if tied && regions.len() > 1 {
-        vec![(0..regions.len()).collect()]
-    } else {
-        vec![]
-    };
     InfillRequest {
         segments,
         max_context_tokens: Some(
             context_tokens * 2 + regions.iter().map(|r| r.max_tokens).sum::<usize>(),
         ),
-        ties,
+        ties: vec![],
+    }
+}
+
+/// The request with all its spans tied to one text (a rename: one name everywhere).
+fn tie_all(mut request: InfillRequest) -> InfillRequest {
+    let spans = request
+        .segments
+        .iter()
+        .filter(|s| matches!(s, Segment::Span { .. }))
+        .count();
+    if spans > 1 {
+        request.ties = vec![(0..spans).collect()];
+    }
+    request
+}
+
+/// The request of an instructed rewrite: the rendered chat prompt, then the answer's span.
+fn chat_request(prompt: String, region: &Region, context_tokens: usize) -> InfillRequest {
+    InfillRequest {
+        segments: vec![
+            Segment::Text(prompt),
+            Segment::Span {
+                max_tokens: region.max_tokens,
+            },
+        ],
+        max_context_tokens: Some(context_tokens * 2 + region.max_tokens),
+        ties: vec![],
     }
 }
 
@@ -524,17 +608,13 @@ fn first_line_start(text: &str, range: Range<usize>) -> Option<usize> {
     (after < range.end).then_some(after)
 }
 
-/// Shapes one span's raw text into the replacement.
-pub fn shape(raw: &str, single_line: bool) -> String {
-    if single_line {
-        raw.split(['\n', '\r'])
-            .next()
-            .unwrap_or("")
-            .trim_end()
-            .to_string()
-    } else {
-        raw.to_string()
-    }
+/// The answer of a single-line span: its first line, without trailing blanks.
+pub fn first_line(raw: &str) -> String {
+    raw.split(['\n', '\r'])
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_string()
 }
 
 /// The user message for an instructed rewrite.
@@ -576,7 +656,14 @@ pub async fn run(
     cancel: &CancelFlag,
 ) -> Result<Outcome, PipelineError> {
     let view = snapshot.view(task, config)?;
-    let mut outcome = run_in(engine, &view, &task.relative_to(view.base), config, cancel).await?;
+    let run = Run {
+        engine,
+        snapshot: &view,
+        config,
+        cancel,
+        progress: Progress::new(),
+    };
+    let mut outcome = run.task(&task.relative_to(view.base)).await?;
     for e in &mut outcome.edits {
         e.range = e.range.start + view.base..e.range.end + view.base;
     }
@@ -593,6 +680,16 @@ struct Progress {
 }
 
 impl Progress {
+    fn new() -> Self {
+        Progress {
+            started: Instant::now(),
+            model_time: Duration::ZERO,
+            steps: 0,
+            repairs: 0,
+            notes: Vec::new(),
+        }
+    }
+
     fn finish(self, edits: Vec<Edit>) -> Outcome {
         Outcome {
             edits,
@@ -610,194 +707,230 @@ impl Progress {
     }
 }
 
-/// [`run`] on a view, in its offsets.
-async fn run_in(
-    engine: &Engine,
-    snapshot: &Snapshot,
-    task: &Task,
-    config: &Config,
-    cancel: &CancelFlag,
-) -> Result<Outcome, PipelineError> {
-    let mut progress = Progress {
-        started: Instant::now(),
-        model_time: Duration::ZERO,
-        steps: 0,
-        repairs: 0,
-        notes: Vec::new(),
-    };
-    let plan = plan_in(snapshot, task, config)?;
-    let chat_prompt = chat_prompt(engine, snapshot, task, &plan, &mut progress.notes);
-    let request = match &chat_prompt {
-        Some(prompt) => InfillRequest {
-            segments: vec![
-                Segment::Text(prompt.clone()),
-                Segment::Span {
-                    max_tokens: plan.regions[0].max_tokens,
-                },
-            ],
-            max_context_tokens: Some(config.context_tokens * 2 + plan.regions[0].max_tokens),
-            ties: vec![],
-        },
-        None => request_for(
-            &snapshot.text,
-            &plan.regions,
-            config.context_tokens,
-            plan.tied,
-        ),
-    };
-    let out: InfillOutput = engine
-        .infill_in(
-            request,
-            config.sampler_for(plan.single_line),
-            cancel.clone(),
-            snapshot.cache_key.clone(),
-        )
-        .await?;
-    progress.add(&out);
-    tracing::debug!(
-        "infill: {} steps, {} of {} canvas tokens from the last request's cache, {:?}",
-        out.steps,
-        out.reused_tokens,
-        out.canvas_tokens,
-        out.elapsed
-    );
-    let edits: Vec<Edit> = plan
-        .regions
-        .iter()
-        .zip(&out.spans)
-        .map(|(r, raw)| Edit {
-            range: r.range.clone(),
-            text: if chat_prompt.is_some() {
-                code_of_answer(raw)
-            } else {
-                shape(raw, plan.single_line)
-            },
-        })
-        .collect();
-    let edits = vet(
-        engine,
-        snapshot,
-        &plan,
-        edits,
-        config,
-        cancel,
-        &mut progress,
-    )
-    .await?;
-    Ok(progress.finish(edits))
+/// One task's run on a view, in its offsets: what every model call of the task shares (the
+/// engine, the snapshot, the settings, the cancel flag) and its progress so far.
+struct Run<'a> {
+    engine: &'a Engine,
+    snapshot: &'a Snapshot,
+    config: &'a Config,
+    cancel: &'a CancelFlag,
+    progress: Progress,
 }
 
-/// The prompt of an instructed rewrite, for a checkpoint that follows instructions; otherwise
-/// the selection is infilled in place and a note says the instruction went unused.
-fn chat_prompt(
-    engine: &Engine,
-    snapshot: &Snapshot,
-    task: &Task,
-    plan: &Plan,
-    notes: &mut Vec<String>,
-) -> Option<String> {
-    let instruction = match task {
-        Task::Rewrite {
-            instruction: Some(i),
-            ..
-        } if !i.trim().is_empty() => i.trim(),
-        _ => return None,
-    };
-    let Some(template) = engine.chat_template() else {
-        notes.push("this model does not follow instructions; the instruction was ignored".into());
-        return None;
-    };
-    let selection = &snapshot.text[plan.regions[0].range.clone()];
-    let message = instruction_message(instruction, selection, snapshot);
-    match template.render(&[ChatMessage::user(message)]) {
-        Ok(prompt) => Some(prompt),
-        Err(e) => {
-            notes.push(format!(
-                "the checkpoint's chat template failed ({e}); the instruction was ignored"
-            ));
-            None
+impl Run<'_> {
+    /// Plans the task, asks the model, and keeps what is worth offering of its answer.
+    async fn task(mut self, task: &Task) -> Result<Outcome, PipelineError> {
+        let plan = Planner::new(self.snapshot, self.config).plan(task)?;
+        let context = self.config.context_tokens;
+        let (request, answer): (_, fn(&str) -> String) = match self.chat_prompt(task, &plan) {
+            Some(prompt) => (
+                chat_request(prompt, &plan.regions[0], context),
+                code_of_answer,
+            ),
+            None if plan.single_line => (self.in_place(&plan), first_line),
+            None => (self.in_place(&plan), str::to_owned),
+        };
+        let spans = self.infill(request, &plan).await?;
+        let edits = plan
+            .regions
+            .iter()
+            .zip(&spans)
+            .map(|(r, raw)| Edit {
+                range: r.range.clone(),
+                text: answer(raw),
+            })
+            .collect();
+        let edits = self.vet(&plan, edits).await?;
+        Ok(self.progress.finish(edits))
+    }
+
+    /// The request that infills the plan's regions where they are, between their context.
+    fn in_place(&self, plan: &Plan) -> InfillRequest {
+        let request = request_for(
+            &self.snapshot.text,
+            &plan.regions,
+            self.config.context_tokens,
+        );
+        if plan.tied {
+            tie_all(request)
+        } else {
+            request
         }
     }
-}
 
-/// What is worth offering of the model's edits: a valid name for a rename, no degenerate
-/// repetition, no new syntax errors (after bounded repair), and not the text as it was.
-async fn vet(
-    engine: &Engine,
-    snapshot: &Snapshot,
-    plan: &Plan,
-    mut edits: Vec<Edit>,
-    config: &Config,
-    cancel: &CancelFlag,
-    progress: &mut Progress,
-) -> Result<Vec<Edit>, PipelineError> {
-    if plan.tied && !edits.first().is_some_and(|e| is_identifier(&e.text)) {
-        progress.notes.push(format!(
-            "rename: the model proposed {:?}, not an identifier",
-            edits.first().map(|e| &e.text)
-        ));
-        return Ok(vec![]);
+    /// The model's raw text for each span of `request`, decoded with the sampler settings of
+    /// the plan's kind of span and the document's KV cache.
+    async fn infill(
+        &mut self,
+        request: InfillRequest,
+        plan: &Plan,
+    ) -> Result<Vec<String>, PipelineError> {
+        let out = self
+            .engine
+            .infill_in(
+                request,
+                self.config.sampler_for(plan.single_line),
+                self.cancel.clone(),
+                self.snapshot.cache_key.clone(),
+            )
+            .await?;
+        self.progress.add(&out);
+        tracing::debug!(
+            "infill: {} steps, {} of {} canvas tokens from the last request's cache, {:?}",
+            out.steps,
+            out.reused_tokens,
+            out.canvas_tokens,
+            out.elapsed
+        );
+        Ok(out.spans)
     }
-    if let Some(why) = repetition(&edits, &snapshot.text) {
-        progress
-            .notes
-            .push(format!("the model's answer repeats {why}; not offered"));
-        return Ok(vec![]);
+
+    fn note(&mut self, note: String) {
+        self.progress.notes.push(note);
     }
-    if snapshot.language.is_some() {
-        let tree = snapshot.syntax_tree()?;
+
+    /// The prompt of an instructed rewrite, for a checkpoint that follows instructions;
+    /// otherwise the selection is infilled in place and a note says the instruction went unused.
+    fn chat_prompt(&mut self, task: &Task, plan: &Plan) -> Option<String> {
+        let instruction = match task {
+            Task::Rewrite {
+                instruction: Some(i),
+                ..
+            } if !i.trim().is_empty() => i.trim(),
+            _ => return None,
+        };
+        let Some(template) = self.engine.chat_template() else {
+            self.note(
+                "this model does not follow instructions; the instruction was ignored".into(),
+            );
+            return None;
+        };
+        let selection = &self.snapshot.text[plan.regions[0].range.clone()];
+        let message = instruction_message(instruction, selection, self.snapshot);
+        match template.render(&[ChatMessage::user(message)]) {
+            Ok(prompt) => Some(prompt),
+            Err(e) => {
+                self.note(format!(
+                    "the checkpoint's chat template failed ({e}); the instruction was ignored"
+                ));
+                None
+            }
+        }
+    }
+
+    /// What is worth offering of the model's edits: a valid name for a rename, no degenerate
+    /// repetition, no new syntax errors (after bounded repair), and not the text as it was.
+    async fn vet(&mut self, plan: &Plan, edits: Vec<Edit>) -> Result<Vec<Edit>, PipelineError> {
+        if plan.tied && !edits.first().is_some_and(|e| is_identifier(&e.text)) {
+            self.note(format!(
+                "rename: the model proposed {:?}, not an identifier",
+                edits.first().map(|e| &e.text)
+            ));
+            return Ok(vec![]);
+        }
+        if let Some(why) = repetition(&edits, &self.snapshot.text) {
+            self.note(format!("the model's answer repeats {why}; not offered"));
+            return Ok(vec![]);
+        }
+        let Some(edits) = self.repaired(plan, edits).await? else {
+            return Ok(vec![]);
+        };
+        // Repairs re-decode lines, so their answer is checked again (without repairs it was above).
+        if self.progress.repairs > 0 {
+            if let Some(why) = repetition(&edits, &self.snapshot.text) {
+                self.note(format!(
+                    "the model's answer repeats {why} (after {} repair rounds); not offered",
+                    self.progress.repairs
+                ));
+                return Ok(vec![]);
+            }
+        }
+        let mut edits: Vec<Edit> = edits
+            .into_iter()
+            .map(|e| fit_line_breaks(&self.snapshot.text, e, self.snapshot.line_ending))
+            .collect();
+        edits.retain(|e| self.snapshot.text.get(e.range.clone()) != Some(e.text.as_str()));
+        if edits.is_empty() {
+            self.note("the model kept the text as it was".into());
+        }
+        Ok(edits)
+    }
+
+    /// The edits once they add no syntax errors, after at most `repair_rounds` rounds of
+    /// repair; `None` (and a note) when they still add some. A rename's names are not repaired.
+    async fn repaired(
+        &mut self,
+        plan: &Plan,
+        mut edits: Vec<Edit>,
+    ) -> Result<Option<Vec<Edit>>, PipelineError> {
+        if self.snapshot.language.is_none() {
+            return Ok(Some(edits));
+        }
+        let tree = self.snapshot.syntax_tree()?;
         loop {
             let pairs: Vec<(Range<usize>, String)> = edits
                 .iter()
                 .map(|e| (e.range.clone(), e.text.clone()))
                 .collect();
-            let check = check_edits_on(&tree, &snapshot.text, &pairs)?;
+            let check = check_edits_on(&tree, &self.snapshot.text, &pairs)?;
             if check.ok {
-                break;
+                return Ok(Some(edits));
             }
-            let repairs = progress.repairs;
-            if repairs >= config.repair_rounds || plan.tied {
-                progress.notes.push(format!(
+            let repairs = self.progress.repairs;
+            if repairs >= self.config.repair_rounds || plan.tied {
+                self.note(format!(
                     "the model's answer adds syntax errors (after {repairs} repair rounds); not offered"
                 ));
-                return Ok(vec![]);
+                return Ok(None);
             }
-            progress.repairs += 1;
-            let repaired = repair(
-                engine,
-                &check.new_text,
-                &edits,
-                &check.error_ranges,
-                config,
-                cancel,
-            )
+            self.progress.repairs += 1;
+            edits = self
+                .repair(&check.new_text, &edits, &check.error_ranges)
+                .await?;
+        }
+    }
+
+    /// One repair round: inside each edit, mask again the lines that hold new syntax errors (the
+    /// whole edit when the error surfaced elsewhere) and denoise them with the rest as context.
+    async fn repair(
+        &mut self,
+        candidate: &str,
+        edits: &[Edit],
+        errors: &[Range<usize>],
+    ) -> Result<Vec<Edit>, PipelineError> {
+        let mut sorted: Vec<&Edit> = edits.iter().collect();
+        sorted.sort_by_key(|e| e.range.start);
+        let placed = placed_in_candidate(&sorted);
+        let regions: Vec<Region> = placed
+            .iter()
+            .map(|p| Region {
+                range: to_mask_again(candidate, p, errors),
+                max_tokens: self.config.max_tokens_block,
+            })
+            .collect();
+        let request = request_for(candidate, &regions, self.config.context_tokens);
+        let out = self
+            .engine
+            .infill(request, self.config.sampler.clone(), self.cancel.clone())
             .await?;
-            progress.model_time += repaired.1;
-            progress.steps += repaired.2;
-            edits = repaired.0;
-        }
+        self.progress.add(&out);
+        // Rebuild each original edit's text from the candidate with its repaired region swapped in.
+        let fixed = sorted
+            .iter()
+            .zip(&placed)
+            .zip(regions.iter().zip(&out.spans))
+            .map(|((e, p), (r, new))| Edit {
+                range: e.range.clone(),
+                text: format!(
+                    "{}{}{}",
+                    &candidate[p.start..r.range.start],
+                    new,
+                    &candidate[r.range.end..p.end]
+                ),
+            })
+            .collect();
+        Ok(fixed)
     }
-    // Repairs re-decode lines, so their answer is checked again (without repairs it was above).
-    if progress.repairs > 0 {
-        if let Some(why) = repetition(&edits, &snapshot.text) {
-            progress.notes.push(format!(
-                "the model's answer repeats {why} (after {} repair rounds); not offered",
-                progress.repairs
-            ));
-            return Ok(vec![]);
-        }
-    }
-    let mut edits: Vec<Edit> = edits
-        .into_iter()
-        .map(|e| fit_line_breaks(&snapshot.text, e, snapshot.line_ending))
-        .collect();
-    edits.retain(|e| snapshot.text.get(e.range.clone()) != Some(e.text.as_str()));
-    if edits.is_empty() {
-        progress
-            .notes
-            .push("the model kept the text as it was".into());
-    }
-    Ok(edits)
 }
 
 /// The edit as it leaves: its range never splits a `\r\n` (tree-sitter's tokens may end between
@@ -822,70 +955,36 @@ fn repetition(edits: &[Edit], text: &str) -> Option<String> {
         .find_map(|e| repetition_in(&e.text))
 }
 
-/// One repair round: inside each edit, mask again the lines that hold new syntax errors (the
-/// whole edit when the error surfaced elsewhere) and denoise them with the rest as context.
-async fn repair(
-    engine: &Engine,
-    candidate: &str,
-    edits: &[Edit],
-    errors: &[Range<usize>],
-    config: &Config,
-    cancel: &CancelFlag,
-) -> Result<(Vec<Edit>, Duration, usize), PipelineError> {
-    // Where each edit's text sits in the candidate.
-    let mut placed = Vec::with_capacity(edits.len());
+/// Where each edit's text sits in the candidate that applies them all (`sorted` by start).
+fn placed_in_candidate(sorted: &[&Edit]) -> Vec<Range<usize>> {
     let mut shift: isize = 0;
-    let mut sorted: Vec<&Edit> = edits.iter().collect();
-    sorted.sort_by_key(|e| e.range.start);
-    for e in &sorted {
-        let start = (e.range.start as isize + shift) as usize;
-        placed.push(start..start + e.text.len());
-        shift += e.text.len() as isize - e.range.len() as isize;
-    }
-    let mut regions = Vec::new();
-    for p in &placed {
-        let inside: Vec<&Range<usize>> = errors
-            .iter()
-            .filter(|r| r.start < p.end && r.end > p.start)
-            .collect();
-        let range = match (
-            inside.iter().map(|r| r.start).min(),
-            inside.iter().map(|r| r.end).max(),
-        ) {
-            (Some(s), Some(e)) => {
-                line_start(candidate, s.max(p.start)).max(p.start)
-                    ..line_end(candidate, e.min(p.end)).min(p.end)
-            }
-            _ => p.clone(),
-        };
-        regions.push(Region {
-            range,
-            max_tokens: config.max_tokens_block,
-        });
-    }
-    let request = request_for(candidate, &regions, config.context_tokens, false);
-    let out = engine
-        .infill(request, config.sampler.clone(), cancel.clone())
-        .await?;
-    // Rebuild each original edit's text from the candidate with its repaired region swapped in.
-    let fixed = sorted
+    sorted
         .iter()
-        .zip(&placed)
-        .zip(regions.iter().zip(&out.spans))
-        .map(|((e, p), (r, new))| {
-            let text = format!(
-                "{}{}{}",
-                &candidate[p.start..r.range.start],
-                new,
-                &candidate[r.range.end..p.end]
-            );
-            Edit {
-                range: e.range.clone(),
-                text,
-            }
+        .map(|e| {
+            let start = (e.range.start as isize + shift) as usize;
+            shift += e.text.len() as isize - e.range.len() as isize;
+            start..start + e.text.len()
         })
+        .collect()
+}
+
+/// What a repair masks again of the edit text `placed` in the candidate: the lines from the
+/// first to the last error inside it, or all of it when none lies inside.
+fn to_mask_again(candidate: &str, placed: &Range<usize>, errors: &[Range<usize>]) -> Range<usize> {
+    let inside: Vec<&Range<usize>> = errors
+        .iter()
+        .filter(|r| r.start < placed.end && r.end > placed.start)
         .collect();
-    Ok((fixed, out.elapsed, out.steps))
+    match (
+        inside.iter().map(|r| r.start).min(),
+        inside.iter().map(|r| r.end).max(),
+    ) {
+        (Some(s), Some(e)) => {
+            line_start(candidate, s.max(placed.start)).max(placed.start)
+                ..line_end(candidate, e.min(placed.end)).min(placed.end)
+        }
+        _ => placed.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -958,7 +1057,7 @@ mod tests {
                 max_tokens: 4,
             },
         ];
-        let r = request_for(text, &regions, 100, true);
+        let r = tie_all(request_for(text, &regions, 100));
         assert_eq!(
             r.segments,
             vec![
@@ -980,7 +1079,6 @@ mod tests {
                 max_tokens: 2,
             }],
             10,
-            false,
         );
         match &r.segments[0] {
             Segment::Text(t) => assert!(t.starts_with("line") && t.len() <= 80 + 13),
@@ -995,7 +1093,6 @@ mod tests {
                 max_tokens: 2,
             }],
             10,
-            false,
         );
         match r.segments.last() {
             Some(Segment::Text(t)) => assert!(t.ends_with("text\n") && t.len() <= 80, "{t:?}"),
@@ -1005,9 +1102,8 @@ mod tests {
 
     #[test]
     fn single_line_answers_keep_the_first_line() {
-        assert_eq!(shape("a + b  \nmore", true), "a + b");
-        assert_eq!(shape("x\r\ny", true), "x");
-        assert_eq!(shape("x\ny", false), "x\ny");
+        assert_eq!(first_line("a + b  \nmore"), "a + b");
+        assert_eq!(first_line("x\r\ny"), "x");
         assert!(is_identifier("größe_2"));
         assert!(!is_identifier("2x"));
         assert!(!is_identifier(""));

@@ -3,14 +3,14 @@
 //! so the syntax check lets it through; the server withholds it instead (Tabby's completion
 //! post-processing drops repetitive lines for the same reason).
 //!
-//! Two patterns, chosen on held-out code (docs: README, "Answers that repeat themselves"):
+//! Two patterns:
 //! - three identical lines in a row that name something (a line with an identifier);
 //! - a unit of 2-40 characters four times back to back that chains, nests or extends a path
 //!   (an identifier and one of `. ( [ /`).
 //!
-//! Data tables repeat too (`0, 0, 0, 0`, `b"\xff\xff\xff\xff"`, `None, None, None, None`), hence
-//! the identifier and the chaining character: on 400-character windows of the held-out test
-//! packages, 0.12% match, against 5% of the default model's answers.
+//! Code repeats on purpose too, in data tables (`0, 0, 0, 0`, `b"\xff\xff\xff\xff"`,
+//! `None, None, None, None`): hence the identifier and the chaining character, which such
+//! tables lack and looping answers have.
 
 /// Describes the first repetition in `text`, or `None` when there is none.
 pub fn repetition_in(text: &str) -> Option<String> {
