@@ -23,7 +23,9 @@ use crate::pipeline::{self, Outcome, Snapshot, Task};
     about = "A language server for infilling and whole-block edits with masked diffusion language models"
 )]
 pub struct Cli {
-    /// Speak LSP over stdin/stdout (the default when no command is given).
+    /// Speak LSP over stdin/stdout, the only transport and the default when no command is
+    /// given. Accepted because clients pass it (vscode-languageclient adds it for stdio); never
+    /// read.
     #[arg(long)]
     pub stdio: bool,
     #[command(subcommand)]
