@@ -12,7 +12,7 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::panels::{self, Bf16Panels};
+use crate::kernels::panels::{self, Bf16Panels};
 
 pub(crate) struct Dense {
     weight: Weight,

@@ -5,20 +5,16 @@
 //! special tokens, weights, each checked) → [`DiffusionModel::infill`] (text → canvas → [`sample`]
 //! → text).
 
-mod activation;
-mod attention;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
 mod dense;
 pub mod error;
 pub mod infill;
+mod kernels;
 pub mod model;
-mod panels;
 mod preflight;
-mod rotary;
 pub mod sampler;
-mod softmax;
 pub mod source;
 #[cfg(test)]
 mod testing;

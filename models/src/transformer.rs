@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::activation::silu_mul;
+use crate::kernels::activation::silu_mul;
 use crate::dense::Dense;
 
 use crate::checkpoint::TensorSpec;
@@ -647,7 +647,7 @@ impl Transformer {
                 let head = t.narrow(2, 0, prefix)?;
                 let mut tail = t.narrow(2, old_len - suffix, suffix)?;
                 if let (true, Some((cos, sin))) = (rotate, &rotation) {
-                    tail = crate::rotary::rope(&tail.contiguous()?, cos, sin)?;
+                    tail = crate::kernels::rope::rope(&tail.contiguous()?, cos, sin)?;
                 }
                 Ok(Tensor::cat(&[&head, &gap, &tail], 2)?)
             };
@@ -864,8 +864,8 @@ impl Transformer {
         let q = heads(0, nq)?;
         let k = heads(nq, nkv)?;
         let v = heads(nq + nkv, nkv)?;
-        let q = crate::rotary::rope(&q, &rotary.cos, &rotary.sin)?;
-        let k = crate::rotary::rope(&k, &rotary.cos, &rotary.sin)?;
+        let q = crate::kernels::rope::rope(&q, &rotary.cos, &rotary.sin)?;
+        let k = crate::kernels::rope::rope(&k, &rotary.cos, &rotary.sin)?;
         Ok((q, k, v))
     }
 
@@ -878,7 +878,7 @@ impl Transformer {
         let k = &k.contiguous()?;
         let v = &v.contiguous()?;
         if bias.is_none() {
-            if let Some(out) = crate::attention::attend_cpu_f32(&q.contiguous()?, k, v) {
+            if let Some(out) = crate::kernels::attention::attend_cpu_f32(&q.contiguous()?, k, v) {
                 return Ok(out?);
             }
         }
@@ -891,7 +891,7 @@ impl Transformer {
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
-        let probs = crate::softmax::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+        let probs = crate::kernels::softmax::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
         let out = probs.matmul(v)?.reshape((b, heads, t, d))?;
         Ok(out.transpose(1, 2)?.reshape((b, t, heads * d))?)
     }

@@ -4,7 +4,7 @@
 use rand::Rng;
 
 use super::options::Strategy;
-use crate::softmax::{max_of, softmax_in_place};
+use crate::kernels::softmax::{max_of, softmax_in_place};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Proposal {

@@ -13,8 +13,8 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-use crate::panels::{kernel, PANEL};
-use crate::softmax::softmax_in_place;
+use crate::kernels::panels::{kernel, PANEL};
+use crate::kernels::softmax::softmax_in_place;
 
 /// Shapes of one attention call. Query heads `h * group .. (h + 1) * group` share key/value
 /// head `h`, where `group = heads / kv_heads`.
