@@ -34,8 +34,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use dllm_models::{
-    sample, sample_with_cache, ArchConfig, CancelFlag, Canvas, KvCache, SamplerOptions,
-    SpecialTokens, TokenPredictor, Transformer,
+    sample, sample_with_cache, ArchConfig, CancelFlag, Canvas, KvCache, ProductPrecision,
+    SamplerOptions, SpecialTokens, TokenPredictor, Transformer,
 };
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -208,6 +208,10 @@ fn main() {
     let tps: f64 = arg("--tokens-per-step", 2.5f64).max(1.0);
     let quick = flag("--quick");
     let bf16_products = flag("--bf16-products");
+    let precision = match bf16_products {
+        true => ProductPrecision::Bf16,
+        false => ProductPrecision::F32,
+    };
     // Runs longer than this (estimated from the parts) are composed instead of run whole.
     let budget_ms: f64 = arg("--budget-ms", 15_000.0);
     // The shipped default model's shape (its config.json), with room for 4,000 tokens of
@@ -274,7 +278,7 @@ fn main() {
             add_bos: false,
         };
         let model = Random {
-            t: Transformer::random_with(cfg.clone(), DType::F32, 0, bf16_products).unwrap(),
+            t: Transformer::random_with(cfg.clone(), DType::F32, 0, precision).unwrap(),
             special,
         };
         for &context in &contexts {

@@ -27,6 +27,7 @@ pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{ArchConfig, Family};
 pub use error::{Error, Result};
 pub use infill::{CanvasCache, InfillOutput, InfillRequest, Segment};
+pub use kernels::panels::ProductPrecision;
 pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
 pub use sampler::{
     sample, sample_with_cache, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions,

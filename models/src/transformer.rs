@@ -10,12 +10,13 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::kernels::activation::silu_mul;
 use crate::dense::Dense;
+use crate::kernels::activation::silu_mul;
 
 use crate::checkpoint::TensorSpec;
 use crate::config::{ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::kernels::panels::ProductPrecision;
 use crate::threads::on_pool;
 
 /// Weight names of one family. Both map onto the same tensors; only names differ.
@@ -227,13 +228,12 @@ pub struct Transformer {
 
 impl Transformer {
     /// Builds the model from named tensors (already checked against `tensor_specs`).
-    /// `bf16_products`: see `LoadOptions::bf16_products`.
     pub(crate) fn from_tensors(
         cfg: ArchConfig,
         mut tensors: HashMap<String, Tensor>,
         dtype: DType,
         device: &Device,
-        bf16_products: bool,
+        precision: ProductPrecision,
     ) -> Result<Self> {
         use LayerTensor::*;
         let names = WeightNames::of(cfg.family);
@@ -270,10 +270,10 @@ impl Transformer {
                     .collect::<Result<Vec<_>>>()?
                     .into_iter()
                     .unzip();
-            let qkv = Dense::fused(&qkv_weights, &qkv_biases, bf16_products)?;
+            let qkv = Dense::fused(&qkv_weights, &qkv_biases, precision)?;
             let mut lin = |w: LayerTensor| -> Result<Dense> {
                 let (weight, bias) = pair(w, None)?;
-                Dense::new(&weight, bias, bf16_products)
+                Dense::new(&weight, bias, precision)
             };
             let o = lin(O)?;
             let gate = lin(Gate)?;
@@ -300,7 +300,7 @@ impl Transformer {
             embed,
             layers,
             final_norm,
-            head_layer: Dense::new(&head, None, bf16_products)?,
+            head_layer: Dense::new(&head, None, precision)?,
             head,
             inv_freq,
         })
@@ -310,15 +310,15 @@ impl Transformer {
     /// Deterministic for a seed: weights are uniform with the spread of a 0.02 normal, rounded
     /// to bf16 as a shipped checkpoint's are (so f32 models take the same products as one).
     pub fn random(cfg: ArchConfig, dtype: DType, seed: u64) -> Result<Self> {
-        Self::random_with(cfg, dtype, seed, false)
+        Self::random_with(cfg, dtype, seed, ProductPrecision::F32)
     }
 
-    /// [`random`](Self::random), with `bf16_products` as `LoadOptions::bf16_products`.
+    /// [`random`](Self::random) with products of the given precision.
     pub fn random_with(
         cfg: ArchConfig,
         dtype: DType,
         seed: u64,
-        bf16_products: bool,
+        precision: ProductPrecision,
     ) -> Result<Self> {
         use rand::{Rng, SeedableRng};
         let device = Device::Cpu;
@@ -337,7 +337,7 @@ impl Transformer {
                 .to_dtype(dtype)?;
             tensors.insert(spec.name, t);
         }
-        Self::from_tensors(cfg, tensors, dtype, &device, bf16_products)
+        Self::from_tensors(cfg, tensors, dtype, &device, precision)
     }
 
     pub fn config(&self) -> &ArchConfig {

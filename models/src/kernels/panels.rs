@@ -29,12 +29,24 @@ const ROWS: usize = 4;
 /// pool costs more than it saves.
 const PARALLEL_FROM: usize = 1 << 17;
 
+/// The arithmetic of products against bf16 panels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductPrecision {
+    /// f32 inputs against the exactly widened weights: the products of the f32 weights.
+    #[default]
+    F32,
+    /// On a CPU with AVX-512 BF16, inputs rounded to bf16 and multiplied in pairs with
+    /// `vdpbf16ps` (f32 sums) at twice the rate of f32 arithmetic; results move in the third
+    /// significant digit. Elsewhere the same as `F32`.
+    Bf16,
+}
+
 /// A `[k, n]` matrix (k inputs, n outputs) of bf16 values in panels.
 #[derive(Debug)]
 pub(crate) struct Bf16Panels {
     /// Empty when `pairs` holds the values.
     bits: Vec<u16>,
-    /// With bf16 products (see [`Bf16Panels::from_out_in`]): the same values as pairs of
+    /// With [`ProductPrecision::Bf16`]: the same values as pairs of
     /// consecutive input rows, `[k / 2, 64]` u32 per panel, the even row in the low half.
     /// Empty otherwise.
     pairs: Vec<u32>,
@@ -46,11 +58,7 @@ impl Bf16Panels {
     /// From a checkpoint's `[n, k]` weight (`[out, in]`), row-major f32. `None` when a value is
     /// not exactly a bf16 (the weights did not come from a bf16 checkpoint: rounding them would
     /// change the model) or when this CPU has neither AVX-512 nor AVX2 with FMA.
-    ///
-    /// With `bf16_products`, on a CPU with AVX-512 BF16, products round their inputs to bf16
-    /// and multiply pairs with `vdpbf16ps` (f32 sums) at twice the rate of f32 arithmetic. That
-    /// changes results in the third significant digit: an option, measured in the README.
-    pub fn from_out_in(w: &[f32], n: usize, k: usize, bf16_products: bool) -> Option<Self> {
+    pub fn from_out_in(w: &[f32], n: usize, k: usize, precision: ProductPrecision) -> Option<Self> {
         assert_eq!(w.len(), n * k, "w is [n, k]");
         if !kernel::available() {
             return None;
@@ -66,7 +74,7 @@ impl Bf16Panels {
                 panel[i * PANEL + out % PANEL] = b.to_bits();
             }
         }
-        let pairs = if bf16_products && kernel::has_bf16_dot() {
+        let pairs = if precision == ProductPrecision::Bf16 && kernel::has_bf16_dot() {
             let kp = k.div_ceil(2);
             let panels = n.div_ceil(PANEL);
             let mut pairs = vec![0u32; panels * kp * PANEL];
@@ -476,7 +484,8 @@ mod tests {
             .flat_map(|(n, k)| kernels().into_iter().map(move |isa| (n, k, isa)))
         {
             let w = bf16_exact(values(n * k, 1));
-            let panels = Bf16Panels::from_out_in(&w, n, k, false).expect("bf16 values");
+            let panels =
+                Bf16Panels::from_out_in(&w, n, k, ProductPrecision::F32).expect("bf16 values");
             for m in [1, 2, 3, 4, 5, 8, 9, 33] {
                 let x = values(m * k, m as u32 + 2);
                 let got = panels.matmul_on(isa, &x);
@@ -499,7 +508,7 @@ mod tests {
     #[test]
     fn weights_that_are_not_bf16_get_no_panels() {
         let w = vec![0.1f32; 64];
-        assert!(Bf16Panels::from_out_in(&w, 8, 8, false).is_none());
+        assert!(Bf16Panels::from_out_in(&w, 8, 8, ProductPrecision::F32).is_none());
     }
 
     #[test]
@@ -511,7 +520,8 @@ mod tests {
         // Input widths that take the vector conversion (64, 256) and the scalar one (7, 33).
         for (n, k) in [(512, 256), (70, 7), (1, 33), (130, 64)] {
             let w = bf16_exact(values(n * k, 1));
-            let panels = Bf16Panels::from_out_in(&w, n, k, true).expect("bf16 values");
+            let panels =
+                Bf16Panels::from_out_in(&w, n, k, ProductPrecision::Bf16).expect("bf16 values");
             assert!(!panels.pairs.is_empty());
             for m in [1, 3, 4, 9] {
                 let x = values(m * k, m as u32 + 2);
