@@ -8,7 +8,6 @@
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
-mod dense;
 pub mod error;
 pub mod infill;
 mod kernels;

@@ -2,12 +2,11 @@
 //!
 //! Checkpoints store a projection as `[out, in]`. Where the weights are exactly bf16 (as
 //! shipped checkpoints are) and the CPU has AVX-512 or AVX2, they are kept as bf16 panels
-//! (`panels.rs`): half the bytes to read, and a product that streams them in order. Otherwise
-//! the weight is kept transposed, `[in, out]`: candle-nn's `Linear` multiplies by the
-//! transposed view, and the product then packs that strided view into panels on every call, one
-//! element at a time, which cost as much as the arithmetic when only a few rows go through (a
-//! cached denoising step sends 2-40 columns). Transposing once at load time made the layer
-//! products of a step over 8 columns 1.5-2x faster.
+//! ([`crate::kernels::panels`]): half the bytes to read, and a product that streams them in
+//! order. Otherwise the weight is kept transposed, `[in, out]`: multiplying by the transposed
+//! view, as candle-nn's `Linear` does, makes the product pack that strided view on every call,
+//! one element at a time, which costs as much as the arithmetic when only a few rows go through
+//! (a cached denoising step sends a few dozen columns).
 
 use candle_core::Tensor;
 
@@ -21,7 +20,7 @@ pub(crate) struct Dense {
 }
 
 enum Weight {
-    /// bf16 panels (see `panels.rs`): f32 weights that are exactly bf16, on a CPU with AVX-512
+    /// bf16 panels (see [`crate::kernels::panels`]): f32 weights that are exactly bf16, on a CPU with AVX-512
     /// or AVX2.
     Panels(Bf16Panels),
     /// `[in, out]`, contiguous: every other case.
