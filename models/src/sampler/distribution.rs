@@ -58,6 +58,13 @@ fn sample_index(probs: &[f32], rng: &mut impl Rng) -> usize {
     probs.iter().rposition(|&p| p > 0.0).unwrap_or(0)
 }
 
+/// log-softmax of a row, for combining tied positions.
+pub(super) fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    row.iter().map(|x| x - lse).collect()
+}
+
 /// Turns one row of logits into a proposal. `forbidden` tokens (the mask itself) are never proposed.
 pub fn propose(
     logits: &[f32],
