@@ -124,7 +124,8 @@ impl Machine {
 fn floors(cfg: &ArchConfig, m: &Machine, context: usize, n: usize, tps: f64) -> (f64, f64, f64) {
     let len = context + n;
     let bytes = |keys: usize, head: bool| {
-        cfg.pass_bytes(0, head, 2) + cfg.pass_bytes(keys, false, 4) - cfg.pass_bytes(0, false, 4)
+        let head = if head { cfg.head_weights() } else { 0.0 };
+        2.0 * (cfg.layer_weights() + head) + 4.0 * cfg.cache_values(keys)
     };
     let weights = bytes(0, true);
     // Causal encode: on average a query sees half the context; then one column per token.
