@@ -1,19 +1,15 @@
 //! Matrix products against weights held in bf16, in panels, for CPUs with AVX-512 or AVX2.
 //!
-//! A cached denoising step multiplies a few dozen rows, or just 2, by every weight matrix of the
-//! model: it reads all the weights for little arithmetic, so memory sets its speed (a 256 x 768
-//! product over 2 rows ran 5x slower inside a step than in a loop that kept its weights in
-//! cache). Checkpoints ship bf16 weights, which the engine widens to f32 when it loads them.
-//! Kept as bf16 they are half the bytes to read, and widening them again in registers is exact,
-//! so the products are those of the f32 weights, up to the order of the sums.
+//! A cached denoising step multiplies a few rows by every weight matrix of the model: it reads
+//! all the weights for little arithmetic, so memory bandwidth sets its speed. Checkpoints ship
+//! bf16 weights, which the engine widens to f32 when it loads them. Kept as bf16 they are half
+//! the bytes to read, and widening them again in registers is exact, so the products are those
+//! of the f32 weights, up to the order of the sums.
 //!
 //! The matrix is stored in panels of 64 output columns, each `[k, 64]` and contiguous, so a
 //! product streams through memory in order. Four rows at a time, the kernel broadcasts each
-//! input value and multiplies it into 64 columns (four registers). On this machine (2 cores of
-//! an AMD EPYC with AVX-512) it beat candle's f32 product at every size the engine uses: 2-10x
-//! when the weights come from memory (a step), and 1.0-1.5x on a 1,032-row pass. CPUs without
-//! AVX-512 run an AVX2 kernel over the same panels, a quarter of a panel at a time (a step over
-//! one column 2.7x faster than the f32 product, forced on this machine).
+//! input value and multiplies it into 64 columns (four AVX-512 registers). CPUs without AVX-512
+//! run an AVX2 kernel over the same panels, a quarter of a panel at a time.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use half::bf16;
