@@ -21,16 +21,30 @@ pub(super) struct BlockCache {
     pub recent: Vec<usize>,
 }
 
+/// Where a block's cache comes from.
+pub(super) enum Inherited {
+    /// Nowhere: the first step makes a full pass.
+    Nothing,
+    /// The caller's keys and values for the canvas as given (the last request's, reused).
+    Given(KvCache),
+    /// The block before's (partial refreshes only): the first step refreshes the neighbourhood
+    /// of the spans.
+    Carried(KvCache),
+}
+
 impl BlockCache {
-    /// The cache for `block`, starting from `kv` (made for an earlier block or request, or
-    /// none). `refresh_due`: the first step refreshes the neighbourhood of the spans.
+    /// The cache for `block`.
     pub fn start(
         plan: &Plan,
         block: &[Slot],
         options: &SamplerOptions,
-        kv: Option<KvCache>,
-        refresh_due: bool,
+        inherited: Inherited,
     ) -> Self {
+        let (kv, refresh_due) = match inherited {
+            Inherited::Nothing => (None, false),
+            Inherited::Given(kv) => (Some(kv), false),
+            Inherited::Carried(kv) => (Some(kv), true),
+        };
         let window = if options.kv_cache && !options.cache_masked_only {
             let mut w: Vec<usize> = block
                 .iter()

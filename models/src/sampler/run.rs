@@ -4,7 +4,7 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::block_cache::BlockCache;
+use super::block_cache::{BlockCache, Inherited};
 use super::canvas::Canvas;
 use super::distribution::{log_softmax, propose, Proposal};
 use super::options::SamplerOptions;
@@ -87,12 +87,14 @@ impl<'a, 'o> Sampling<'a, 'o> {
         mut steps_left: usize,
         initial: &mut Option<KvCache>,
     ) -> Result<()> {
-        let partial = self.options.refresh_radius.is_some();
         // A block after the first starts with a refresh: a full pass, or a partial one over the
-        // carried cache.
-        let refresh_due = partial && self.carried.is_some();
-        let kv = initial.take().or_else(|| self.carried.take());
-        let mut cache = BlockCache::start(&self.plan, block, self.options, kv, refresh_due);
+        // carried cache (kept only when refreshes are partial).
+        let inherited = match (initial.take(), self.carried.take()) {
+            (Some(kv), _) => Inherited::Given(kv),
+            (None, Some(kv)) => Inherited::Carried(kv),
+            (None, None) => Inherited::Nothing,
+        };
+        let mut cache = BlockCache::start(&self.plan, block, self.options, inherited);
         loop {
             let asked = self.asked_in(block);
             if asked.slots.is_empty() {
@@ -104,7 +106,7 @@ impl<'a, 'o> Sampling<'a, 'o> {
             self.step(&asked, steps_left, &mut cache)?;
             steps_left = steps_left.saturating_sub(1);
         }
-        if partial {
+        if self.options.refresh_radius.is_some() {
             self.carried = cache.kv;
         }
         Ok(())
