@@ -12,7 +12,7 @@
 //! reach at that many tokens per step; the run prints how many tokens per step issue 6's
 //! targets would need.
 //!
-//!     cargo run --release -p dllm-models --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
+//!     cargo run --release -p dllm-models --features bench --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
 //!
 //! One cell of the grid (a long one, say): `--shape qwen --contexts 4000 --spans 128`
 //! (`--shape default|qwen`, comma-separated `--contexts` and `--spans`).

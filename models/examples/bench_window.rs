@@ -1,7 +1,7 @@
 //! Benchmark for A/B runs of kernel changes: repeats one pass of the default model's shape
 //! (random weights) over a 1,032-token canvas for a few seconds and prints its mean time.
 //!
-//!     cargo run --release -p dllm-models --example bench_window [-- --pass step --columns 32 --seconds 2 --bf16-products]
+//!     cargo run --release -p dllm-models --features bench --example bench_window [-- --pass step --columns 32 --seconds 2 --bf16-products]
 //!
 //! `--pass step`: a cached step over `--columns` masked columns (and the row before the first,
 //! as the sampler asks for them); `--pass full`: the full pass that fills the cache. To compare
