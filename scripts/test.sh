@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --workspace --locked
+# `bench` adds the engine's benchmark-only parts, their test and the benchmarks' build.
+cargo test --workspace --locked --features dllm-models/bench
 
 # Neovim: Debian's package (0.7) is enough; install it where it is missing and we may.
 if ! command -v nvim > /dev/null; then

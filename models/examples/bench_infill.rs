@@ -12,7 +12,7 @@
 //! reach at that many tokens per step; the run prints how many tokens per step issue 6's
 //! targets would need.
 //!
-//!     cargo run --release -p dllm-models --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
+//!     cargo run --release -p dllm-models --features bench --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
 //!
 //! One cell of the grid (a long one, say): `--shape qwen --contexts 4000 --spans 128`
 //! (`--shape default|qwen`, comma-separated `--contexts` and `--spans`).
@@ -34,8 +34,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use dllm_models::{
-    sample, sample_with_cache, ArchConfig, CancelFlag, Canvas, KvCache, SamplerOptions,
-    SpecialTokens, TokenPredictor, Transformer,
+    sample, sample_with_cache, ArchConfig, CancelFlag, Canvas, KvCache, ProductPrecision,
+    SamplerOptions, SpecialTokens, TokenPredictor, Transformer,
 };
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -124,7 +124,8 @@ impl Machine {
 fn floors(cfg: &ArchConfig, m: &Machine, context: usize, n: usize, tps: f64) -> (f64, f64, f64) {
     let len = context + n;
     let bytes = |keys: usize, head: bool| {
-        cfg.pass_bytes(0, head, 2) + cfg.pass_bytes(keys, false, 4) - cfg.pass_bytes(0, false, 4)
+        let head = if head { cfg.head_weights() } else { 0.0 };
+        2.0 * (cfg.layer_weights() + head) + 4.0 * cfg.cache_values(keys)
     };
     let weights = bytes(0, true);
     // Causal encode: on average a query sees half the context; then one column per token.
@@ -208,6 +209,10 @@ fn main() {
     let tps: f64 = arg("--tokens-per-step", 2.5f64).max(1.0);
     let quick = flag("--quick");
     let bf16_products = flag("--bf16-products");
+    let precision = match bf16_products {
+        true => ProductPrecision::Bf16,
+        false => ProductPrecision::F32,
+    };
     // Runs longer than this (estimated from the parts) are composed instead of run whole.
     let budget_ms: f64 = arg("--budget-ms", 15_000.0);
     // The shipped default model's shape (its config.json), with room for 4,000 tokens of
@@ -274,7 +279,7 @@ fn main() {
             add_bos: false,
         };
         let model = Random {
-            t: Transformer::random_with(cfg.clone(), DType::F32, 0, bf16_products).unwrap(),
+            t: Transformer::random_with(cfg.clone(), DType::F32, 0, precision).unwrap(),
             special,
         };
         for &context in &contexts {

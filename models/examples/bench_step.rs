@@ -2,8 +2,8 @@
 //! 512-token canvas, in f32 and bf16, with peak memory, and the achieved GFLOP/s of a step next to
 //! a plain large matrix product timed in the same run (the machine's practical ceiling).
 //!
-//!     cargo run --release -p dllm-models --example bench_step [-- --canvas 512 --masked 32 --reps 3]
-//!     cargo run --release -p dllm-models --example bench_step -- --model models/default
+//!     cargo run --release -p dllm-models --features bench --example bench_step [-- --canvas 512 --masked 32 --reps 3]
+//!     cargo run --release -p dllm-models --features bench --example bench_step -- --model models/default
 
 // The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
 #[global_allocator]

@@ -1,7 +1,7 @@
 //! Benchmark for A/B runs of kernel changes: repeats one pass of the default model's shape
 //! (random weights) over a 1,032-token canvas for a few seconds and prints its mean time.
 //!
-//!     cargo run --release -p dllm-models --example bench_window [-- --pass step --columns 32 --seconds 2 --bf16-products]
+//!     cargo run --release -p dllm-models --features bench --example bench_window [-- --pass step --columns 32 --seconds 2 --bf16-products]
 //!
 //! `--pass step`: a cached step over `--columns` masked columns (and the row before the first,
 //! as the sampler asks for them); `--pass full`: the full pass that fills the cache. To compare
@@ -15,7 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use candle_core::DType;
-use dllm_models::{ArchConfig, Transformer};
+use dllm_models::{ArchConfig, ProductPrecision, Transformer};
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
@@ -37,8 +37,11 @@ fn main() {
     let cfg = ArchConfig::from_json(&path, &serde_json::from_str(&text).expect("valid JSON"))
         .expect("models/default/config.json parses");
     let vocab = cfg.vocab_size as u32;
-    let bf16_products = std::env::args().any(|a| a == "--bf16-products");
-    let t = Transformer::random_with(cfg, DType::F32, 1, bf16_products).expect("random weights");
+    let precision = match std::env::args().any(|a| a == "--bf16-products") {
+        true => ProductPrecision::Bf16,
+        false => ProductPrecision::F32,
+    };
+    let t = Transformer::random_with(cfg, DType::F32, 1, precision).expect("random weights");
     // Text tokens that are never the mask or end token; the span sits in the middle.
     let canvas: Vec<u32> = (0..1032u32).map(|i| 3 + (i * 7) % (vocab - 3)).collect();
     let window: Vec<usize> = (500..500 + columns).collect();

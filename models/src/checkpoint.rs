@@ -167,6 +167,15 @@ impl Inventory {
     }
 }
 
+/// The dtype in which tensors are computed, by the name a user gives it (`"f32"`, `"bf16"`).
+pub fn parse_dtype(name: &str) -> Option<DType> {
+    match name {
+        "f32" | "float32" => Some(DType::F32),
+        "bf16" | "bfloat16" => Some(DType::BF16),
+        _ => None,
+    }
+}
+
 /// The dtype a stored tensor loads as, for the dtypes that load.
 fn compute_dtype(dtype: StDtype) -> Option<DType> {
     match dtype {

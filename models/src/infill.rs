@@ -113,61 +113,11 @@ impl DiffusionModel {
         reuse: &mut Option<CanvasCache>,
     ) -> Result<InfillOutput> {
         let start = Instant::now();
-        let mut pieces = Vec::with_capacity(request.segments.len());
-        for segment in &request.segments {
-            pieces.push(match segment {
-                Segment::Text(t) => Piece::Text(self.tokenizer().encode(t)?),
-                Segment::Span { max_tokens: 0 } => {
-                    return Err(Error::InvalidRequest(
-                        "a span needs at least one token".into(),
-                    ))
-                }
-                Segment::Span { max_tokens } => Piece::Span(*max_tokens),
-            });
-        }
-        if !pieces.iter().any(|p| matches!(p, Piece::Span(_))) {
-            return Err(Error::InvalidRequest(
-                "nothing to fill: the request has no span".into(),
-            ));
-        }
-        let special = self.special_tokens();
-        let bos = special.bos.filter(|_| special.add_bos);
-        let limit = request
-            .max_context_tokens
-            .unwrap_or(usize::MAX)
-            .min(self.config().max_positions);
-        fit_context(
-            &mut pieces,
-            limit.saturating_sub(usize::from(bos.is_some())),
-        )?;
-
-        let mut tokens: Vec<u32> = bos.into_iter().collect();
-        let mut spans = Vec::new();
-        for piece in &pieces {
-            match piece {
-                Piece::Text(t) => tokens.extend(t),
-                Piece::Span(n) => {
-                    spans.push(tokens.len()..tokens.len() + n);
-                    tokens.extend(std::iter::repeat_n(special.mask, *n));
-                }
-            }
-        }
-        let canvas_tokens = tokens.len();
-        let canvas = Canvas {
-            tokens,
-            spans,
-            ties: request.ties.clone(),
-        };
-        let mut reused_tokens = 0;
-        let initial = match reuse.take() {
-            Some(old) if options.kv_cache => self
-                .transformer()
-                .reuse_and_refresh(&old.kv, &old.tokens, &canvas.tokens, &canvas.spans)?
-                .map(|(kv, reused)| {
-                    reused_tokens = reused;
-                    kv
-                }),
-            _ => None,
+        let canvas = self.canvas_for(request)?;
+        let canvas_tokens = canvas.tokens.len();
+        let (initial, reused_tokens) = match reuse.take() {
+            Some(old) if options.kv_cache => self.reused_cache(&old, &canvas)?,
+            _ => (None, 0),
         };
         let initial_tokens = canvas.tokens.clone();
         let (out, cache) = sample_with_cache(self, canvas, options, cancel, observer, initial)?;
@@ -188,6 +138,74 @@ impl DiffusionModel {
             elapsed: start.elapsed(),
             trace: out.trace,
             reused_tokens,
+        })
+    }
+
+    /// The request's canvas: its text tokenized and fitted to the context, its spans masked.
+    fn canvas_for(&self, request: &InfillRequest) -> Result<Canvas> {
+        let mut pieces = self.pieces(request)?;
+        let special = self.special_tokens();
+        let bos = special.bos.filter(|_| special.add_bos);
+        let limit = request
+            .max_context_tokens
+            .unwrap_or(usize::MAX)
+            .min(self.config().max_positions);
+        fit_context(
+            &mut pieces,
+            limit.saturating_sub(usize::from(bos.is_some())),
+        )?;
+        let mut tokens: Vec<u32> = bos.into_iter().collect();
+        let mut spans = Vec::new();
+        for piece in &pieces {
+            match piece {
+                Piece::Text(t) => tokens.extend(t),
+                Piece::Span(n) => {
+                    spans.push(tokens.len()..tokens.len() + n);
+                    tokens.extend(std::iter::repeat_n(special.mask, *n));
+                }
+            }
+        }
+        Ok(Canvas {
+            tokens,
+            spans,
+            ties: request.ties.clone(),
+        })
+    }
+
+    /// The request's segments, text tokenized; at least one span, none empty.
+    fn pieces(&self, request: &InfillRequest) -> Result<Vec<Piece>> {
+        let mut pieces = Vec::with_capacity(request.segments.len());
+        for segment in &request.segments {
+            pieces.push(match segment {
+                Segment::Text(t) => Piece::Text(self.tokenizer().encode(t)?),
+                Segment::Span { max_tokens: 0 } => {
+                    return Err(Error::InvalidRequest(
+                        "a span needs at least one token".into(),
+                    ))
+                }
+                Segment::Span { max_tokens } => Piece::Span(*max_tokens),
+            });
+        }
+        if !pieces.iter().any(|p| matches!(p, Piece::Span(_))) {
+            return Err(Error::InvalidRequest(
+                "nothing to fill: the request has no span".into(),
+            ));
+        }
+        Ok(pieces)
+    }
+
+    /// The keys and values of `canvas` made from the last request's cache, and how many
+    /// columns were reused (none when the canvases share too little).
+    fn reused_cache(&self, old: &CanvasCache, canvas: &Canvas) -> Result<(Option<KvCache>, usize)> {
+        let reused = self.transformer().reuse_and_refresh(
+            &old.kv,
+            &old.tokens,
+            &canvas.tokens,
+            &canvas.spans,
+        )?;
+        Ok(match reused {
+            Some((kv, reused)) => (Some(kv), reused),
+            None => (None, 0),
         })
     }
 }
@@ -223,17 +241,24 @@ fn fit_context(pieces: &mut [Piece], limit: usize) -> Result<()> {
     let room = limit - inner;
     let keep_before = before.min(room.saturating_sub(after.min(room / 2)));
     let keep_after = after.min(room - keep_before);
-    trim(&mut pieces[..first_span], before - keep_before, true);
-    trim(&mut pieces[last_span + 1..], after - keep_after, false);
+    trim(&mut pieces[..first_span], before - keep_before, Side::Front);
+    trim(&mut pieces[last_span + 1..], after - keep_after, Side::Back);
     Ok(())
 }
 
-/// Drops `n` tokens from the start (`from_front`) or the end of a run of text pieces.
-fn trim(pieces: &mut [Piece], mut n: usize, from_front: bool) {
+/// Which end of a run of text pieces to cut.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Front,
+    Back,
+}
+
+/// Drops `n` tokens from one end of a run of text pieces.
+fn trim(pieces: &mut [Piece], mut n: usize, side: Side) {
     let mut cut = |p: &mut Piece| {
         if let Piece::Text(t) = p {
             let k = n.min(t.len());
-            if from_front {
+            if side == Side::Front {
                 t.drain(..k);
             } else {
                 t.truncate(t.len() - k);
@@ -241,7 +266,7 @@ fn trim(pieces: &mut [Piece], mut n: usize, from_front: bool) {
             n -= k;
         }
     };
-    if from_front {
+    if side == Side::Front {
         pieces.iter_mut().for_each(&mut cut);
     } else {
         pieces.iter_mut().rev().for_each(&mut cut);

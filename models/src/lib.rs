@@ -5,20 +5,15 @@
 //! special tokens, weights, each checked) → [`DiffusionModel::infill`] (text → canvas → [`sample`]
 //! → text).
 
-mod activation;
-mod attention;
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
-mod dense;
 pub mod error;
 pub mod infill;
+mod kernels;
 pub mod model;
-mod panels;
 mod preflight;
-mod rotary;
 pub mod sampler;
-mod softmax;
 pub mod source;
 #[cfg(test)]
 mod testing;
@@ -31,6 +26,7 @@ pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{ArchConfig, Family};
 pub use error::{Error, Result};
 pub use infill::{CanvasCache, InfillOutput, InfillRequest, Segment};
+pub use kernels::panels::ProductPrecision;
 pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
 pub use sampler::{
     sample, sample_with_cache, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions,

@@ -9,6 +9,7 @@ use crate::chat::ChatTemplate;
 use crate::checkpoint::{load_tensors, Inventory, WeightFiles};
 use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::kernels::panels::ProductPrecision;
 use crate::preflight::checked_specs;
 use crate::source::ModelSource;
 use crate::tokenizer::{
@@ -24,10 +25,19 @@ pub struct LoadOptions {
     pub dtype: DType,
     /// With F32 and a bf16 checkpoint on a CPU with AVX-512 BF16: the layers' and the head's
     /// products round their inputs to bf16 and run at twice the rate (`vdpbf16ps`, f32 sums).
-    /// Results move in the third significant digit; on the evaluation the answers' quality did
-    /// not (README, "Speed"). Off here, so the library computes exactly by default; on in the
-    /// server.
+    /// Results move in the third significant digit: off here, so the library computes exactly
+    /// by default; the server turns it on for speed.
     pub bf16_products: bool,
+}
+
+impl LoadOptions {
+    /// The arithmetic of the weight products `bf16_products` asks for.
+    pub fn product_precision(&self) -> ProductPrecision {
+        match self.bf16_products {
+            true => ProductPrecision::Bf16,
+            false => ProductPrecision::F32,
+        }
+    }
 }
 
 impl Default for LoadOptions {
@@ -113,7 +123,7 @@ impl DiffusionModel {
         let device = Device::Cpu;
         let tensors = load_tensors(weights.files(), &specs, dtype, &device)?;
         let transformer =
-            Transformer::from_tensors(cfg, tensors, dtype, &device, options.bf16_products)?;
+            Transformer::from_tensors(cfg, tensors, dtype, &device, options.product_precision())?;
         tracing::info!(
             dir = %dir.display(),
             family = ?transformer.config().family,

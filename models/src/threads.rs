@@ -1,19 +1,15 @@
-//! How many threads the engine's products run on, settled once per process.
+//! How many threads the engine's products run on, and which thread runs a pass.
 //!
 //! candle looks its thread count up before every matrix product: it reads `RAYON_NUM_THREADS`
-//! and, when that is unset, counts the physical cores by reading and parsing `/proc/cpuinfo`.
-//! A cached denoising step makes about two dozen small products, so on this 2-core machine the
-//! lookups cost as much as the arithmetic: a cached step of the default model at 1,000 + 32
-//! tokens took 18-23 ms without the variable and 9.5-10 ms with it (`bench_infill -- --quick
-//! --default-only`). Setting the variable once makes every later lookup a string parse.
+//! and, when that is unset, counts the physical cores by parsing `/proc/cpuinfo`. A cached
+//! denoising step makes a few dozen small products, for which the lookups would cost as much as
+//! the arithmetic; setting the variable once makes every later lookup a string parse.
 //!
-//! Where the passes run matters as much. A parallel operation called from a thread outside the
-//! rayon pool (the server's model thread, a benchmark's main thread) is handed to the pool
-//! while the caller sleeps until it is done: two thread wake-ups per operation, and a pass makes
-//! dozens. [`on_pool`] runs a whole pass on a pool thread instead, where the operations inside
-//! it split their work with the other threads directly. A cached step over 1 column went from
-//! 0.85-1.26 ms to 0.52-0.63, over 8 columns 2.1-2.5 to 1.4-1.8, over 32 columns 5.2-5.6 to
-//! 4.2-4.9 (`bench_window`, three alternating rounds).
+//! A parallel operation called from a thread outside the rayon pool (the server's model
+//! thread, a benchmark's main thread) is handed to the pool while the caller sleeps until it is
+//! done: two thread wake-ups per operation, and a pass makes dozens. [`on_pool`] runs a whole
+//! pass on a pool thread instead, where the operations inside it split their work with the
+//! other threads directly.
 
 /// Sets `RAYON_NUM_THREADS` to candle's own default (the physical core count) when the user has
 /// not set it, and returns the thread count in effect.

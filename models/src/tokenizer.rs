@@ -111,82 +111,139 @@ pub(crate) fn resolve_special_tokens(
     tokenizer: &CodeTokenizer,
     vocab_rows: usize,
 ) -> Result<SpecialTokens> {
-    let gen_path = dir.join(GENERATION_CONFIG_FILE);
-    let gen = if gen_path.is_file() {
-        token_ids_in(&gen_path, &read_json(&gen_path)?)
-    } else {
-        ConfigTokenIds::default()
-    };
-    let tc_path = dir.join(TOKENIZER_CONFIG_FILE);
-    let tc = if tc_path.is_file() {
-        read_json(&tc_path)?
-    } else {
-        Value::Null
-    };
-    let named = |key: &str| token_string(&tc, key).and_then(|s| tokenizer.token_to_id(&s));
-
-    let mask = config
-        .mask
-        .or(gen.mask)
-        .or_else(|| named("mask_token"))
-        .or_else(|| MASK_SPELLINGS.iter().find_map(|s| tokenizer.token_to_id(s)))
-        .ok_or_else(|| Error::NoMaskToken {
-            path: tokenizer.path().to_path_buf(),
-        })?;
-    // A mask id the tokenizer does not know means config and tokenizer disagree.
-    if tokenizer.id_to_token(mask).is_none() {
-        return Err(Error::NoMaskToken {
-            path: tokenizer.path().to_path_buf(),
-        });
-    }
-
-    let mut end: Vec<u32> = config.eos.iter().chain(&gen.eos).copied().collect();
-    end.extend(named("eos_token"));
-    let pad = config
-        .pad
-        .or(gen.pad)
-        .or_else(|| named("pad_token"))
-        .or_else(|| end.first().copied());
-    end.extend(pad);
-    end.sort_unstable();
-    end.dedup();
-    end.retain(|&t| t != mask);
-    let pad = pad.ok_or_else(|| Error::MissingConfigField {
-        path: dir.join("config.json"),
-        field: "eos_token_id (or pad_token_id): needed to end a span early".into(),
-    })?;
-    let bos = config.bos.or(gen.bos).or_else(|| named("bos_token"));
-    let add_bos = tc
+    let files = TokenFiles::read(dir, config, tokenizer)?;
+    let mask = files.mask()?;
+    let (end, pad) = files.end_and_pad(mask)?;
+    let bos = config
+        .bos
+        .or(files.generation.bos)
+        .or_else(|| files.named("bos_token"));
+    let add_bos = files
+        .tokenizer_config
         .get("add_bos_token")
         .and_then(Value::as_bool)
         .unwrap_or(false)
         && bos.is_some();
-
-    let check = |name: &str, id: u32| {
-        if id as usize >= vocab_rows {
-            Err(Error::SpecialTokenOutOfRange {
-                path: dir.join("config.json"),
-                name: name.to_string(),
-                id,
-                vocab: vocab_rows,
-            })
-        } else {
-            Ok(())
-        }
-    };
-    check("mask", mask)?;
-    check("pad", pad)?;
-    for &e in &end {
-        check("eos", e)?;
-    }
-    if let Some(b) = bos {
-        check("bos", b)?;
-    }
-    Ok(SpecialTokens {
+    let special = SpecialTokens {
         mask,
         end,
         pad,
         bos,
         add_bos,
-    })
+    };
+    special.check_in_vocabulary(dir, vocab_rows)?;
+    Ok(special)
+}
+
+/// The files that name special tokens, read once, in the order they are consulted.
+struct TokenFiles<'a> {
+    dir: &'a Path,
+    config: &'a ConfigTokenIds,
+    generation: ConfigTokenIds,
+    /// `tokenizer_config.json`, or null where there is none.
+    tokenizer_config: Value,
+    tokenizer: &'a CodeTokenizer,
+}
+
+impl<'a> TokenFiles<'a> {
+    fn read(
+        dir: &'a Path,
+        config: &'a ConfigTokenIds,
+        tokenizer: &'a CodeTokenizer,
+    ) -> Result<Self> {
+        let gen_path = dir.join(GENERATION_CONFIG_FILE);
+        let generation = if gen_path.is_file() {
+            token_ids_in(&gen_path, &read_json(&gen_path)?)
+        } else {
+            ConfigTokenIds::default()
+        };
+        let tc_path = dir.join(TOKENIZER_CONFIG_FILE);
+        let tokenizer_config = if tc_path.is_file() {
+            read_json(&tc_path)?
+        } else {
+            Value::Null
+        };
+        Ok(TokenFiles {
+            dir,
+            config,
+            generation,
+            tokenizer_config,
+            tokenizer,
+        })
+    }
+
+    /// The id of the token `tokenizer_config.json` names under `key`.
+    fn named(&self, key: &str) -> Option<u32> {
+        token_string(&self.tokenizer_config, key).and_then(|s| self.tokenizer.token_to_id(&s))
+    }
+
+    fn mask(&self) -> Result<u32> {
+        let no_mask = || Error::NoMaskToken {
+            path: self.tokenizer.path().to_path_buf(),
+        };
+        let mask = self
+            .config
+            .mask
+            .or(self.generation.mask)
+            .or_else(|| self.named("mask_token"))
+            .or_else(|| {
+                MASK_SPELLINGS
+                    .iter()
+                    .find_map(|s| self.tokenizer.token_to_id(s))
+            })
+            .ok_or_else(no_mask)?;
+        // A mask id the tokenizer does not know means config and tokenizer disagree.
+        match self.tokenizer.id_to_token(mask) {
+            Some(_) => Ok(mask),
+            None => Err(no_mask()),
+        }
+    }
+
+    /// The tokens that end a span (never the mask), and the one written after an end.
+    fn end_and_pad(&self, mask: u32) -> Result<(Vec<u32>, u32)> {
+        let (config, generation) = (self.config, &self.generation);
+        let mut end: Vec<u32> = config.eos.iter().chain(&generation.eos).copied().collect();
+        end.extend(self.named("eos_token"));
+        let pad = config
+            .pad
+            .or(generation.pad)
+            .or_else(|| self.named("pad_token"))
+            .or_else(|| end.first().copied());
+        end.extend(pad);
+        end.sort_unstable();
+        end.dedup();
+        end.retain(|&t| t != mask);
+        let pad = pad.ok_or_else(|| Error::MissingConfigField {
+            path: self.dir.join("config.json"),
+            field: "eos_token_id (or pad_token_id): needed to end a span early".into(),
+        })?;
+        Ok((end, pad))
+    }
+}
+
+impl SpecialTokens {
+    /// Every id is a row of the embedding.
+    fn check_in_vocabulary(&self, dir: &Path, vocab_rows: usize) -> Result<()> {
+        let check = |name: &str, id: u32| {
+            if id as usize >= vocab_rows {
+                Err(Error::SpecialTokenOutOfRange {
+                    path: dir.join("config.json"),
+                    name: name.to_string(),
+                    id,
+                    vocab: vocab_rows,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        check("mask", self.mask)?;
+        check("pad", self.pad)?;
+        for &e in &self.end {
+            check("eos", e)?;
+        }
+        if let Some(b) = self.bos {
+            check("bos", b)?;
+        }
+        Ok(())
+    }
 }

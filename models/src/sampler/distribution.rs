@@ -4,7 +4,7 @@
 use rand::Rng;
 
 use super::options::Strategy;
-use crate::softmax::{max_of, softmax_in_place};
+use crate::kernels::softmax::{max_of, softmax_in_place};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Proposal {
@@ -56,6 +56,13 @@ fn sample_index(probs: &[f32], rng: &mut impl Rng) -> usize {
     }
     // Rounding left `r` above the total: take the last token with any mass.
     probs.iter().rposition(|&p| p > 0.0).unwrap_or(0)
+}
+
+/// log-softmax of a row, for combining tied positions.
+pub(super) fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    row.iter().map(|x| x - lse).collect()
 }
 
 /// Turns one row of logits into a proposal. `forbidden` tokens (the mask itself) are never proposed.

@@ -88,7 +88,7 @@ impl Config {
     /// How to load the model these settings name.
     pub fn load_options(&self) -> dllm_models::LoadOptions {
         dllm_models::LoadOptions {
-            dtype: dllm_models::transformer::parse_dtype(&self.dtype)
+            dtype: dllm_models::checkpoint::parse_dtype(&self.dtype)
                 .unwrap_or(dllm_models::DType::F32),
             bf16_products: self.bf16_products,
         }

@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::softmax::exp_nonpositive;
+use crate::kernels::softmax::exp_nonpositive;
 
 /// `silu(gate) * up`, elementwise (same shapes).
 pub fn silu_mul(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {

@@ -3,8 +3,7 @@
 //! tensor is small.
 //!
 //! candle-nn spreads every call over the thread pool, one task per head. A cached denoising step
-//! rotates a few rows per head, and waking the pool cost more than the rotation: 470 µs of a
-//! 3 ms step over one column (eight calls), 280 µs over 33 columns.
+//! rotates a few rows per head, and waking the pool costs more than the rotation.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;

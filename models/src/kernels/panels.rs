@@ -1,19 +1,15 @@
 //! Matrix products against weights held in bf16, in panels, for CPUs with AVX-512 or AVX2.
 //!
-//! A cached denoising step multiplies a few dozen rows, or just 2, by every weight matrix of the
-//! model: it reads all the weights for little arithmetic, so memory sets its speed (a 256 x 768
-//! product over 2 rows ran 5x slower inside a step than in a loop that kept its weights in
-//! cache). Checkpoints ship bf16 weights, which the engine widens to f32 when it loads them.
-//! Kept as bf16 they are half the bytes to read, and widening them again in registers is exact,
-//! so the products are those of the f32 weights, up to the order of the sums.
+//! A cached denoising step multiplies a few rows by every weight matrix of the model: it reads
+//! all the weights for little arithmetic, so memory bandwidth sets its speed. Checkpoints ship
+//! bf16 weights, which the engine widens to f32 when it loads them. Kept as bf16 they are half
+//! the bytes to read, and widening them again in registers is exact, so the products are those
+//! of the f32 weights, up to the order of the sums.
 //!
 //! The matrix is stored in panels of 64 output columns, each `[k, 64]` and contiguous, so a
 //! product streams through memory in order. Four rows at a time, the kernel broadcasts each
-//! input value and multiplies it into 64 columns (four registers). On this machine (2 cores of
-//! an AMD EPYC with AVX-512) it beat candle's f32 product at every size the engine uses: 2-10x
-//! when the weights come from memory (a step), and 1.0-1.5x on a 1,032-row pass. CPUs without
-//! AVX-512 run an AVX2 kernel over the same panels, a quarter of a panel at a time (a step over
-//! one column 2.7x faster than the f32 product, forced on this machine).
+//! input value and multiplies it into 64 columns (four AVX-512 registers). CPUs without AVX-512
+//! run an AVX2 kernel over the same panels, a quarter of a panel at a time.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use half::bf16;
@@ -29,12 +25,24 @@ const ROWS: usize = 4;
 /// pool costs more than it saves.
 const PARALLEL_FROM: usize = 1 << 17;
 
+/// The arithmetic of products against bf16 panels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductPrecision {
+    /// f32 inputs against the exactly widened weights: the products of the f32 weights.
+    #[default]
+    F32,
+    /// On a CPU with AVX-512 BF16, inputs rounded to bf16 and multiplied in pairs with
+    /// `vdpbf16ps` (f32 sums) at twice the rate of f32 arithmetic; results move in the third
+    /// significant digit. Elsewhere the same as `F32`.
+    Bf16,
+}
+
 /// A `[k, n]` matrix (k inputs, n outputs) of bf16 values in panels.
 #[derive(Debug)]
 pub(crate) struct Bf16Panels {
     /// Empty when `pairs` holds the values.
     bits: Vec<u16>,
-    /// With bf16 products (see [`Bf16Panels::from_out_in`]): the same values as pairs of
+    /// With [`ProductPrecision::Bf16`]: the same values as pairs of
     /// consecutive input rows, `[k / 2, 64]` u32 per panel, the even row in the low half.
     /// Empty otherwise.
     pairs: Vec<u32>,
@@ -46,11 +54,7 @@ impl Bf16Panels {
     /// From a checkpoint's `[n, k]` weight (`[out, in]`), row-major f32. `None` when a value is
     /// not exactly a bf16 (the weights did not come from a bf16 checkpoint: rounding them would
     /// change the model) or when this CPU has neither AVX-512 nor AVX2 with FMA.
-    ///
-    /// With `bf16_products`, on a CPU with AVX-512 BF16, products round their inputs to bf16
-    /// and multiply pairs with `vdpbf16ps` (f32 sums) at twice the rate of f32 arithmetic. That
-    /// changes results in the third significant digit: an option, measured in the README.
-    pub fn from_out_in(w: &[f32], n: usize, k: usize, bf16_products: bool) -> Option<Self> {
+    pub fn from_out_in(w: &[f32], n: usize, k: usize, precision: ProductPrecision) -> Option<Self> {
         assert_eq!(w.len(), n * k, "w is [n, k]");
         if !kernel::available() {
             return None;
@@ -66,7 +70,7 @@ impl Bf16Panels {
                 panel[i * PANEL + out % PANEL] = b.to_bits();
             }
         }
-        let pairs = if bf16_products && kernel::has_bf16_dot() {
+        let pairs = if precision == ProductPrecision::Bf16 && kernel::has_bf16_dot() {
             let kp = k.div_ceil(2);
             let panels = n.div_ceil(PANEL);
             let mut pairs = vec![0u32; panels * kp * PANEL];
@@ -476,7 +480,8 @@ mod tests {
             .flat_map(|(n, k)| kernels().into_iter().map(move |isa| (n, k, isa)))
         {
             let w = bf16_exact(values(n * k, 1));
-            let panels = Bf16Panels::from_out_in(&w, n, k, false).expect("bf16 values");
+            let panels =
+                Bf16Panels::from_out_in(&w, n, k, ProductPrecision::F32).expect("bf16 values");
             for m in [1, 2, 3, 4, 5, 8, 9, 33] {
                 let x = values(m * k, m as u32 + 2);
                 let got = panels.matmul_on(isa, &x);
@@ -499,7 +504,7 @@ mod tests {
     #[test]
     fn weights_that_are_not_bf16_get_no_panels() {
         let w = vec![0.1f32; 64];
-        assert!(Bf16Panels::from_out_in(&w, 8, 8, false).is_none());
+        assert!(Bf16Panels::from_out_in(&w, 8, 8, ProductPrecision::F32).is_none());
     }
 
     #[test]
@@ -511,7 +516,8 @@ mod tests {
         // Input widths that take the vector conversion (64, 256) and the scalar one (7, 33).
         for (n, k) in [(512, 256), (70, 7), (1, 33), (130, 64)] {
             let w = bf16_exact(values(n * k, 1));
-            let panels = Bf16Panels::from_out_in(&w, n, k, true).expect("bf16 values");
+            let panels =
+                Bf16Panels::from_out_in(&w, n, k, ProductPrecision::Bf16).expect("bf16 values");
             assert!(!panels.pairs.is_empty());
             for m in [1, 3, 4, 9] {
                 let x = values(m * k, m as u32 + 2);

@@ -3,18 +3,18 @@
 //! The tensor path (`scores = q @ k.t()`, softmax, `probs @ v`, then a transpose back to
 //! `[t, heads * d]`) runs three products and a softmax as separate operations, each split over
 //! the threads on its own. For a cached denoising step (a few dozen query rows against a
-//! thousand keys) the products are small enough that the split costs more than it saves: the
-//! attention took a third of a 33-column step. Here every task takes one key/value head and a
-//! block of its query rows, and does scores, softmax and weighted sum in one go, single-threaded,
-//! with its scores in a buffer that stays in cache; the tasks are spread over the threads.
-//! The output is written straight into its `[t, heads * d]` place.
+//! thousand keys) the products are so small that the splitting costs more than it saves. Here
+//! every task takes one key/value head and a block of its query rows, and does scores, softmax
+//! and weighted sum in one go, single-threaded, with its scores in a buffer that stays in
+//! cache; the tasks are spread over the threads. The output is written straight into its
+//! `[t, heads * d]` place.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-use crate::panels::{kernel, PANEL};
-use crate::softmax::softmax_in_place;
+use crate::kernels::panels::{kernel, PANEL};
+use crate::kernels::softmax::softmax_in_place;
 
 /// Shapes of one attention call. Query heads `h * group .. (h + 1) * group` share key/value
 /// head `h`, where `group = heads / kv_heads`.
@@ -27,6 +27,38 @@ pub(crate) struct AttentionShape {
     /// Key/value columns.
     pub keys: usize,
     pub head_dim: usize,
+}
+
+impl AttentionShape {
+    /// Query heads per key/value head.
+    fn group(&self) -> usize {
+        self.heads / self.kv_heads
+    }
+
+    /// Query rows of one key/value head's group: adjacent in `q`, one matrix per head.
+    fn group_rows(&self) -> usize {
+        self.group() * self.rows
+    }
+
+    /// Floats in one output row, `[heads * d]`.
+    fn width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    fn check(&self, q: &[f32], k: &[f32], v: &[f32]) {
+        let (heads, kv_heads, d) = (self.heads, self.kv_heads, self.head_dim);
+        assert!(
+            kv_heads > 0 && heads % kv_heads == 0,
+            "heads must group evenly"
+        );
+        assert_eq!(q.len(), heads * self.rows * d, "q is [heads, rows, d]");
+        assert_eq!(
+            k.len(),
+            kv_heads * self.keys * d,
+            "k is [kv_heads, keys, d]"
+        );
+        assert_eq!(v.len(), k.len(), "v is shaped like k");
+    }
 }
 
 /// Attention of one sequence: `q` `[1, heads, t, d]`, `k` and `v` `[1, kv_heads, keys, d]`,
@@ -85,156 +117,219 @@ impl CustomOp3 for FusedAttention {
     }
 }
 
-/// Blocks of fewer query rows than this take the AVX-512 kernels below (heads of 64); gemm is
-/// faster from about 100 rows (a full pass: 122-row blocks, 80-84 ms against 82-89).
+/// Blocks of fewer query rows than this take the AVX-512 kernels (heads of 64); from about 100
+/// rows gemm is as fast.
 const FAST_BELOW_ROWS: usize = 96;
 
-/// Scores buffer per task at most this many floats (512 KB: half of this CPU's L2 per core).
+/// Scores buffer per task at most this many floats (512 KB, half a typical L2 per core), so a
+/// task's scores stay in cache.
 const SCORE_FLOATS: usize = 1 << 17;
+
+/// Which products a block of query rows runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Products {
+    /// Dot products 16 keys at a time and the f32 panel kernel: heads of 64, AVX-512, few rows.
+    Avx512,
+    /// gemm, single-threaded: every other case.
+    Gemm,
+}
+
+/// One task: rows `first..first + n` of key/value head `h`'s group of query rows.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    h: usize,
+    first: usize,
+    n: usize,
+}
 
 /// `softmax(q kᵀ / √d) v` for every head. `q`: `[heads, rows, d]`, `k` and `v`:
 /// `[kv_heads, keys, d]`, all contiguous. Returns `[rows, heads * d]`.
 pub(crate) fn attend_f32(q: &[f32], k: &[f32], v: &[f32], s: AttentionShape) -> Vec<f32> {
-    let AttentionShape {
-        heads,
-        kv_heads,
-        rows,
-        keys,
-        head_dim: d,
-    } = s;
-    assert!(
-        kv_heads > 0 && heads % kv_heads == 0,
-        "heads must group evenly"
-    );
-    assert_eq!(q.len(), heads * rows * d, "q is [heads, rows, d]");
-    assert_eq!(k.len(), kv_heads * keys * d, "k is [kv_heads, keys, d]");
-    assert_eq!(v.len(), k.len(), "v is shaped like k");
-    let group = heads / kv_heads;
-    // The query rows of a group's heads are adjacent in `q`: one matrix per key/value head.
-    let group_rows = group * rows;
-    // Blocks of rows, balanced so that every thread has work and no scores buffer spills out
-    // of cache.
-    let threads = rayon::current_num_threads().max(1);
-    let max_block = (SCORE_FLOATS / keys.max(1)).clamp(4, 256);
-    let per_head = group_rows
-        .div_ceil(max_block)
-        .max(threads.div_ceil(kv_heads))
-        .min(group_rows.max(1));
-    let block = group_rows.div_ceil(per_head).max(1);
-    let tasks: Vec<(usize, usize)> = (0..kv_heads)
-        .flat_map(|h| (0..group_rows).step_by(block).map(move |r| (h, r)))
-        .collect();
-    let scale = 1.0 / (d as f32).sqrt();
-    let width = heads * d;
-    let mut out = vec![0f32; rows * width];
+    s.check(q, k, v);
+    let d = s.head_dim;
+    let mut out = vec![0f32; s.rows * s.width()];
     // Tasks write disjoint (row, head) blocks of `out`; the address travels as an integer
     // because raw pointers are not `Send`.
-    let out_addr = out.as_mut_ptr() as usize;
+    let rows_out = Output(out.as_mut_ptr() as usize);
     // Heads of 64 on an AVX-512 CPU take this module's kernels; others go through gemm.
     let fast = d == PANEL && kernel::avx512();
-    tasks.par_iter().for_each(|&(h, first)| {
-        let n = block.min(group_rows - first);
-        let mut scores = vec![0f32; n * keys];
-        let q_block = &q[(h * group_rows + first) * d..][..n * d];
-        let k_head = &k[h * keys * d..][..keys * d];
-        let v_head = &v[h * keys * d..][..keys * d];
-        // Blocks of many rows (a full pass) run faster through gemm.
-        let fast = fast && n < FAST_BELOW_ROWS;
-        if fast {
-            dot::scores(q_block, k_head, scale, &mut scores);
-        } else {
-            // SAFETY: every slice holds the extent gemm reads or writes with these strides
-            // (row-major [n, d] · [d, keys] -> [n, keys]), checked by the asserts above.
-            unsafe {
-                gemm(
-                    n,
-                    keys,
-                    d,
-                    scores.as_mut_ptr(),
-                    1,
-                    keys as isize,
-                    false,
-                    q_block.as_ptr(),
-                    1,
-                    d as isize,
-                    // kᵀ: column j of the product is row j of k.
-                    k_head.as_ptr(),
-                    d as isize,
-                    1,
-                    0.0,
-                    scale,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-        }
-        scores.chunks_mut(keys).for_each(softmax_in_place);
-        // Row r of the block is row `(first + r) % rows` of query head
-        // `h * group + (first + r) / rows`; it lands in out[row, head * d ..].
-        let mut r = 0;
-        while r < n {
-            let head = h * group + (first + r) / rows;
-            let row = (first + r) % rows;
-            // Rows of one query head are contiguous in both the block and the output column.
-            let run = (rows - row).min(n - r);
-            if fast {
-                // Four rows at a time through the panel kernel: `v_head` is one [keys, 64] panel.
-                let mut tile = [0f32; 4 * PANEL];
-                for g in (0..run).step_by(4) {
-                    let m = (run - g).min(4);
-                    let x = &scores[(r + g) * keys..][..m * keys];
-                    kernel::panel_product(x, v_head, &mut tile[..m * PANEL]);
-                    for i in 0..m {
-                        // SAFETY: as below, for row `row + g + i` alone.
-                        unsafe {
-                            let dst = (out_addr as *mut f32).add((row + g + i) * width + head * d);
-                            std::ptr::copy_nonoverlapping(tile[i * PANEL..].as_ptr(), dst, d);
-                        }
-                    }
-                }
-            } else {
-                // SAFETY: `out` is [rows, width]; this run covers rows row..row+run, columns
-                // head*d..head*d+d, which no other task writes (tasks split distinct (head, row)
-                // pairs), and `out` outlives the parallel loop.
-                unsafe {
-                    let dst = (out_addr as *mut f32).add(row * width + head * d);
-                    gemm(
-                        run,
-                        d,
-                        keys,
-                        dst,
-                        1,
-                        width as isize,
-                        false,
-                        scores.as_ptr().add(r * keys),
-                        1,
-                        keys as isize,
-                        v_head.as_ptr(),
-                        1,
-                        d as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
-                }
-            }
-            r += run;
-        }
+    blocks(s).par_iter().for_each(|&b| {
+        let products = match fast && b.n < FAST_BELOW_ROWS {
+            true => Products::Avx512,
+            false => Products::Gemm,
+        };
+        let k_head = &k[b.h * s.keys * d..][..s.keys * d];
+        let v_head = &v[b.h * s.keys * d..][..s.keys * d];
+        let scores = block_scores(q, k_head, s, b, products);
+        // SAFETY: `out` is [rows, heads * d] and outlives the loop; the block's (row, head)
+        // pairs are its own (`blocks` splits distinct pairs).
+        unsafe { rows_out.weighted_values(&scores, v_head, s, b, products) };
     });
     out
 }
 
+/// The tasks: blocks of rows, balanced so that every thread has work and no scores buffer
+/// spills out of cache.
+fn blocks(s: AttentionShape) -> Vec<Block> {
+    let group_rows = s.group_rows();
+    let threads = rayon::current_num_threads().max(1);
+    let max_block = (SCORE_FLOATS / s.keys.max(1)).clamp(4, 256);
+    let per_head = group_rows
+        .div_ceil(max_block)
+        .max(threads.div_ceil(s.kv_heads))
+        .min(group_rows.max(1));
+    let block = group_rows.div_ceil(per_head).max(1);
+    (0..s.kv_heads)
+        .flat_map(|h| {
+            (0..group_rows).step_by(block).map(move |first| Block {
+                h,
+                first,
+                n: block.min(group_rows - first),
+            })
+        })
+        .collect()
+}
+
+/// The softmax of the block's scores against `k_head` `[keys, d]`: `[n, keys]`.
+fn block_scores(
+    q: &[f32],
+    k_head: &[f32],
+    s: AttentionShape,
+    b: Block,
+    products: Products,
+) -> Vec<f32> {
+    let (d, keys) = (s.head_dim, s.keys);
+    let scale = 1.0 / (d as f32).sqrt();
+    let q_block = &q[(b.h * s.group_rows() + b.first) * d..][..b.n * d];
+    let mut scores = vec![0f32; b.n * keys];
+    match products {
+        Products::Avx512 => dot::scores(q_block, k_head, scale, &mut scores),
+        // SAFETY: every slice holds the extent gemm reads or writes with these strides
+        // (row-major [n, d] · [d, keys] -> [n, keys]), checked by `AttentionShape::check`.
+        Products::Gemm => unsafe {
+            gemm(
+                b.n,
+                keys,
+                d,
+                scores.as_mut_ptr(),
+                1,
+                keys as isize,
+                false,
+                q_block.as_ptr(),
+                1,
+                d as isize,
+                // kᵀ: column j of the product is row j of k.
+                k_head.as_ptr(),
+                d as isize,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        },
+    }
+    scores.chunks_mut(keys).for_each(softmax_in_place);
+    scores
+}
+
+/// The address of the `[rows, heads * d]` output the tasks write into, each its own rows and
+/// heads.
+#[derive(Clone, Copy)]
+struct Output(usize);
+
+impl Output {
+    /// Writes `scores · v_head` for the block's rows into their places.
+    ///
+    /// # Safety
+    /// The output holds `rows * heads * d` floats, and no other task writes the block's
+    /// (row, head) pairs at the same time.
+    unsafe fn weighted_values(
+        &self,
+        scores: &[f32],
+        v_head: &[f32],
+        s: AttentionShape,
+        b: Block,
+        products: Products,
+    ) {
+        let (rows, keys, d) = (s.rows, s.keys, s.head_dim);
+        // Row r of the block is row `(first + r) % rows` of query head
+        // `h * group + (first + r) / rows`; it lands in out[row, head * d ..].
+        let mut r = 0;
+        while r < b.n {
+            let head = b.h * s.group() + (b.first + r) / rows;
+            let row = (b.first + r) % rows;
+            // Rows of one query head are contiguous in both the block and the output column.
+            let run = (rows - row).min(b.n - r);
+            let scores = &scores[r * keys..][..run * keys];
+            let dst = (self.0 as *mut f32).add(row * s.width() + head * d);
+            match products {
+                Products::Avx512 => panel_run(scores, run, v_head, dst, s),
+                Products::Gemm => gemm_run(scores, run, v_head, dst, s),
+            }
+            r += run;
+        }
+    }
+}
+
+/// `run` rows of one query head's scores times `v_head` through the panel kernel, four rows
+/// at a time: `v_head` is one `[keys, 64]` panel.
+///
+/// # Safety
+/// `dst` starts `run` rows of `d` floats, `heads * d` apart, that this task alone writes.
+unsafe fn panel_run(scores: &[f32], run: usize, v_head: &[f32], dst: *mut f32, s: AttentionShape) {
+    let keys = s.keys;
+    let mut tile = [0f32; 4 * PANEL];
+    for g in (0..run).step_by(4) {
+        let m = (run - g).min(4);
+        kernel::panel_product(
+            &scores[g * keys..][..m * keys],
+            v_head,
+            &mut tile[..m * PANEL],
+        );
+        for i in 0..m {
+            let row = dst.add((g + i) * s.width());
+            std::ptr::copy_nonoverlapping(tile[i * PANEL..].as_ptr(), row, s.head_dim);
+        }
+    }
+}
+
+/// [`panel_run`] through gemm.
+///
+/// # Safety
+/// As [`panel_run`].
+unsafe fn gemm_run(scores: &[f32], run: usize, v_head: &[f32], dst: *mut f32, s: AttentionShape) {
+    let (keys, d) = (s.keys, s.head_dim);
+    gemm(
+        run,
+        d,
+        keys,
+        dst,
+        1,
+        s.width() as isize,
+        false,
+        scores.as_ptr(),
+        1,
+        keys as isize,
+        v_head.as_ptr(),
+        1,
+        d as isize,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
+}
+
 /// Scores of a few query rows against every key, for heads of 64.
 ///
-/// gemm runs `q kᵀ` over a handful of rows at a fraction of its speed (a 4-row block against
-/// 1,032 keys: 13 GFLOP/s). Here each score is a dot product of two 64-float rows, 16 keys at a
-/// time, and the 16 partial sums are folded into one register of 16 scores by a tree of
-/// shuffles and adds.
+/// gemm runs `q kᵀ` over a handful of rows at a fraction of its speed (it is built for large
+/// blocks). Here each score is a dot product of two 64-float rows, 16 keys at a time, and the
+/// 16 partial sums are folded into one register of 16 scores by a tree of shuffles and adds.
 #[cfg(target_arch = "x86_64")]
 mod dot {
     use std::arch::x86_64::*;
@@ -324,7 +419,7 @@ mod dot {
     }
 }
 
-/// Elsewhere `fast` is never set.
+/// Elsewhere `Products::Avx512` is never chosen.
 #[cfg(not(target_arch = "x86_64"))]
 mod dot {
     pub fn scores(_: &[f32], _: &[f32], _: f32, _: &mut [f32]) {

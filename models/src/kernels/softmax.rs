@@ -1,11 +1,10 @@
 //! Softmax over the last dimension of f32 attention scores, with a vectorisable `exp`.
 //!
-//! candle-nn's softmax calls the scalar `expf` of the C library once per score. At 1,000 tokens
-//! of context the scores are millions per layer (a 0.5B-shaped model: 15 M per layer, 24
-//! layers), and profiles of a full pass show that call as one of its largest costs. Here `exp`
-//! is a branch-free range reduction and polynomial the compiler turns into SIMD code, accurate to
-//! a few units in the last place, and rows are spread over the threads of the global rayon pool.
-//! Other dtypes go to candle-nn's softmax.
+//! candle-nn's softmax calls the scalar `expf` of the C library once per score, and at a
+//! thousand tokens of context the scores are millions per layer. Here `exp` is a branch-free
+//! range reduction and polynomial the compiler turns into SIMD code, accurate to a few units in
+//! the last place, and rows are spread over the threads of the global rayon pool. Other dtypes
+//! go to candle-nn's softmax.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -62,9 +61,9 @@ pub(crate) fn softmax_in_place(row: &mut [f32]) {
     softmax_in_place_portable(row)
 }
 
-/// The same code compiled for AVX2: a release build targets baseline x86-64 (4-lane SSE2), and
-/// the attention softmax of a full pass took 11% of it there. The arithmetic is identical (no
-/// fused multiply-adds are introduced), so both versions give the same bits.
+/// The same code compiled for AVX2: a release build targets baseline x86-64 (4-lane SSE2),
+/// too narrow for a softmax over every score of a pass. The arithmetic is identical (no fused
+/// multiply-adds are introduced), so both versions give the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn softmax_in_place_avx2(row: &mut [f32]) {

@@ -2,17 +2,16 @@
 //!
 //! Checkpoints store a projection as `[out, in]`. Where the weights are exactly bf16 (as
 //! shipped checkpoints are) and the CPU has AVX-512 or AVX2, they are kept as bf16 panels
-//! (`panels.rs`): half the bytes to read, and a product that streams them in order. Otherwise
-//! the weight is kept transposed, `[in, out]`: candle-nn's `Linear` multiplies by the
-//! transposed view, and the product then packs that strided view into panels on every call, one
-//! element at a time, which cost as much as the arithmetic when only a few rows go through (a
-//! cached denoising step sends 2-40 columns). Transposing once at load time made the layer
-//! products of a step over 8 columns 1.5-2x faster.
+//! ([`crate::kernels::panels`]): half the bytes to read, and a product that streams them in
+//! order. Otherwise the weight is kept transposed, `[in, out]`: multiplying by the transposed
+//! view, as candle-nn's `Linear` does, makes the product pack that strided view on every call,
+//! one element at a time, which costs as much as the arithmetic when only a few rows go through
+//! (a cached denoising step sends a few dozen columns).
 
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::panels::{self, Bf16Panels};
+use crate::kernels::panels::{self, Bf16Panels, ProductPrecision};
 
 pub(crate) struct Dense {
     weight: Weight,
@@ -21,7 +20,7 @@ pub(crate) struct Dense {
 }
 
 enum Weight {
-    /// bf16 panels (see `panels.rs`): f32 weights that are exactly bf16, on a CPU with AVX-512
+    /// bf16 panels (see [`crate::kernels::panels`]): f32 weights that are exactly bf16, on a CPU with AVX-512
     /// or AVX2.
     Panels(Bf16Panels),
     /// `[in, out]`, contiguous: every other case.
@@ -29,12 +28,12 @@ enum Weight {
 }
 
 impl Dense {
-    /// From a checkpoint's `[out, in]` weight; `bf16_products` as in `Bf16Panels::from_out_in`.
-    pub fn new(weight: &Tensor, bias: Option<Tensor>, bf16_products: bool) -> Result<Self> {
+    /// From a checkpoint's `[out, in]` weight.
+    pub fn new(weight: &Tensor, bias: Option<Tensor>, precision: ProductPrecision) -> Result<Self> {
         let panels = if panels::accepts(weight) {
             let (out, inputs) = weight.dims2()?;
             let values = weight.flatten_all()?.to_vec1::<f32>()?;
-            Bf16Panels::from_out_in(&values, out, inputs, bf16_products)
+            Bf16Panels::from_out_in(&values, out, inputs, precision)
         } else {
             None
         };
@@ -50,13 +49,13 @@ impl Dense {
     pub fn fused(
         weights: &[Tensor],
         biases: &[Option<Tensor>],
-        bf16_products: bool,
+        precision: ProductPrecision,
     ) -> Result<Self> {
         let bias: Option<Vec<&Tensor>> = biases.iter().map(Option::as_ref).collect();
         Dense::new(
             &Tensor::cat(weights, 0)?,
             bias.map(|b| Tensor::cat(&b, 0)).transpose()?,
-            bf16_products,
+            precision,
         )
     }
 
@@ -90,29 +89,23 @@ mod tests {
     use crate::testing::max_diff;
     use candle_core::{DType, Device, Module};
 
-    fn weight(out: usize, inputs: usize, bf16: bool) -> Tensor {
+    /// Random f32 weights holding values of the `stored` dtype (as loaded from a checkpoint).
+    fn weight(out: usize, inputs: usize, stored: DType) -> Tensor {
         let w = Tensor::randn(0f32, 1.0, (out, inputs), &Device::Cpu).unwrap();
-        if bf16 {
-            w.to_dtype(DType::BF16)
-                .unwrap()
-                .to_dtype(DType::F32)
-                .unwrap()
-        } else {
-            w
-        }
+        w.to_dtype(stored).unwrap().to_dtype(DType::F32).unwrap()
     }
 
     #[test]
     fn matches_candle_linear_and_fuses_by_output_on_either_layout() {
         let dev = Device::Cpu;
         // bf16-exact weights take the panels where the CPU has AVX-512 or AVX2; others never do.
-        for bf16 in [false, true] {
-            let (w1, w2) = (weight(70, 4, bf16), weight(3, 4, bf16));
+        for stored in [DType::F32, DType::BF16] {
+            let (w1, w2) = (weight(70, 4, stored), weight(3, 4, stored));
             let b1 = Tensor::randn(0f32, 1.0, 70, &dev).unwrap();
             let b2 = Tensor::randn(0f32, 1.0, 3, &dev).unwrap();
             let x = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
-            let ours = Dense::new(&w1, Some(b1.clone()), false).unwrap();
-            if !bf16 {
+            let ours = Dense::new(&w1, Some(b1.clone()), ProductPrecision::F32).unwrap();
+            if stored == DType::F32 {
                 assert!(!ours.on_panels(), "f32 weights are never rounded to bf16");
             }
             let theirs = candle_nn::Linear::new(w1.clone(), Some(b1.clone()));
@@ -121,7 +114,7 @@ mod tests {
             let fused = Dense::fused(
                 &[w1.clone(), w2.clone()],
                 &[Some(b1), Some(b2.clone())],
-                false,
+                ProductPrecision::F32,
             )
             .unwrap();
             let second = candle_nn::Linear::new(w2, Some(b2));
@@ -133,7 +126,7 @@ mod tests {
             let diff = max_diff(&fused.forward(&x).unwrap(), &want);
             assert!(diff < 1e-5, "max difference {diff}");
             // Without biases.
-            let plain = Dense::new(&w1, None, false).unwrap();
+            let plain = Dense::new(&w1, None, ProductPrecision::F32).unwrap();
             let diff = max_diff(
                 &plain.forward(&x).unwrap(),
                 &candle_nn::Linear::new(w1, None).forward(&x).unwrap(),
