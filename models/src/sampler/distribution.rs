@@ -82,7 +82,10 @@ pub fn propose(
     }
     let mut probs = raw.clone();
     if temperature > 0.0 {
-        probs.iter_mut().for_each(|x| *x /= temperature);
+        // Shifted by the maximum first, so a tiny temperature sends the others to -inf rather
+        // than every logit to ±inf (whose softmax is NaN).
+        let max = probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        probs.iter_mut().for_each(|x| *x = (*x - max) / temperature);
     }
     softmax_in_place(&mut probs);
     top_p_filter(&mut probs, top_p);
@@ -184,5 +187,15 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn a_tiny_temperature_samples_the_most_likely_token_not_nan() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for t in [1e-40f32, 1e-30, f32::MIN_POSITIVE] {
+            let p = propose(&[1.0, 3.0, 2.0], &[], Strategy::MaskgitPlus, t, 1.0, &mut rng);
+            assert_eq!(p.token, 1, "temperature {t}");
+            assert!(p.probability.is_finite() && p.confidence.is_finite(), "temperature {t}");
+        }
     }
 }
