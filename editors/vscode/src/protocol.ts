@@ -12,6 +12,7 @@ import type {
 } from 'vscode-languageserver-protocol';
 
 import { COMMANDS } from './protocol.generated';
+import { LANGUAGE_IDS } from './settings.generated';
 
 /** Commands the server implements (`workspace/executeCommand`). */
 export const SERVER_COMMANDS = COMMANDS;
@@ -29,16 +30,9 @@ export const EXTENSION_COMMANDS = {
   statusMenu: 'dllm.statusMenu',
 } as const;
 
-/** The languages the server serves (server README); the extension's document selector. */
-export const LANGUAGES = [
-  'rust',
-  'python',
-  'javascript',
-  'javascriptreact',
-  'typescript',
-  'typescriptreact',
-  'go',
-] as const;
+/** The languages the server serves (grammars/, through the generated settings); the document selector. */
+export const LANGUAGES = LANGUAGE_IDS;
+
 
 /** `dllm.rewrite {uri, range, instruction?}`; a blank instruction is left out. */
 export function rewriteParams(uri: string, range: Range, instruction?: string): ExecuteCommandParams {
