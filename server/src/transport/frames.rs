@@ -224,8 +224,14 @@ fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// The header block that announces a body of `len` bytes.
+pub fn header(len: usize) -> String {
+    format!("Content-Length: {len}\r\n\r\n")
+}
+
+/// `body` with its header, as one buffer.
 pub fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut out = header(body.len()).into_bytes();
     out.extend_from_slice(body);
     out
 }

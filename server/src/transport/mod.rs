@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::lifecycle::{Lifecycle, Next};
-use frames::{frame, Frame, FrameReader};
+use frames::{Frame, FrameReader};
 use messages::{error_response, judge, Verdict, PARSE_ERROR};
 
 /// The server's ends of the guarded pipes, and the task that writes to the real output.
@@ -79,7 +79,7 @@ async fn read_client<I: AsyncRead + Unpin>(
                 if lifecycle.observe(&message) == Next::Stop {
                     return;
                 }
-                if to_server.write_all(&frame(&body)).await.is_err() {
+                if write_frame(&mut to_server, &body).await.is_err() {
                     break;
                 }
             }
@@ -120,10 +120,17 @@ async fn write_client<O: AsyncWrite + Unpin>(
                 _ => break,
             },
         };
-        if output.write_all(&frame(&body)).await.is_err() || output.flush().await.is_err() {
+        if write_frame(&mut output, &body).await.is_err() || output.flush().await.is_err() {
             break;
         }
     }
+}
+
+/// Writes `body` as one frame: the header, then the body itself, not a framed copy of it (a
+/// body may be a whole document).
+async fn write_frame<W: AsyncWrite + Unpin>(out: &mut W, body: &[u8]) -> std::io::Result<()> {
+    out.write_all(frames::header(body.len()).as_bytes()).await?;
+    out.write_all(body).await
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use frames::frame;
 
 const STATUS: &str = r#"{"jsonrpc":"2.0","id":9,"method":"workspace/executeCommand","params":{"command":"dllm.status"}}"#;
 
