@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Remote engines: the real llama.cpp server the remote-engine tests run against, installed once into
+# a cache (a prebuilt wheel from PyPI: ~10 s the first time) and checked with curl (~2 s).
+bash scripts/llama-server.sh smoke
+
 # `bench` adds the engine's benchmark-only parts, their test and the benchmarks' build.
 cargo test --workspace --locked --features dllm-models/bench
 
