@@ -93,7 +93,7 @@ prepare() {
 }
 
 serve() {
-  prepare
+  prepare >&2 # stdout carries the port line alone
   local has_model=no arg
   for arg in "$@"; do [ "$arg" = "--model" ] && has_model=yes; done
   if [ "$has_model" = no ]; then
@@ -104,7 +104,7 @@ serve() {
 
 case "${1:-}" in
   install) locked install_venv ;;
-  gguf) prepare && gguf_path ;;
+  gguf) prepare >&2 && gguf_path ;;
   serve) shift && serve "$@" ;;
   smoke) prepare && exec bash "$REMOTE/smoke.sh" "$0" "$PY" ;;
   *) die "usage: $0 install | gguf | serve [OPTIONS] | smoke (see the comment at the top)" ;;
