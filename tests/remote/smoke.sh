@@ -66,6 +66,17 @@ post /infill '{"input_prefix": "def add(a, b):\n    return ", "input_suffix": "\
 [ "$(json_get 'j["prompt"].startswith("<|fim_prefix|>") and "<|fim_suffix|>" in j["prompt"] and j["prompt"].endswith("<|fim_middle|>")')" = True ] ||
   fail "/infill prompt lacks the FIM tokens: $(json_get 'j["prompt"]')"
 
+# A stream the client drops midway stops decoding: the counters stop short of the 4000 asked for.
+metric() { curl -sS --max-time 10 "http://127.0.0.1:$PORT/metrics" | awk -v m="llamacpp:$1" '$1 == m {print int($2)}'; }
+BEFORE="$(metric tokens_predicted_total)"
+curl -sS -N --max-time 0.5 -o /dev/null -H 'Content-Type: application/json' \
+  -d '{"prompt": "def f(", "max_tokens": 4000, "temperature": 0, "stream": true}' \
+  "http://127.0.0.1:$PORT/v1/completions" 2> /dev/null || true # curl exits 28 when it hangs up
+for _ in $(seq 1 50); do [ "$(metric requests_processing)" = 0 ] && break; sleep 0.1; done
+[ "$(metric requests_processing)" = 0 ] || fail "the dropped stream was still decoding after 5 s"
+DECODED=$(($(metric tokens_predicted_total) - BEFORE))
+[ "$DECODED" -lt 4000 ] || fail "the dropped stream decoded all $DECODED tokens"
+
 # A server that requires a key: 401 without it, 200 with it.
 export DLLM_SMOKE_KEY="smoke-$RANDOM$RANDOM"
 start --api-key-env DLLM_SMOKE_KEY
@@ -79,4 +90,4 @@ kill -TERM "${PIDS[0]}"
 for _ in $(seq 1 100); do kill -0 "${PIDS[0]}" 2> /dev/null || break; sleep 0.1; done
 kill -0 "${PIDS[0]}" 2> /dev/null && fail "the server did not exit on SIGTERM"
 
-echo "llama-server smoke: ok (/v1/completions plain, repeated and streamed; /infill with FIM tokens; API key; SIGTERM)"
+echo "llama-server smoke: ok (/v1/completions plain, repeated, streamed and dropped midway; /infill with FIM tokens; API key; SIGTERM)"

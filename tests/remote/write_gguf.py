@@ -26,6 +26,7 @@ import gguf
 import numpy as np
 
 FIM_TOKENS = ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]
+CONTEXT_LENGTH = 4096
 
 # HF (Dream/Qwen2) tensor name suffixes -> GGUF names, per layer.
 LAYER_TENSORS = {
@@ -111,7 +112,10 @@ def write(model_dir: Path, out: Path) -> None:
 
     w = gguf.GGUFWriter(str(out), "qwen2")
     w.add_name("dllm-ls default model (test GGUF)")
-    w.add_context_length(config["max_position_embeddings"])
+    # llama.cpp caps each request's context at this length. The model was trained on 512 positions,
+    # but a test needs streams long enough to cancel midway (~4 s at ~1000 tokens/s), and what the
+    # model says past 512 does not matter.
+    w.add_context_length(max(config["max_position_embeddings"], CONTEXT_LENGTH))
     w.add_embedding_length(config["hidden_size"])
     w.add_block_count(config["num_hidden_layers"])
     w.add_feed_forward_length(config["intermediate_size"])
