@@ -31,8 +31,9 @@
 #                        --verbose           llama.cpp's info log on stderr
 #                      Sampling defaults to greedy (temperature 0, seed 42): answers are deterministic.
 #                      GET /metrics and /slots are on (to see that a cancelled request stopped decoding).
-#   smoke              Start the server, check /v1/completions (plain and SSE), /infill and the API key
-#                      with curl (plain, SSE, a stream dropped midway), stop it. Exits non-zero on any failure. ~3 s once installed.
+#   smoke              Start the server and check with curl: /v1/completions (plain, SSE, a stream dropped
+#                      midway stops decoding), /infill (with the FIM tokens), the API key, SIGTERM. Exits
+#                      non-zero on any failure. ~3 s once installed (tests/remote/smoke.sh).
 #
 # Environment:
 #   DLLM_LLAMA_CACHE   cache directory (default ${XDG_CACHE_HOME:-~/.cache}/dllm-ls/llama.cpp): the venv
