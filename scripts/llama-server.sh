@@ -39,7 +39,7 @@
 #   DLLM_LLAMA_CACHE   cache directory (default ${XDG_CACHE_HOME:-~/.cache}/dllm-ls/llama.cpp): the venv
 #                      and the GGUF live there, outside the repository. Several callers at once are
 #                      fine: install and GGUF writing are serialized with flock.
-#   DLLM_LLAMA_PYTHON  the Python (>= 3.10) that creates the venv (default python3)
+#   DLLM_LLAMA_PYTHON  the Python (>= 3.11, for numpy 2.4) that creates the venv (default python3)
 #
 # Example (Rust test): spawn `bash scripts/llama-server.sh serve` with stdout piped, read the first
 # line as the port, use http://127.0.0.1:PORT/v1 (api `completions`) or http://127.0.0.1:PORT
