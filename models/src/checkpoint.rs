@@ -146,6 +146,15 @@ impl Inventory {
             .ok_or_else(|| missing(path.to_path_buf()))
     }
 
+    /// The stored bytes of the given tensors (those the headers know of), for progress totals.
+    pub fn stored_bytes(&self, specs: &[TensorSpec]) -> u64 {
+        specs
+            .iter()
+            .filter_map(|spec| self.info(&spec.name).ok())
+            .map(|(_, info)| (info.data_offsets.1 - info.data_offsets.0) as u64)
+            .sum()
+    }
+
     /// Checks a tensor the model needs is present, of the expected shape and a loadable dtype.
     pub fn check(&self, spec: &TensorSpec) -> Result<()> {
         let (path, info) = self.info(&spec.name)?;
@@ -233,11 +242,13 @@ pub struct TensorSpec {
 }
 
 /// Loads the requested tensors, converted to `dtype`, checking dtype and shape of each.
+/// `read` is told the stored bytes of each tensor once it is in memory, for progress displays.
 pub fn load_tensors(
     files: &WeightFiles,
     specs: &[TensorSpec],
     dtype: DType,
     device: &Device,
+    read: &mut dyn FnMut(u64),
 ) -> Result<HashMap<String, Tensor>> {
     // Group by file so each shard is mapped and its header parsed once.
     let mut by_file: BTreeMap<&Path, Vec<&TensorSpec>> = BTreeMap::new();
@@ -285,6 +296,7 @@ pub fn load_tensors(
                 tensor.to_dtype(dtype)?
             };
             out.insert(spec.name.clone(), tensor);
+            read(view.data().len() as u64);
         }
     }
     Ok(out)

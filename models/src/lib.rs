@@ -13,6 +13,7 @@ pub mod infill;
 mod kernels;
 pub mod model;
 mod preflight;
+pub mod progress;
 pub mod sampler;
 pub mod source;
 #[cfg(test)]
@@ -28,6 +29,7 @@ pub use error::{Error, Result};
 pub use infill::{CanvasCache, InfillOutput, InfillRequest, Segment};
 pub use kernels::panels::ProductPrecision;
 pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
+pub use progress::LoadProgress;
 pub use sampler::{
     sample, sample_with_cache, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions,
     StepObserver, StepTrace, Strategy,

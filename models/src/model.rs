@@ -11,6 +11,7 @@ use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
 use crate::kernels::panels::ProductPrecision;
 use crate::preflight::checked_specs;
+use crate::progress::{no_progress, LoadProgress, ProgressFn, Throttle};
 use crate::source::ModelSource;
 use crate::tokenizer::{
     resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
@@ -80,14 +81,35 @@ pub struct DiffusionModel {
 
 impl DiffusionModel {
     pub fn load(source: &ModelSource, options: &LoadOptions) -> Result<Self> {
-        Self::load_dir(&source.resolve()?, options)
+        Self::load_with_progress(source, options, &no_progress)
+    }
+
+    /// [`load`](Self::load), telling `progress` how the download (for a hub id whose files are
+    /// not all cached) and then the reading of the weights advance. Reports are throttled.
+    pub fn load_with_progress(
+        source: &ModelSource,
+        options: &LoadOptions,
+        progress: ProgressFn<'_>,
+    ) -> Result<Self> {
+        let dir = source.resolve_with_progress(progress)?;
+        Self::load_dir_with_progress(&dir, options, progress)
+    }
+
+    /// Loads a checkpoint directory in the Hugging Face layout; see
+    /// [`load_dir_with_progress`](Self::load_dir_with_progress).
+    pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        Self::load_dir_with_progress(dir, options, &no_progress)
     }
 
     /// Loads a checkpoint directory in the Hugging Face layout. Cheap files are read and checked
     /// first, so a bad config or tokenizer fails before gigabytes of weights are read: the config
     /// is bounded, then checked against the weight files' headers before anything is sized
-    /// from it.
-    pub fn load_dir(dir: &Path, options: &LoadOptions) -> Result<Self> {
+    /// from it. `progress` hears of the weight bytes read.
+    pub fn load_dir_with_progress(
+        dir: &Path,
+        options: &LoadOptions,
+        progress: ProgressFn<'_>,
+    ) -> Result<Self> {
         if !dir.is_dir() {
             return Err(Error::MissingFile {
                 path: dir.to_path_buf(),
@@ -121,7 +143,16 @@ impl DiffusionModel {
             d => d,
         };
         let device = Device::Cpu;
-        let tensors = load_tensors(weights.files(), &specs, dtype, &device)?;
+        let total = weights.stored_bytes(&specs);
+        let (mut done, mut throttle) = (0u64, Throttle::new(total));
+        let mut read = |bytes: u64| {
+            done += bytes;
+            if throttle.due(done) {
+                progress(LoadProgress::Loading { done, total });
+            }
+        };
+        read(0);
+        let tensors = load_tensors(weights.files(), &specs, dtype, &device, &mut read)?;
         let transformer =
             Transformer::from_tensors(cfg, tensors, dtype, &device, options.product_precision())?;
         tracing::info!(

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::progress::{no_progress, ProgressFn};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelSource {
@@ -33,10 +34,18 @@ impl ModelSource {
 
     /// The local directory holding the checkpoint's files, downloading them first for a hub id.
     pub fn resolve(&self) -> Result<PathBuf> {
+        self.resolve_with_progress(&no_progress)
+    }
+
+    /// [`resolve`](Self::resolve), telling `progress` how a download advances.
+    pub fn resolve_with_progress(&self, progress: ProgressFn<'_>) -> Result<PathBuf> {
         match self {
             ModelSource::Dir(dir) if dir.is_dir() => Ok(dir.clone()),
             ModelSource::Dir(dir) => Err(Error::MissingFile { path: dir.clone() }),
-            ModelSource::Hub { id, revision } => hub::snapshot(id, revision.as_deref()),
+            ModelSource::Hub { id, revision } => {
+                let _ = progress; // the hub client reports downloads (next commit)
+                hub::snapshot(id, revision.as_deref())
+            }
         }
     }
 }
