@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::model::{DiffusionModel, TokenPredictor};
 use crate::sampler::{
-    sample_with_cache, CancelFlag, Canvas, SamplerOptions, StepObserver, StepTrace,
+    sample_with_cache, CancelFlag, Canvas, SamplerOptions, SpanConfidence, StepObserver,
+    StepTrace,
 };
 use crate::transformer::KvCache;
 
@@ -60,11 +61,14 @@ impl InfillRequest {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct InfillOutput {
     /// The text of each span, in request order.
     pub spans: Vec<String>,
     pub span_tokens: Vec<Vec<u32>>,
+    /// How sure the model was of each span's tokens, in request order; empty where the
+    /// infiller knows no token probabilities (a remote engine).
+    pub confidence: Vec<SpanConfidence>,
     pub steps: usize,
     /// Tokens on the canvas (context + spans).
     pub canvas_tokens: usize,
@@ -130,15 +134,36 @@ impl DiffusionModel {
             .iter()
             .map(|t| self.tokenizer().decode(t))
             .collect::<Result<_>>()?;
+        let confidence = out
+            .spans
+            .iter()
+            .zip(out.probabilities)
+            .map(|(tokens, probabilities)| {
+                Ok(SpanConfidence {
+                    probabilities,
+                    line_breaks: self.line_breaks(tokens)?,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(InfillOutput {
             spans,
             span_tokens: out.spans,
+            confidence,
             steps: out.steps,
             canvas_tokens,
             elapsed: start.elapsed(),
             trace: out.trace,
             reused_tokens,
         })
+    }
+
+    /// Whether each token's text holds a line break (decoded on its own: a line break is a
+    /// whole character in every tokenizer the engine loads, so no token splits one).
+    fn line_breaks(&self, tokens: &[u32]) -> Result<Vec<bool>> {
+        tokens
+            .iter()
+            .map(|&t| Ok(self.tokenizer().decode(&[t])?.contains(['\n', '\r'])))
+            .collect()
     }
 
     /// The request's canvas: its text tokenized and fitted to the context, its spans masked.

@@ -65,6 +65,29 @@ pub(super) fn log_softmax(row: &[f32]) -> Vec<f32> {
     row.iter().map(|x| x - lse).collect()
 }
 
+/// The model's own probability of `token` in a row of logits (temperature 1, no nucleus, the
+/// `forbidden` tokens left out): what a committed token is scored by, whatever the sampling
+/// settings, so a suggestion's confidence means the same under greedy and sampled decoding.
+pub(super) fn model_probability(row: &[f32], token: u32, forbidden: &[u32]) -> f32 {
+    let allowed = |i: usize| !forbidden.contains(&(i as u32));
+    let max = row
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| allowed(i))
+        .map(|(_, &x)| x)
+        .fold(f32::NEG_INFINITY, f32::max);
+    let Some(&x) = row.get(token as usize).filter(|_| max.is_finite()) else {
+        return 0.0;
+    };
+    let total: f32 = row
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| allowed(i))
+        .map(|(_, &y)| (y - max).exp())
+        .sum();
+    (x - max).exp() / total
+}
+
 /// Turns one row of logits into a proposal. `forbidden` tokens (the mask itself) are never proposed.
 pub fn propose(
     logits: &[f32],
@@ -165,6 +188,25 @@ mod tests {
             let b = propose(&flat, &[], s, 0.0, 1.0, &mut rng).confidence;
             assert!(a > b, "{s:?}: peaked {a} should outrank flat {b}");
         }
+    }
+
+    #[test]
+    fn model_probability_ignores_temperature_and_leaves_out_the_forbidden() {
+        let row = [1.0f32, 5.0, 2.0, 3.0];
+        let e = |x: f32| x.exp();
+        let p = model_probability(&row, 2, &[1]);
+        assert!((p - e(2.0) / (e(1.0) + e(2.0) + e(3.0))).abs() < 1e-6);
+        // A low temperature makes the sampled token near certain under the sampling
+        // distribution; its model probability stays what the logits say.
+        let mut rng = StdRng::seed_from_u64(0);
+        let tempered = propose(&row, &[1], Strategy::MaskgitPlus, 0.1, 1.0, &mut rng);
+        let model = model_probability(&row, tempered.token, &[1]);
+        assert!(tempered.probability > 0.99 && model < 0.7, "{tempered:?} {model}");
+        let all: f32 = [0, 2, 3].map(|t| model_probability(&row, t, &[1])).iter().sum();
+        assert!((all - 1.0).abs() < 1e-6);
+        assert_eq!(model_probability(&row, 9, &[]), 0.0);
+        // Large logits do not overflow.
+        assert!((model_probability(&[1000.0, 1000.0], 0, &[]) - 0.5).abs() < 1e-6);
     }
 
     #[test]

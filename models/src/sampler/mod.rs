@@ -10,6 +10,7 @@
 
 mod block_cache;
 mod canvas;
+mod confidence;
 mod distribution;
 mod options;
 mod plan;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use canvas::Canvas;
+pub use confidence::{ScoreKind, Scores, SpanConfidence};
 pub use distribution::{propose, Proposal};
 pub use options::{SamplerOptions, Strategy};
 
@@ -52,7 +54,10 @@ impl CancelFlag {
 pub struct Commit {
     pub position: usize,
     pub token: u32,
+    /// What the strategy ranked the position by.
     pub confidence: f32,
+    /// The model's probability of the token (temperature 1, the mask left out).
+    pub probability: f32,
 }
 
 /// What one step committed; enough to stream a preview or debug a schedule.
@@ -70,10 +75,22 @@ pub struct SampleOutput {
     pub tokens: Vec<u32>,
     /// Each span's tokens up to (not including) its first end token.
     pub spans: Vec<Vec<u32>>,
+    /// For each span, the model's probability of each of those tokens, and of its end token.
+    pub probabilities: Vec<SpanProbabilities>,
     /// Denoising steps run (one model forward each).
     pub steps: usize,
     /// Present when `SamplerOptions::trace` is set.
     pub trace: Vec<StepTrace>,
+}
+
+/// How likely the model found one span's tokens when the sampler committed them: what a
+/// suggestion's confidence is computed from (see [`SpanConfidence`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpanProbabilities {
+    /// One per token of the span, up to (not including) its end token.
+    pub tokens: Vec<f32>,
+    /// The end token's, where one ended the span; `None` when the span ran to its budget.
+    pub end: Option<f32>,
 }
 
 /// Runs the reverse process on `canvas`. `observer` sees each step's trace and the canvas after it.

@@ -6,10 +6,10 @@ use rand::SeedableRng;
 
 use super::block_cache::{BlockCache, Inherited};
 use super::canvas::Canvas;
-use super::distribution::{log_softmax, propose, Proposal};
+use super::distribution::{log_softmax, model_probability, propose, Proposal};
 use super::options::SamplerOptions;
 use super::plan::{Plan, Slot};
-use super::{CancelFlag, Commit, SampleOutput, StepObserver, StepTrace};
+use super::{CancelFlag, Commit, SampleOutput, SpanProbabilities, StepObserver, StepTrace};
 use crate::error::{Error, Result};
 use crate::model::TokenPredictor;
 use crate::tokenizer::SpecialTokens;
@@ -32,6 +32,8 @@ pub(super) struct Sampling<'a, 'o> {
     carried: Option<KvCache>,
     /// The token each position was proposed in the step before (for `stable_threshold`).
     previous: Vec<Option<u32>>,
+    /// The model's probability of each committed token, where it was committed (0 elsewhere).
+    probabilities: Vec<f32>,
 }
 
 /// The positions one step asks about: each undecided slot with every position its token goes to.
@@ -63,6 +65,7 @@ impl<'a, 'o> Sampling<'a, 'o> {
             special,
             plan,
             previous: vec![None; tokens.len()],
+            probabilities: vec![0.0; tokens.len()],
             tokens,
             rng: StdRng::seed_from_u64(options.seed),
             trace: Vec::new(),
@@ -125,16 +128,24 @@ impl<'a, 'o> Sampling<'a, 'o> {
 
     fn step(&mut self, asked: &Asked, steps_left: usize, cache: &mut BlockCache) -> Result<()> {
         let positions: Vec<usize> = asked.groups.iter().flatten().map(|&(p, _)| p).collect();
-        let rows = self.predict(&positions, cache)?;
-        let proposals: Vec<Proposal> = combine_ties(rows, &asked.groups)
-            .iter()
-            .map(|row| self.propose(row))
-            .collect();
+        let rows = combine_ties(self.predict(&positions, cache)?, &asked.groups);
+        let proposals: Vec<Proposal> = rows.iter().map(|row| self.propose(row)).collect();
         let chosen = self.choose(&asked.slots, &proposals, steps_left);
         for (&(p, _), prop) in asked.slots.iter().zip(&proposals) {
             self.previous[p] = Some(prop.token);
         }
-        let committed = self.commit(&chosen, &proposals, &asked.groups, &mut cache.recent);
+        let mask = [self.special.mask];
+        let probabilities: Vec<f32> = chosen
+            .iter()
+            .map(|&i| model_probability(&rows[i], proposals[i].token, &mask))
+            .collect();
+        let committed = self.commit(
+            &chosen,
+            &proposals,
+            &probabilities,
+            &asked.groups,
+            &mut cache.recent,
+        );
         self.record(asked.slots.len(), committed);
         Ok(())
     }
@@ -227,28 +238,31 @@ impl<'a, 'o> Sampling<'a, 'o> {
             .collect()
     }
 
-    /// Writes the chosen proposals to every position of their groups; a span ends where an end
-    /// token is committed, and the rest of it becomes padding. `written` gets every position
-    /// written.
+    /// Writes the chosen proposals (with the model's `probabilities` of their tokens, in the
+    /// same order) to every position of their groups; a span ends where an end token is
+    /// committed, and the rest of it becomes padding. `written` gets every position written.
     fn commit(
         &mut self,
         chosen: &[usize],
         proposals: &[Proposal],
+        probabilities: &[f32],
         groups: &[Vec<Slot>],
         written: &mut Vec<usize>,
     ) -> Vec<Commit> {
         let mut committed = Vec::with_capacity(chosen.len());
         written.clear();
-        for &i in chosen {
+        for (&i, &probability) in chosen.iter().zip(probabilities) {
             let Proposal {
                 token, confidence, ..
             } = proposals[i];
             for &(position, span) in &groups[i] {
                 self.tokens[position] = token;
+                self.probabilities[position] = probability;
                 committed.push(Commit {
                     position,
                     token,
                     confidence,
+                    probability,
                 });
                 written.push(position);
                 if self.special.is_end(token) {
@@ -279,21 +293,20 @@ impl<'a, 'o> Sampling<'a, 'o> {
     }
 
     fn finish(self) -> (SampleOutput, Option<KvCache>) {
-        let spans = self
-            .plan
-            .spans
-            .iter()
-            .map(|r| {
-                self.tokens[r.clone()]
-                    .iter()
-                    .copied()
-                    .take_while(|&t| !self.special.is_end(t))
-                    .collect()
-            })
-            .collect();
+        let (mut spans, mut probabilities) = (Vec::new(), Vec::new());
+        for r in &self.plan.spans {
+            let end = r.clone().find(|&p| self.special.is_end(self.tokens[p]));
+            let text = r.start..end.unwrap_or(r.end);
+            spans.push(self.tokens[text.clone()].to_vec());
+            probabilities.push(SpanProbabilities {
+                tokens: self.probabilities[text].to_vec(),
+                end: end.map(|p| self.probabilities[p]),
+            });
+        }
         let output = SampleOutput {
             tokens: self.tokens,
             spans,
+            probabilities,
             steps: self.step,
             trace: self.trace,
         };
