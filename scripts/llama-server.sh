@@ -42,8 +42,9 @@
 #   DLLM_LLAMA_PYTHON  the Python (>= 3.11, for numpy 2.4) that creates the venv (default python3)
 #
 # Example (Rust test): spawn `bash scripts/llama-server.sh serve` with stdout piped, read the first
-# line as the port, use http://127.0.0.1:PORT/v1 (api `completions`) or http://127.0.0.1:PORT
-# (api `llama-infill`), kill the child when done.
+# line as the port, use http://127.0.0.1:PORT/v1 (api `completions`; llama.cpp ignores `suffix` there)
+# or http://127.0.0.1:PORT (api `llama-infill`), kill the child when done. Run `install` first (or
+# allow ~15 s for the first `serve`). Facts about this server's answers: tests/remote/README.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
