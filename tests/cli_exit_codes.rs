@@ -29,9 +29,18 @@ struct Output {
 
 /// Runs `dllm-ls ARGS` with `stdin`, logs off so stderr holds only what the CLI itself says.
 fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dllm-ls-e2e"))
+    run_logging(args, stdin, Some("off"))
+}
+
+/// Runs `dllm-ls ARGS` with `DLLM_LOG` set to `log`, or unset for `None`.
+fn run_logging(args: &[&str], stdin: &[u8], log: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dllm-ls-e2e"));
+    match log {
+        Some(filter) => command.env("DLLM_LOG", filter),
+        None => command.env_remove("DLLM_LOG"),
+    };
+    let mut child = command
         .args(args)
-        .env("DLLM_LOG", "off")
         .env_remove("DLLM_LOG_FILE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -134,6 +143,31 @@ fn exit_0_prints_the_completion_and_nothing_on_stderr() {
         "{:?}",
         out.stdout
     );
+}
+
+#[test]
+fn the_cli_logs_only_warnings_unless_dllm_log_asks_for_more() {
+    let s = Setup::new();
+    let file = s.file("lib.rs", RUST.as_bytes());
+    let args = [
+        "infill",
+        file.to_str().unwrap(),
+        "--at",
+        "2:5",
+        "--model",
+        s.model(),
+        "--steps",
+        "8",
+        "--max-tokens",
+        "6",
+    ];
+    let quiet = run_logging(&args, b"", None);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(quiet.stderr.is_empty(), "{:?}", quiet.stderr);
+    let chatty = run_logging(&args, b"", Some("info"));
+    assert_eq!(chatty.code, 0, "{}", chatty.stderr);
+    assert!(chatty.stderr.contains("model: "), "{:?}", chatty.stderr);
+    assert_eq!(quiet.stdout, chatty.stdout);
 }
 
 #[test]

@@ -9,7 +9,13 @@ pub fn main() -> ! {
     // Before any thread exists (see `pin_thread_count`).
     dllm_models::pin_thread_count();
     let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
-    crate::logging::init("info");
+    // A command-line run answers on stdout and says why it refused on stderr: its progress
+    // lines would only bury that. The language server's log is read when something goes wrong.
+    let level = match cli.command {
+        None => "info",
+        Some(_) => "warn",
+    };
+    crate::logging::init(level);
     let result = match cli.command {
         None => serve(),
         Some(Command::Infill(args)) => cli::infill(args),
