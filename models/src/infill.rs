@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::model::{DiffusionModel, TokenPredictor};
 use crate::sampler::{
-    sample_with_cache, CancelFlag, Canvas, SamplerOptions, SpanConfidence, StepObserver,
-    StepTrace,
+    sample_with_cache, CancelFlag, Canvas, SamplerOptions, SpanConfidence, StepObserver, StepTrace,
 };
 use crate::transformer::KvCache;
 

@@ -8,6 +8,13 @@
 //! above the hole repeated. Scores: exact match after whitespace normalisation, edit similarity,
 //! and the share of answers that add no syntax errors (tree-sitter).
 //!
+//! Each answer also gets the confidence scores the server's gate (`minConfidence`) can use
+//! (`dllm_models::sampler::Scores`). The holes of each cell are split in two, alternately: on the
+//! first half the score that best separates exact matches from misses (AUROC) is chosen and
+//! the gate's threshold calibrated; the second half reports the precision-coverage curve (the
+//! share of holes shown, and exact match and edit similarity among those shown) per language
+//! and kind of hole, so the report is not tuned on itself.
+//!
 //!     cargo run --release -p dllm-ls --example evaluate -- --model models/default
 //!
 //! `bash models/train/evaluate.sh` builds the corpus first when it is missing.
@@ -28,7 +35,8 @@ use dllm_grammars::span::enclosing_function;
 use dllm_grammars::{check_edit, Language, SyntaxTree};
 use dllm_ls::config::Config;
 use dllm_ls::repetition::repetition_in;
-use dllm_models::{CancelFlag, DiffusionModel, InfillRequest, LoadOptions};
+use dllm_models::sampler::{ScoreKind, Scores};
+use dllm_models::{CancelFlag, DiffusionModel, InfillOutput, InfillRequest, LoadOptions};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -48,6 +56,9 @@ struct Args {
     /// Only these languages (corpus names: python, rust, javascript, typescript, go).
     #[arg(long, value_delimiter = ',')]
     langs: Vec<String>,
+    /// Only these kinds of hole: line, lines (2-8), body.
+    #[arg(long, value_delimiter = ',')]
+    kinds: Vec<String>,
     /// Score the baselines only (no model run; the model's tokenizer still sizes the cases).
     #[arg(long)]
     baselines_only: bool,
@@ -107,6 +118,13 @@ struct Args {
     /// Write the summary here (JSON).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The gate's calibration: the lowest threshold at which at least this share of the
+    /// single-line suggestions shown (calibration half) are exact matches.
+    #[arg(long, default_value_t = 0.5)]
+    gate_precision: f64,
+    /// ...with at least this many single-line holes of the calibration half shown.
+    #[arg(long, default_value_t = 10)]
+    gate_min_shown: usize,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +148,14 @@ impl Kind {
             Kind::Line => "line",
             Kind::Lines => "2-8 lines",
             Kind::Body => "function body",
+        }
+    }
+    /// Its name in `--kinds`.
+    fn flag(self) -> &'static str {
+        match self {
+            Kind::Line => "line",
+            Kind::Lines => "lines",
+            Kind::Body => "body",
         }
     }
 }
@@ -423,8 +449,12 @@ fn main() -> Result<()> {
 
     let mut rng = Rng(args.seed);
     let mut cases: BTreeMap<(String, Kind), Vec<Case>> = BTreeMap::new();
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| args.kinds.is_empty() || args.kinds.iter().any(|f| f == k.flag()))
+        .collect();
     for (lang, ids) in &by_lang {
-        for kind in Kind::ALL {
+        for &kind in &kinds {
             let mut seen = HashSet::new();
             let mut picked = Vec::new();
             let mut tries = 0;
@@ -461,11 +491,12 @@ fn main() -> Result<()> {
     // The repetition guard's false positives on these holes: true text it would withhold.
     let mut truth_repeats = 0;
     let started = Instant::now();
+    let mut graded: Vec<Graded> = Vec::new();
     for ((lang, kind), list) in &cases {
         let cell = cells.entry((lang.clone(), *kind)).or_default();
         // The server's settings for such a span (lines decode in their own block length).
         let sampler = config.sampler_for(*kind == Kind::Line);
-        for case in list {
+        for (i, case) in list.iter().enumerate() {
             let file = &files[case.file];
             let text = &file.text;
             let language = language_of(file).expect("parsed above");
@@ -475,7 +506,7 @@ fn main() -> Result<()> {
                 &text[case.range.end..],
             );
             request.max_context_tokens = Some(config.context_tokens * 2 + case.max_tokens);
-            let answer = if args.baselines_only {
+            let answered = if args.baselines_only {
                 None
             } else {
                 let out = if args.warm {
@@ -501,14 +532,29 @@ fn main() -> Result<()> {
                 cell.steps += out.steps;
                 cell.tokens += out.span_tokens[0].len();
                 cell.millis += out.elapsed.as_secs_f64() * 1e3;
+                let scores = answer_scores(&out, *kind);
                 let raw = out.spans.into_iter().next().unwrap_or_default();
                 // What the server does with an answer: an inline one keeps its first line.
-                Some(if *kind == Kind::Line {
+                let answer = if *kind == Kind::Line {
                     dllm_ls::pipeline::first_line(&raw)
                 } else {
                     raw
-                })
+                };
+                Some((answer, scores))
             };
+            let (answer, scores) = answered.unzip();
+            let half = Half::of(i);
+            if let (Some(a), Some(scores)) = (&answer, scores) {
+                let truth = &text[case.range.clone()];
+                graded.push(Graded {
+                    lang: lang.clone(),
+                    kind: *kind,
+                    half,
+                    scores,
+                    exact: normalise(a) == normalise(truth),
+                    similarity: edit_similarity(a, truth),
+                });
+            }
             let above = lines_above(text, &case.range);
             truth_repeats += usize::from(repetition_in(&text[case.range.clone()]).is_some());
             if let Some(a) = &answer {
@@ -522,7 +568,8 @@ fn main() -> Result<()> {
                     &json!({"lang": lang, "kind": kind.name(), "path": file.path,
                             "truth": &text[case.range.clone()], "model": answer, "above": above,
                             // per hole, for paired comparisons of two runs (compare_dumps.py)
-                            "model_es": answer.as_deref().map(|a| 100.0 * edit_similarity(a, &text[case.range.clone()]))}),
+                            "model_es": answer.as_deref().map(|a| 100.0 * edit_similarity(a, &text[case.range.clone()])),
+                            "scores": scores, "half": half.name()}),
                 )?;
                 w.write_all(b"\n")?;
             }
@@ -538,6 +585,13 @@ fn main() -> Result<()> {
 
     print_table(&cells, args.baselines_only);
     println!("true text the repetition guard would withhold: {truth_repeats} of {done} holes");
+    let gate = (!graded.is_empty()).then(|| {
+        let target = Target {
+            precision: args.gate_precision,
+            min_shown: args.gate_min_shown,
+        };
+        gate_report(&graded, &target)
+    });
     if let Some(path) = &args.json {
         let s = &config.sampler;
         let rows: Vec<_> = cells
@@ -565,7 +619,7 @@ fn main() -> Result<()> {
                 "max_per_step": s.max_per_step,
                 "block_length": s.block_length,
                 "inline_block_length": config.inline_block_length,
-                "cells": rows}))?,
+                "cells": rows, "gate": gate}))?,
         )?;
     }
     Ok(())
@@ -629,4 +683,272 @@ fn print_table(cells: &BTreeMap<(String, Kind), Cell>, baselines_only: bool) {
             c.reused as f64 / c.model.n.max(1) as f64
         );
     }
+}
+
+/// Which half of a cell's holes a case is in (alternately): the first calibrates the gate, the
+/// second reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Calibrate,
+    Report,
+}
+
+impl Half {
+    fn of(index_in_cell: usize) -> Half {
+        if index_in_cell % 2 == 0 {
+            Half::Calibrate
+        } else {
+            Half::Report
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Half::Calibrate => "calibrate",
+            Half::Report => "report",
+        }
+    }
+}
+
+/// One model answer, its confidence scores and whether it was right.
+struct Graded {
+    lang: String,
+    kind: Kind,
+    half: Half,
+    scores: Scores,
+    exact: bool,
+    similarity: f64,
+}
+
+/// The scores of the answer as the server shows it: a line is scored on its first line.
+fn answer_scores(out: &InfillOutput, kind: Kind) -> Scores {
+    match out.confidence.first() {
+        Some(c) if kind == Kind::Line => c.first_line().scores(),
+        Some(c) => c.scores(),
+        None => Scores::CERTAIN,
+    }
+}
+
+/// What the gate's threshold is calibrated to (on single lines).
+struct Target {
+    precision: f64,
+    min_shown: usize,
+}
+
+/// The chance that a random exact match scores higher than a random miss (ties count half);
+/// `None` without both.
+fn auroc(cases: &[&Graded], score: ScoreKind) -> Option<f64> {
+    let (hit, miss): (Vec<&&Graded>, Vec<&&Graded>) = cases.iter().partition(|g| g.exact);
+    if hit.is_empty() || miss.is_empty() {
+        return None;
+    }
+    let mut wins = 0.0;
+    for h in &hit {
+        for m in &miss {
+            let (a, b) = (score.of(&h.scores), score.of(&m.scores));
+            wins += if a > b {
+                1.0
+            } else if a == b {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    Some(wins / (hit.len() * miss.len()) as f64)
+}
+
+/// The gate at one threshold: how many holes, how many shown, and how good those shown are.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    n: usize,
+    shown: usize,
+    exact: usize,
+    similarity: f64,
+}
+
+impl Point {
+    fn at(cases: &[&Graded], score: ScoreKind, threshold: f32) -> Point {
+        let shown: Vec<&&Graded> = cases
+            .iter()
+            .filter(|g| score.of(&g.scores) >= threshold)
+            .collect();
+        Point {
+            n: cases.len(),
+            shown: shown.len(),
+            exact: shown.iter().filter(|g| g.exact).count(),
+            similarity: shown.iter().map(|g| g.similarity).sum(),
+        }
+    }
+    fn precision(&self) -> f64 {
+        self.exact as f64 / self.shown.max(1) as f64
+    }
+    fn json(&self) -> serde_json::Value {
+        json!({"n": self.n, "shown": self.shown,
+               "coverage": self.shown as f64 / self.n.max(1) as f64,
+               "exact_match_shown": self.precision(),
+               "edit_similarity_shown": self.similarity / self.shown.max(1) as f64})
+    }
+    /// `coverage % / EM % / ES %` of those shown.
+    fn cell(&self) -> String {
+        if self.shown == 0 {
+            return "0 / - / -".to_string();
+        }
+        format!(
+            "{:.0} / {:.0} / {:.0}",
+            100.0 * self.shown as f64 / self.n.max(1) as f64,
+            100.0 * self.precision(),
+            100.0 * self.similarity / self.shown as f64
+        )
+    }
+}
+
+/// The lowest threshold at which the shown cases reach the target precision with at least
+/// `min_shown` shown; where none does, the one with the best precision at that many shown.
+fn calibrate(cases: &[&Graded], score: ScoreKind, target: &Target) -> f32 {
+    let mut candidates: Vec<f32> = cases.iter().map(|g| score.of(&g.scores)).collect();
+    candidates.push(0.0);
+    candidates.sort_by(f32::total_cmp);
+    candidates.dedup();
+    let enough: Vec<(f32, Point)> = candidates
+        .iter()
+        .map(|&t| (t, Point::at(cases, score, t)))
+        .filter(|(_, p)| p.shown >= target.min_shown)
+        .collect();
+    if let Some((t, _)) = enough
+        .iter()
+        .find(|(_, p)| p.precision() >= target.precision)
+    {
+        return *t;
+    }
+    enough
+        .iter()
+        .max_by(|a, b| a.1.precision().total_cmp(&b.1.precision()))
+        .map_or(0.0, |(t, _)| *t)
+}
+
+/// The gate's report: AUROC of every score per kind of hole on both halves, the score and
+/// threshold chosen on the calibration half's single lines, and the precision-coverage curve
+/// on the report half, per kind of hole and per language.
+fn gate_report(graded: &[Graded], target: &Target) -> serde_json::Value {
+    let select = |half: Half, kind: Option<Kind>| -> Vec<&Graded> {
+        graded
+            .iter()
+            .filter(|g| g.half == half && kind.is_none_or(|k| g.kind == k))
+            .collect()
+    };
+    let mut aurocs = serde_json::Map::new();
+    for half in [Half::Calibrate, Half::Report] {
+        println!(
+            "\nAUROC of each score for exact matches, {} half:",
+            half.name()
+        );
+        println!("| score | line | 2-8 lines | function body | all |\n|---|---|---|---|---|");
+        let mut per_score = serde_json::Map::new();
+        for score in ScoreKind::ALL {
+            let values: Vec<Option<f64>> = Kind::ALL
+                .iter()
+                .map(|&k| Some(k))
+                .chain([None])
+                .map(|k| auroc(&select(half, k), score))
+                .collect();
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| v.map_or("-".into(), |v| format!("{v:.3}")))
+                .collect();
+            println!("| {} | {} |", score.name(), shown.join(" | "));
+            per_score.insert(score.name().into(), json!(values));
+        }
+        aurocs.insert(half.name().into(), per_score.into());
+    }
+    let lines = select(Half::Calibrate, Some(Kind::Line));
+    let chosen = ScoreKind::ALL
+        .into_iter()
+        .max_by(|a, b| {
+            let v = |s| auroc(&lines, s).unwrap_or(0.0);
+            v(*a).total_cmp(&v(*b))
+        })
+        .unwrap_or(ScoreKind::MinToken);
+    let threshold = calibrate(&lines, chosen, target);
+    let at = Point::at(&lines, chosen, threshold);
+    println!(
+        "\ngate: score {} (best AUROC on the calibration half's lines), threshold {threshold:.3}: \
+         shows {} of {} calibration lines, {:.0}% of them exact",
+        chosen.name(),
+        at.shown,
+        at.n,
+        100.0 * at.precision()
+    );
+    json!({"auroc": aurocs, "score": chosen.name(), "threshold": threshold,
+           "target_precision": target.precision, "target_min_shown": target.min_shown,
+           "curve": report_curve(graded, chosen, threshold)})
+}
+
+/// The report half's precision-coverage curve: per kind of hole over a range of thresholds,
+/// then per language and kind at `threshold`.
+fn report_curve(graded: &[Graded], score: ScoreKind, threshold: f32) -> serde_json::Value {
+    let report: Vec<&Graded> = graded.iter().filter(|g| g.half == Half::Report).collect();
+    let of_kind =
+        |k: Kind| -> Vec<&Graded> { report.iter().copied().filter(|g| g.kind == k).collect() };
+    let mut thresholds: Vec<f32> = (0..10).map(|i| i as f32 / 10.0).collect();
+    thresholds.push(threshold);
+    thresholds.sort_by(f32::total_cmp);
+    thresholds.dedup();
+    println!(
+        "\nreport half, score {}: shown % / exact match % / edit similarity % among those shown",
+        score.name()
+    );
+    println!("| threshold | line | 2-8 lines | function body |\n|---|---|---|---|");
+    let mut by_threshold = Vec::new();
+    for &t in &thresholds {
+        let points: Vec<Point> = Kind::ALL
+            .iter()
+            .map(|&k| Point::at(&of_kind(k), score, t))
+            .collect();
+        let cells: Vec<String> = points.iter().map(Point::cell).collect();
+        println!("| {t:.3} | {} |", cells.join(" | "));
+        by_threshold.push(json!({"threshold": t,
+            "kinds": Kind::ALL.iter().zip(&points)
+                .map(|(k, p)| json!({"kind": k.name(), "gate": p.json()})).collect::<Vec<_>>()}));
+    }
+    println!("\nreport half at threshold {threshold:.3}, per language: ungated → gated");
+    println!("| language | hole | n | EM ungated | ES ungated | shown | EM shown | ES shown |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut langs: Vec<&str> = report.iter().map(|g| g.lang.as_str()).collect();
+    langs.sort_unstable();
+    langs.dedup();
+    let mut by_language = Vec::new();
+    for lang in langs {
+        for kind in Kind::ALL {
+            let cases: Vec<&Graded> = of_kind(kind)
+                .into_iter()
+                .filter(|g| g.lang == lang)
+                .collect();
+            let (all, gated) = (
+                Point::at(&cases, score, 0.0),
+                Point::at(&cases, score, threshold),
+            );
+            let pct = |x: f64| format!("{:.0}", 100.0 * x);
+            println!(
+                "| {lang} | {} | {} | {} | {} | {} | {} | {} |",
+                kind.name(),
+                all.n,
+                pct(all.precision()),
+                pct(all.similarity / all.n.max(1) as f64),
+                pct(gated.shown as f64 / gated.n.max(1) as f64),
+                if gated.shown > 0 {
+                    pct(gated.precision())
+                } else {
+                    "-".into()
+                },
+                if gated.shown > 0 {
+                    pct(gated.similarity / gated.shown as f64)
+                } else {
+                    "-".into()
+                },
+            );
+            by_language.push(json!({"lang": lang, "kind": kind.name(),
+                                    "ungated": all.json(), "gated": gated.json()}));
+        }
+    }
+    json!({"by_threshold": by_threshold, "by_language": by_language})
 }

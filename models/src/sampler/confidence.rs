@@ -28,9 +28,11 @@ pub struct Scores {
     /// The probability of what ended the answer: the end token, or for a first line the token
     /// holding the line break; 0 when the answer ran to its token budget.
     pub end: f32,
-    /// The lowest probability over the tokens and what ended them.
+    /// The lowest probability over the tokens and what ended them (the tokens alone when the
+    /// answer ran to its budget: nothing ended it, so there is nothing to doubt there).
     pub min_with_end: f32,
-    /// The geometric mean over the tokens and what ended them.
+    /// The geometric mean over the tokens and what ended them (the tokens alone when the answer
+    /// ran to its budget).
     pub mean_with_end: f32,
 }
 
@@ -94,12 +96,12 @@ impl SpanConfidence {
 
     pub fn scores(&self) -> Scores {
         let tokens = &self.probabilities.tokens;
-        let end = self.probabilities.end.unwrap_or(0.0);
-        let with_end: Vec<f32> = tokens.iter().copied().chain([end]).collect();
+        let end = self.probabilities.end;
+        let with_end: Vec<f32> = tokens.iter().copied().chain(end).collect();
         Scores {
             min_token: minimum(tokens),
             mean_token: geometric_mean(tokens),
-            end,
+            end: end.unwrap_or(0.0),
             min_with_end: minimum(&with_end),
             mean_with_end: geometric_mean(&with_end),
         }
@@ -167,14 +169,18 @@ mod tests {
         assert!(close(s.mean_token, (0.9f32 * 0.4 * 0.8).powf(1.0 / 3.0)));
         assert!(close(s.end, 0.5));
         assert!(close(s.min_with_end, 0.4));
-        assert!(close(s.mean_with_end, (0.9f32 * 0.4 * 0.8 * 0.5).powf(0.25)));
+        assert!(close(
+            s.mean_with_end,
+            (0.9f32 * 0.4 * 0.8 * 0.5).powf(0.25)
+        ));
     }
 
     #[test]
-    fn a_span_that_ran_to_its_budget_has_no_end_and_scores_zero_with_it() {
-        let s = span(&[0.9, 0.9], None, &[false; 2]).scores();
-        assert_eq!((s.end, s.min_with_end, s.mean_with_end), (0.0, 0.0, 0.0));
-        assert!(close(s.min_token, 0.9));
+    fn a_span_that_ran_to_its_budget_is_scored_on_its_tokens_alone() {
+        let s = span(&[0.9, 0.6], None, &[false; 2]).scores();
+        assert_eq!(s.end, 0.0);
+        assert!(close(s.min_with_end, 0.6) && close(s.min_with_end, s.min_token));
+        assert!(close(s.mean_with_end, s.mean_token));
     }
 
     #[test]
@@ -187,7 +193,11 @@ mod tests {
     #[test]
     fn the_first_line_is_scored_on_its_tokens_and_ended_by_the_line_break() {
         // "a b\nc" then an end token: the low 0.1 after the break is not part of the line.
-        let whole = span(&[0.9, 0.8, 0.6, 0.1], Some(0.7), &[false, false, true, false]);
+        let whole = span(
+            &[0.9, 0.8, 0.6, 0.1],
+            Some(0.7),
+            &[false, false, true, false],
+        );
         let line = whole.first_line().scores();
         assert!(close(line.min_token, 0.8));
         assert!(close(line.end, 0.6));

@@ -201,8 +201,14 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         let tempered = propose(&row, &[1], Strategy::MaskgitPlus, 0.1, 1.0, &mut rng);
         let model = model_probability(&row, tempered.token, &[1]);
-        assert!(tempered.probability > 0.99 && model < 0.7, "{tempered:?} {model}");
-        let all: f32 = [0, 2, 3].map(|t| model_probability(&row, t, &[1])).iter().sum();
+        assert!(
+            tempered.probability > 0.99 && model < 0.7,
+            "{tempered:?} {model}"
+        );
+        let all: f32 = [0, 2, 3]
+            .map(|t| model_probability(&row, t, &[1]))
+            .iter()
+            .sum();
         assert!((all - 1.0).abs() < 1e-6);
         assert_eq!(model_probability(&row, 9, &[]), 0.0);
         // Large logits do not overflow.
