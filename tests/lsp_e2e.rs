@@ -1,6 +1,8 @@
 //! End to end: the real `dllm-ls` binary, spoken to over stdio as an editor would.
 
 mod common;
+#[path = "lsp_e2e/while_loading.rs"]
+mod while_loading;
 
 use common::{constant_model, constant_model_with_chat, Client};
 use serde_json::{json, Value};

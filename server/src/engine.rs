@@ -148,6 +148,8 @@ impl Worker {
         self.model = None;
         self.caches.clear();
         *self.chat.lock().unwrap() = None;
+        #[cfg(feature = "testing")]
+        crate::testing::slow_load();
         let result = catch_unwind(|| load(spec, options))
             .unwrap_or_else(|p| Err(format!("panic while loading: {}", panic_message(p))));
         match result {

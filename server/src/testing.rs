@@ -71,3 +71,22 @@ pub fn write_constant_model(
 pub fn fixture_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/dream-tiny")
 }
+
+/// `DLLM_TEST_LOAD_DELAY_MS`: every model load first sleeps this long, so end-to-end tests can
+/// send requests while the model loads. Only test builds read it.
+pub fn slow_load() {
+    if let Some(delay) = millis_from_env("DLLM_TEST_LOAD_DELAY_MS") {
+        std::thread::sleep(delay);
+    }
+}
+
+/// `DLLM_TEST_LOAD_WAIT_MS`: how long requests wait for a loading model, in place of the
+/// shipped 30 s, so a test can reach the bound quickly. Only test builds read it.
+pub fn load_wait() -> Option<std::time::Duration> {
+    millis_from_env("DLLM_TEST_LOAD_WAIT_MS")
+}
+
+fn millis_from_env(name: &str) -> Option<std::time::Duration> {
+    let ms = std::env::var(name).ok()?.parse().ok()?;
+    Some(std::time::Duration::from_millis(ms))
+}

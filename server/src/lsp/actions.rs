@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Uri, WorkspaceEdit};
 
 use super::backend::Backend;
-use super::error::{classify, Failure, LspResult};
+use super::error::{classify, Failure, LspError, LspResult};
+use super::loading::{self, Unready};
 use super::snapshot::DocumentSnapshot;
 use super::state::CancelOnDrop;
 use super::to_proto;
@@ -48,20 +49,20 @@ pub(crate) enum Computed {
     Nothing(String),
 }
 
-/// Runs `task` on `snap` and returns the edit, versioned for `snap`'s text.
+/// Runs `task` on `snap` once the model has loaded ([`loading::model_ready`]) and returns the
+/// edit, versioned for `snap`'s text.
 pub(crate) async fn compute(
     backend: &Backend,
     snap: &DocumentSnapshot,
     task: &Task,
 ) -> LspResult<Computed> {
-    if !backend.engine.is_ready() {
-        return Ok(Computed::Nothing(format!(
-            "the model is not ready ({:?})",
-            backend.engine.status()
-        )));
-    }
     let cancel = backend.state().track(&snap.uri);
     let _guard = CancelOnDrop(cancel.clone());
+    match loading::model_ready(&backend.engine, &cancel).await {
+        Ok(()) => {}
+        Err(Unready::Cancelled) => return Err(LspError::cancelled()),
+        Err(unready) => return Ok(Computed::Nothing(unready.message())),
+    }
     let run = pipeline::run(&backend.engine, &snap.pipeline, task, &snap.config, &cancel);
     match run.await {
         Ok(outcome) if outcome.edits.is_empty() => Ok(Computed::Nothing(outcome.notes.join("; "))),

@@ -4,8 +4,9 @@
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
 use super::backend::Backend;
-use super::error::{classify, Failure, LspResult};
+use super::error::{classify, Failure, LspError, LspResult};
 use super::from_proto;
+use super::loading::{self, Unready};
 use super::state::CancelOnDrop;
 use super::to_proto;
 use crate::pipeline::{self, Outcome, PipelineError, Task};
@@ -17,20 +18,29 @@ pub(crate) struct Suggestion {
     pub ms: f64,
 }
 
-/// The suggestion at `position`; `None` when there is nothing to offer (language off, no model
-/// yet, nothing to complete, an answer withheld).
+/// The suggestion at `position`, once the model has loaded ([`loading::model_ready`]); `None`
+/// when there is nothing to offer (language off, no model, nothing to complete, an answer
+/// withheld).
 pub(crate) async fn suggest(
     backend: &Backend,
     uri: &Uri,
     position: Position,
 ) -> LspResult<Option<Suggestion>> {
     let snap = backend.snapshot(uri)?;
-    if !snap.language_enabled() || !backend.engine.is_ready() {
+    if !snap.language_enabled() {
         return Ok(None);
     }
     let offset = from_proto::offset(&snap, position)?;
     let cancel = backend.state().track_inline(uri);
     let _guard = CancelOnDrop(cancel.clone());
+    match loading::model_ready(&backend.engine, &cancel).await {
+        Ok(()) => {}
+        Err(Unready::Cancelled) => return Err(LspError::cancelled()),
+        Err(unready) => {
+            tracing::info!("inline completion: {}", unready.message());
+            return Ok(None);
+        }
+    }
     let task = Task::Inline { offset };
     let run = pipeline::run(
         &backend.engine,

@@ -10,7 +10,8 @@
 //! - `capabilities.rs`, `command.rs` (the `dllm.*` commands and their typed answers),
 //!   `error.rs` (named error codes).
 //! - `from_proto.rs` / `to_proto.rs`: LSP types in and out, at the edge.
-//! - `inline.rs` and `actions.rs`: the work two handlers share.
+//! - `inline.rs` and `actions.rs`: the work two handlers share; `loading.rs`: requests wait
+//!   for a loading model.
 
 mod actions;
 mod backend;
@@ -21,6 +22,7 @@ mod error;
 mod from_proto;
 mod handlers;
 mod inline;
+mod loading;
 mod snapshot;
 mod state;
 mod to_proto;
@@ -30,6 +32,11 @@ pub use backend::Backend;
 use tower_lsp_server::{LspService, Server};
 
 use crate::lifecycle::{Ending, Lifecycle};
+
+/// Messages handled at once. Requests that wait for a loading model (`loading.rs`) each hold
+/// one until it loads; with tower-lsp-server's default of 4, three of them and `initialized`
+/// would hold back the edit or the newer keystroke that cancels them.
+const CONCURRENT_MESSAGES: usize = 64;
 
 /// How long answers already being computed may still go out once the input has closed.
 const CLOSED_INPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -42,7 +49,9 @@ pub async fn serve_stdio() -> i32 {
     let lifecycle = Lifecycle::new();
     let guarded =
         crate::transport::guard(tokio::io::stdin(), tokio::io::stdout(), lifecycle.clone());
-    let serve = Server::new(guarded.input, guarded.output, socket).serve(service);
+    let serve = Server::new(guarded.input, guarded.output, socket)
+        .concurrency_level(CONCURRENT_MESSAGES)
+        .serve(service);
     tokio::pin!(serve);
     let (ending, served) = tokio::select! {
         ending = lifecycle.ended() => (ending, false),
