@@ -93,8 +93,12 @@ pub enum Error {
         vocab: usize,
     },
 
-    #[error("model source `{id}`: {reason}")]
-    Hub { id: String, reason: String },
+    #[error("model `{id}`: {source}")]
+    Hub {
+        id: String,
+        #[source]
+        source: crate::hub::HubError,
+    },
 
     #[error("invalid request: {0}")]
     InvalidRequest(String),

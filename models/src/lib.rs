@@ -14,6 +14,7 @@ mod kernels;
 pub mod model;
 mod preflight;
 pub mod progress;
+pub mod quant;
 pub mod sampler;
 pub mod source;
 #[cfg(test)]

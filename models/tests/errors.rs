@@ -301,14 +301,6 @@ fn model_sources_parse_and_report_clearly() {
         ModelSource::parse("./no/such/dir").resolve(),
         Err(Error::MissingFile { .. })
     ));
-    #[cfg(not(feature = "hub"))]
-    {
-        let err = ModelSource::parse("Dream-org/Dream-v0-Base-7B")
-            .resolve()
-            .unwrap_err();
-        assert!(matches!(err, Error::Hub { .. }));
-        assert!(err.to_string().contains("hub"));
-    }
 }
 
 #[test]
