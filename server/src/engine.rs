@@ -10,7 +10,7 @@ use std::thread;
 
 use dllm_models::{
     CancelFlag, CanvasCache, ChatTemplate, DiffusionModel, InfillOutput, InfillRequest,
-    LoadOptions, ModelSource, SamplerOptions,
+    LoadOptions, LoadProgress, ModelSource, SamplerOptions,
 };
 use tokio::sync::oneshot;
 
@@ -38,10 +38,15 @@ pub enum EngineError {
     Panicked(String),
 }
 
+/// Where a load's progress reports go as they happen: the language server's work-done progress,
+/// the command line's bar. (`dllm.status` reads the latest from [`Engine::load_progress`].)
+pub type ProgressSink = Box<dyn Fn(LoadProgress) + Send + Sync>;
+
 enum Job {
     Load {
         model: Option<String>,
         options: LoadOptions,
+        progress: Option<ProgressSink>,
         reply: oneshot::Sender<Result<String, String>>,
     },
     Infill {
@@ -62,6 +67,8 @@ const CACHED_DOCUMENTS: usize = 8;
 pub struct Engine {
     jobs: mpsc::Sender<Job>,
     status: Arc<Mutex<ModelStatus>>,
+    /// How far the load in progress has got; `None` outside a load.
+    progress: Arc<Mutex<Option<LoadProgress>>>,
     /// The loaded checkpoint's chat template, for prompts built off the worker thread.
     chat: Arc<Mutex<Option<ChatTemplate>>>,
 }
@@ -81,12 +88,17 @@ fn label(model: Option<&str>) -> String {
     model.unwrap_or(DEFAULT_MODEL_LABEL).to_string()
 }
 
-fn load(model: Option<&str>, options: &LoadOptions) -> Result<(DiffusionModel, String), String> {
+fn load(
+    model: Option<&str>,
+    options: &LoadOptions,
+    progress: &(dyn Fn(LoadProgress) + Sync),
+) -> Result<(DiffusionModel, String), String> {
     let source = match model {
         Some(spec) => ModelSource::parse(spec),
         None => ModelSource::Dir(default_model::directory().map_err(|e| e.to_string())?),
     };
-    let loaded = DiffusionModel::load(&source, options).map_err(|e| e.to_string())?;
+    let loaded = DiffusionModel::load_with_progress(&source, options, progress)
+        .map_err(|e| e.to_string())?;
     let dtype = options.dtype;
     let cfg = loaded.config();
     let description = format!(
@@ -104,6 +116,7 @@ struct Worker {
     model: Option<DiffusionModel>,
     caches: DocumentCaches,
     status: Arc<Mutex<ModelStatus>>,
+    progress: Arc<Mutex<Option<LoadProgress>>>,
     chat: Arc<Mutex<Option<ChatTemplate>>>,
 }
 
@@ -115,9 +128,10 @@ impl Worker {
                 Job::Load {
                     model,
                     options,
+                    progress,
                     reply,
                 } => {
-                    let _ = reply.send(self.load(model.as_deref(), &options));
+                    let _ = reply.send(self.load(model.as_deref(), &options, progress));
                 }
                 Job::Infill {
                     request,
@@ -142,16 +156,30 @@ impl Worker {
         *self.status.lock().unwrap() = status;
     }
 
-    /// Drops the current model and loads `spec`; a panic while loading is a failed load.
-    fn load(&mut self, spec: Option<&str>, options: &LoadOptions) -> Result<String, String> {
+    /// Drops the current model and loads `spec`, telling `sink` (and the shared progress) how
+    /// it goes; a panic while loading is a failed load.
+    fn load(
+        &mut self,
+        spec: Option<&str>,
+        options: &LoadOptions,
+        sink: Option<ProgressSink>,
+    ) -> Result<String, String> {
         self.set_status(ModelStatus::Loading(label(spec)));
         self.model = None;
         self.caches.clear();
         *self.chat.lock().unwrap() = None;
         #[cfg(feature = "testing")]
         crate::testing::slow_load();
-        let result = catch_unwind(|| load(spec, options))
+        let shared = &self.progress;
+        let report = |p: LoadProgress| {
+            *shared.lock().unwrap() = Some(p.clone());
+            if let Some(sink) = &sink {
+                sink(p);
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| load(spec, options, &report)))
             .unwrap_or_else(|p| Err(format!("panic while loading: {}", panic_message(p))));
+        *self.progress.lock().unwrap() = None;
         match result {
             Ok((model, description)) => {
                 *self.chat.lock().unwrap() = model.chat_template().cloned();
@@ -228,22 +256,35 @@ impl Engine {
     pub fn start() -> Self {
         let (jobs, rx) = mpsc::channel::<Job>();
         let status = Arc::new(Mutex::new(ModelStatus::NotLoaded));
+        let progress = Arc::new(Mutex::new(None));
         let chat = Arc::new(Mutex::new(None));
         let worker = Worker {
             model: None,
             caches: DocumentCaches::default(),
             status: status.clone(),
+            progress: progress.clone(),
             chat: chat.clone(),
         };
         thread::Builder::new()
             .name("dllm-engine".into())
             .spawn(move || worker.run(rx))
             .expect("spawn the engine thread");
-        Engine { jobs, status, chat }
+        Engine {
+            jobs,
+            status,
+            progress,
+            chat,
+        }
     }
 
     pub fn status(&self) -> ModelStatus {
         self.status.lock().unwrap().clone()
+    }
+
+    /// How far the load in progress has got (downloading, then reading the weights); `None`
+    /// before its first report and outside a load.
+    pub fn load_progress(&self) -> Option<LoadProgress> {
+        self.progress.lock().unwrap().clone()
     }
 
     /// The chat template of the loaded model (only instruction-following checkpoints have one).
@@ -262,13 +303,25 @@ impl Engine {
         model: Option<String>,
         options: LoadOptions,
     ) -> oneshot::Receiver<Result<String, String>> {
+        self.start_load_reporting(model, options, None)
+    }
+
+    /// [`start_load`](Self::start_load), with each progress report also sent to `progress`.
+    pub fn start_load_reporting(
+        &self,
+        model: Option<String>,
+        options: LoadOptions,
+        progress: Option<ProgressSink>,
+    ) -> oneshot::Receiver<Result<String, String>> {
         *self.status.lock().unwrap() = ModelStatus::Loading(label(model.as_deref()));
+        *self.progress.lock().unwrap() = None;
         let (reply, rx) = oneshot::channel();
         if self
             .jobs
             .send(Job::Load {
                 model,
                 options,
+                progress,
                 reply,
             })
             .is_err()

@@ -10,8 +10,10 @@ use serde_json::{json, Value};
 use super::{apply, pos, URI};
 use crate::common::{constant_model, Client};
 
-const TEXT: &str = "fn f(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}\n\nfn g() -> i32 {\n    \n}\n";
-const FILLED: &str = "fn f(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}\n\nfn g() -> i32 {\n    \n}\n";
+const TEXT: &str =
+    "fn f(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}\n\nfn g() -> i32 {\n    \n}\n";
+const FILLED: &str =
+    "fn f(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}\n\nfn g() -> i32 {\n    \n}\n";
 
 /// A server whose model takes `delay_ms` to load, initialized and with [`TEXT`] open, its
 /// model still loading.
@@ -84,7 +86,11 @@ fn inline_completion_and_fill_holes_sent_while_the_model_loads_get_real_answers(
     );
     let r = c.response(inline);
     let items = r["result"].as_array().unwrap_or_else(|| panic!("{r}"));
-    assert_eq!(items.len(), 1, "a real suggestion, not an empty answer: {r}");
+    assert_eq!(
+        items.len(),
+        1,
+        "a real suggestion, not an empty answer: {r}"
+    );
     assert_eq!(items[0]["insertText"], "aaaaaa");
     let r = c.response(resolve);
     let change = &r["result"]["edit"]["documentChanges"][0];
@@ -93,6 +99,27 @@ fn inline_completion_and_fill_holes_sent_while_the_model_loads_get_real_answers(
         .unwrap_or_else(|| panic!("an edit, not an empty answer: {r}"));
     assert_eq!(change["textDocument"]["version"], 1);
     assert_eq!(apply(TEXT, edits), FILLED);
+
+    // The load was shown with its percentage and megabytes (the client advertised
+    // window.workDoneProgress).
+    let is_progress =
+        |n: &Value, kind: &str| n["method"] == "$/progress" && n["params"]["value"]["kind"] == kind;
+    c.wait_notification(|n| is_progress(n, "end"));
+    let begin = c.notifications.iter().find(|n| is_progress(n, "begin"));
+    assert_eq!(begin.unwrap()["params"]["value"]["percentage"], 0);
+    let last = c
+        .notifications
+        .iter()
+        .filter(|n| is_progress(n, "report"))
+        .last()
+        .unwrap_or_else(|| panic!("progress reports: {:?}", c.notifications))
+        .clone();
+    assert_eq!(last["params"]["value"]["percentage"], 100, "{last}");
+    let message = last["params"]["value"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("reading the weights: ") && message.ends_with(" MB"),
+        "{message}"
+    );
     c.shutdown();
 }
 

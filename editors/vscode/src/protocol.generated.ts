@@ -13,3 +13,7 @@ export const COMMAND_ARGUMENT_FIELDS = ['instruction', 'position', 'range', 'uri
 
 /** The states `dllm.status` answers. */
 export const STATUS_STATES = ['failed', 'loading', 'not_loaded', 'ready'] as const;
+
+/** The fields a `loading` status adds once the load reports progress, and its phases. */
+export const LOADING_PROGRESS_FIELDS = ['doneMb', 'file', 'percent', 'phase', 'totalMb'] as const;
+export const LOADING_PHASES = ['downloading', 'loading'] as const;

@@ -4,9 +4,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use dllm_models::LoadProgress;
 use tower_lsp_server::ls_types::{MessageType, ProgressToken, Uri};
-use tower_lsp_server::{Client, NotCancellable, OngoingProgress, Unbounded};
+use tower_lsp_server::{Bounded, Client, NotCancellable, OngoingProgress};
 
+use super::command::LoadingProgress;
 use super::error::LspResult;
 use super::snapshot::DocumentSnapshot;
 use super::state::State;
@@ -65,11 +67,28 @@ impl Backend {
             .clone()
             .unwrap_or_else(|| "embedded default model".into());
         // Queue the load before anything awaits, so the status says "loading" from now on.
-        let done = self.engine.start_load(model, options);
+        let (reports, mut reported) = tokio::sync::mpsc::unbounded_channel::<LoadProgress>();
+        let sink = Box::new(move |p: LoadProgress| {
+            let _ = reports.send(p);
+        });
+        let mut done = self.engine.start_load_reporting(model, options, Some(sink));
         let progress = self.begin_progress(format!("loading {label}")).await;
-        let loaded = done
-            .await
-            .unwrap_or_else(|_| Err("the engine worker stopped".into()));
+        // The worker sends every report before its answer, so taking reports first shows the
+        // last one (100%) before the end.
+        let loaded = loop {
+            tokio::select! {
+                biased;
+                Some(report) = reported.recv() => {
+                    if let Some(p) = &progress {
+                        let report = LoadingProgress::from(report);
+                        p.report_with_message(report.message(), report.percent.into()).await;
+                    }
+                }
+                answer = &mut done => {
+                    break answer.unwrap_or_else(|_| Err("the engine worker stopped".into()));
+                }
+            }
+        };
         match loaded {
             Ok(description) => {
                 tracing::info!("model ready: {description}");
@@ -98,7 +117,7 @@ impl Backend {
     async fn begin_progress(
         &self,
         message: String,
-    ) -> Option<OngoingProgress<Unbounded, NotCancellable>> {
+    ) -> Option<OngoingProgress<Bounded, NotCancellable>> {
         if !self.state().work_done_progress {
             return None;
         }
@@ -109,6 +128,7 @@ impl Backend {
                 self.client
                     .progress(token, "dllm-ls")
                     .with_message(message)
+                    .with_percentage(0)
                     .begin()
                     .await,
             ),

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
+use dllm_models::LoadProgress;
+
 use crate::engine::ModelStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,22 +86,93 @@ pub(crate) struct CommandOutcome {
     pub notes: Vec<String>,
 }
 
-/// What `dllm.status` answers: `{"state": "not_loaded"}`, `{"state": "loading" | "ready",
-/// "model": …}` or `{"state": "failed", "error": …}`.
+/// What `dllm.status` answers: `{"state": "not_loaded"}`, `{"state": "loading", "model": …}`
+/// with the load's [`LoadingProgress`] fields once it reports, `{"state": "ready", "model": …}`
+/// or `{"state": "failed", "error": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(crate) enum Status {
     NotLoaded,
-    Loading { model: String },
-    Ready { model: String },
-    Failed { error: String },
+    Loading {
+        model: String,
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        progress: Option<LoadingProgress>,
+    },
+    Ready {
+        model: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
-impl From<ModelStatus> for Status {
-    fn from(status: ModelStatus) -> Self {
+/// How far a load has got: `{"phase": "downloading" | "loading", "percent", "doneMb",
+/// "totalMb", "file"?}` (the file being downloaded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoadingProgress {
+    pub phase: Phase,
+    pub percent: u8,
+    pub done_mb: u64,
+    pub total_mb: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Phase {
+    Downloading,
+    Loading,
+}
+
+impl From<LoadProgress> for LoadingProgress {
+    fn from(progress: LoadProgress) -> Self {
+        let (phase, done, total, file) = match progress {
+            LoadProgress::Downloading { file, done, total } => {
+                (Phase::Downloading, done, total, Some(file))
+            }
+            LoadProgress::Loading { done, total } => (Phase::Loading, done, total, None),
+        };
+        let percent = match total {
+            0 => 100,
+            _ => (done.min(total) * 100 / total) as u8,
+        };
+        LoadingProgress {
+            phase,
+            percent,
+            done_mb: done / MB,
+            total_mb: total.div_ceil(MB),
+            file,
+        }
+    }
+}
+
+impl LoadingProgress {
+    /// What a progress display shows beside the percentage: "downloading model.safetensors:
+    /// 120 of 1,260 MB", "reading the weights: 600 of 1,260 MB".
+    pub(crate) fn message(&self) -> String {
+        let what = match (&self.phase, &self.file) {
+            (Phase::Downloading, Some(file)) => format!("downloading {file}"),
+            (Phase::Downloading, None) => "downloading".into(),
+            (Phase::Loading, _) => "reading the weights".into(),
+        };
+        format!("{what}: {} of {} MB", self.done_mb, self.total_mb)
+    }
+}
+
+/// Megabytes as progress displays count them (10^6 bytes).
+const MB: u64 = 1_000_000;
+
+impl Status {
+    /// The model's status, with the load's progress while it loads.
+    pub(crate) fn new(status: ModelStatus, progress: Option<LoadProgress>) -> Self {
         match status {
             ModelStatus::NotLoaded => Status::NotLoaded,
-            ModelStatus::Loading(model) => Status::Loading { model },
+            ModelStatus::Loading(model) => Status::Loading {
+                model,
+                progress: progress.map(LoadingProgress::from),
+            },
             ModelStatus::Ready(model) => Status::Ready { model },
             ModelStatus::Failed(error) => Status::Failed { error },
         }
@@ -125,7 +198,7 @@ mod tests {
 
     #[test]
     fn status_serialises_as_it_always_has() {
-        let json = |s: ModelStatus| serde_json::to_value(Status::from(s)).unwrap();
+        let json = |s: ModelStatus| serde_json::to_value(Status::new(s, None)).unwrap();
         assert_eq!(json(ModelStatus::NotLoaded), json!({"state": "not_loaded"}));
         assert_eq!(
             json(ModelStatus::Loading("m".into())),
@@ -146,6 +219,46 @@ mod tests {
             })
             .unwrap(),
             json!({"applied": false, "notes": ["n"]})
+        );
+    }
+
+    #[test]
+    fn a_loading_status_carries_the_phase_percentage_and_megabytes() {
+        let loading = |p: LoadProgress| {
+            serde_json::to_value(Status::new(ModelStatus::Loading("m".into()), Some(p))).unwrap()
+        };
+        let downloading = LoadProgress::Downloading {
+            file: "model.safetensors".into(),
+            done: 120_400_000,
+            total: 1_260_000_001,
+        };
+        assert_eq!(
+            loading(downloading),
+            json!({"state": "loading", "model": "m", "phase": "downloading", "percent": 9,
+                   "doneMb": 120, "totalMb": 1261, "file": "model.safetensors"})
+        );
+        let reading = LoadProgress::Loading {
+            done: 10,
+            total: 10,
+        };
+        assert_eq!(
+            loading(reading),
+            json!({"state": "loading", "model": "m", "phase": "loading", "percent": 100,
+                   "doneMb": 0, "totalMb": 1})
+        );
+        let empty = LoadingProgress::from(LoadProgress::Loading { done: 0, total: 0 });
+        assert_eq!(
+            (empty.percent, empty.message()),
+            (100, "reading the weights: 0 of 0 MB".into())
+        );
+        // Progress outside a load is not shown.
+        let ready = Status::new(
+            ModelStatus::Ready("m".into()),
+            Some(LoadProgress::Loading { done: 1, total: 2 }),
+        );
+        assert_eq!(
+            serde_json::to_value(ready).unwrap(),
+            json!({"state": "ready", "model": "m"})
         );
     }
 
@@ -181,6 +294,7 @@ mod tests {
             Status::NotLoaded,
             Status::Loading {
                 model: String::new(),
+                progress: None,
             },
             Status::Ready {
                 model: String::new(),
@@ -199,6 +313,31 @@ mod tests {
             })
             .collect();
         states.sort();
+        let phases: Vec<String> = [Phase::Downloading, Phase::Loading]
+            .iter()
+            .map(|p| {
+                serde_json::to_value(p)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let progress = LoadingProgress {
+            phase: Phase::Loading,
+            percent: 0,
+            done_mb: 0,
+            total_mb: 0,
+            file: Some(String::new()),
+        };
+        let mut progress_fields: Vec<String> = serde_json::to_value(progress)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        progress_fields.sort();
         let list = |items: &[String]| {
             items
                 .iter()
@@ -213,10 +352,15 @@ mod tests {
              /** The fields of the editing commands' one argument. */\n\
              export const COMMAND_ARGUMENT_FIELDS = [{}] as const;\n\n\
              /** The states `dllm.status` answers. */\n\
-             export const STATUS_STATES = [{}] as const;\n",
+             export const STATUS_STATES = [{}] as const;\n\n\
+             /** The fields a `loading` status adds once the load reports progress, and its phases. */\n\
+             export const LOADING_PROGRESS_FIELDS = [{}] as const;\n\
+             export const LOADING_PHASES = [{}] as const;\n",
             names.join("\n"),
             list(&fields),
             list(&states),
+            list(&progress_fields),
+            list(&phases),
         )
     }
 

@@ -5,5 +5,5 @@ use crate::lsp::command::Status;
 use crate::lsp::error::LspResult;
 
 pub(crate) fn status(engine: &Engine) -> LspResult<Status> {
-    Ok(engine.status().into())
+    Ok(Status::new(engine.status(), engine.load_progress()))
 }
