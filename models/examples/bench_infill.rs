@@ -15,7 +15,9 @@
 //!     cargo run --release -p dllm-models --features bench --example bench_infill [-- --reps 5 --tokens-per-step 2.5 --quick --default-only]
 //!
 //! One cell of the grid (a long one, say): `--shape qwen --contexts 4000 --spans 128`
-//! (`--shape default|qwen`, comma-separated `--contexts` and `--spans`).
+//! (`--shape default|qwen|dream-7b|llada-8b`, comma-separated `--contexts` and `--spans`).
+//! `--layers N` keeps the first N layers of each shape: a 7B shape is timed at 1 and 2 layers
+//! and extrapolated per layer (docs/benchmarks.md, "Real checkpoints").
 //!
 //! Every figure is measured. A configuration that would take too long to run whole (the 0.5B
 //! shape without a cache: one full pass per token) is composed from its measured parts (full
@@ -64,6 +66,54 @@ fn list(name: &str, default: &[usize]) -> Vec<usize> {
                 .unwrap_or_else(|_| panic!("{name}: not a number: {x}"))
         })
         .collect()
+}
+
+/// Resident memory of this process now (VmRSS), in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Dream-v0-7B's shape, shared by DiffuCoder-7B and Dream-Coder-v0-7B (their config.json:
+/// Qwen2.5-7B's layers, an untied head).
+fn dream_7b() -> ArchConfig {
+    ArchConfig {
+        vocab_size: 152_064,
+        hidden_size: 3584,
+        intermediate_size: 18_944,
+        num_layers: 28,
+        num_heads: 28,
+        num_kv_heads: 4,
+        head_dim: 128,
+        max_positions: 8192,
+        tie_word_embeddings: false,
+        ..ArchConfig::qwen2_5_0_5b()
+    }
+}
+
+/// LLaDA-8B's shape (its config.json: d_model 4096, 32 layers, 32 heads and as many KV heads,
+/// MLP 12288, embedding 126464, no biases).
+fn llada_8b() -> ArchConfig {
+    ArchConfig {
+        family: dllm_models::Family::Llada,
+        vocab_size: 126_464,
+        hidden_size: 4096,
+        intermediate_size: 12_288,
+        num_layers: 32,
+        num_heads: 32,
+        num_kv_heads: 32,
+        head_dim: 128,
+        rms_norm_eps: 1e-5,
+        rope_theta: 500_000.0,
+        max_positions: 8192,
+        tie_word_embeddings: false,
+        qkv_bias: false,
+    }
 }
 
 fn percentile(xs: &[f64], p: f64) -> f64 {
@@ -238,13 +288,26 @@ fn main() {
         "default ({:.1}M)",
         default_shape.parameter_count() as f64 / 1e6
     );
-    let shapes = [
-        (default_name.as_str(), default_shape),
-        ("Qwen2.5-0.5B", ArchConfig::qwen2_5_0_5b()),
-    ];
+    let only_shape: String = arg("--shape", String::new());
+    let mut shapes = match only_shape.as_str() {
+        "dream-7b" => vec![("Dream-7B".to_string(), dream_7b())],
+        "llada-8b" => vec![("LLaDA-8B".to_string(), llada_8b())],
+        _ => vec![
+            (default_name, default_shape),
+            ("Qwen2.5-0.5B".to_string(), ArchConfig::qwen2_5_0_5b()),
+        ],
+    };
+    // A 7B shape does not fit a small machine's memory whole, nor its time budget: run the
+    // first layers only, and extrapolate per layer from two such runs (docs/benchmarks.md).
+    let layers: usize = arg("--layers", 0);
+    if layers > 0 {
+        for (name, cfg) in &mut shapes {
+            *name = format!("{name}, {layers} of {} layers", cfg.num_layers);
+            cfg.num_layers = cfg.num_layers.min(layers);
+        }
+    }
     let contexts = list("--contexts", if quick { &[1000] } else { &[1000, 4000] });
     let spans = list("--spans", if quick { &[32] } else { &[8, 32, 128] });
-    let only_shape: String = arg("--shape", String::new());
 
     println!(
         "threads {}, reps {reps}, parallel decoding at {tps} tokens/step, bf16 products {bf16_products}; ms are p50 / p95 over reps",
@@ -265,7 +328,8 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut step_rows = Vec::new();
     let default_only = flag("--default-only");
-    for (name, cfg) in shapes {
+    for (name, cfg) in &shapes {
+        let (name, cfg) = (name.as_str(), cfg.clone());
         let is_qwen = name.starts_with("Qwen");
         if (default_only || only_shape == "default") && is_qwen || only_shape == "qwen" && !is_qwen
         {
@@ -282,6 +346,11 @@ fn main() {
             t: Transformer::random_with(cfg.clone(), DType::F32, 0, precision).unwrap(),
             special,
         };
+        eprintln!(
+            "  {name}: {:.0} M parameters, resident after building it: {:.0} MiB",
+            cfg.parameter_count() as f64 / 1e6,
+            resident_mib()
+        );
         for &context in &contexts {
             for &n in &spans {
                 let len = context + n;
