@@ -8,7 +8,8 @@ local results = { passed = 0, failed = 0 }
 local tmp = vim.fn.tempname()
 vim.fn.mkdir(tmp, "p")
 
-local function open(name, text)
+--- Opens a file and waits for the client to attach and, unless `loading` is set, for the model.
+local function open(name, text, loading)
   local path = tmp .. "/" .. name
   vim.fn.writefile(vim.split(text, "\n", { plain = true }), path)
   vim.cmd("edit! " .. vim.fn.fnameescape(path))
@@ -16,6 +17,9 @@ local function open(name, text)
     local c = client_mod.get()
     return c ~= nil and vim.lsp.buf_is_attached(0, c.id)
   end, 20), "the client did not attach")
+  if loading then
+    return path
+  end
   assert(vim.wait(30000, function()
     local s = client_mod.execute("dllm.status", {}, 2000)
     return s and s.state == "ready"
@@ -51,22 +55,44 @@ local function test(name, fn)
   vim.cmd("silent! %bwipeout!")
 end
 
-test("fill holes through vim.lsp.buf.code_action and codeAction/resolve", function()
-  open("holes.rs", "fn g(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}")
-  vim.api.nvim_win_set_cursor(0, { 2, 13 })
+--- Picks the action titled `title` in vim.lsp.buf.code_action's menu, as a user would (the item
+--- shape differs across versions); returns the list of offered titles.
+local function pick_action(title)
   local offered = {}
-  -- Pick "Fill holes" as a user would in the menu (the item shape differs across versions).
   vim.ui.select = function(items, _, on_choice)
     local choice = nil
     for i, item in ipairs(items) do
       local action = item.action or item[2] or item
       table.insert(offered, action.title)
-      if action.title == "Fill holes (dllm)" then
+      if action.title == title then
         choice = i
       end
     end
     on_choice(choice and items[choice], choice)
   end
+  return offered
+end
+
+-- First, while the server's first model load is still running (run.sh makes it slow with the
+-- test build's DLLM_TEST_LOAD_DELAY_MS): the resolved action waits for the model and edits.
+test("a code action right after opening a file waits for the model and edits", function()
+  open("early.rs", "fn e(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}", true)
+  local status
+  vim.wait(5000, function()
+    status = client_mod.execute("dllm.status", {}, 2000)
+    return status and status.state ~= "not_loaded"
+  end, 10)
+  assert(status and status.state == "loading", "the model must still be loading: " .. vim.inspect(status))
+  vim.api.nvim_win_set_cursor(0, { 2, 13 })
+  pick_action("Fill holes (dllm)")
+  vim.lsp.buf.code_action()
+  wait_for_text("fn e(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}")
+end)
+
+test("fill holes through vim.lsp.buf.code_action and codeAction/resolve", function()
+  open("holes.rs", "fn g(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}")
+  vim.api.nvim_win_set_cursor(0, { 2, 13 })
+  local offered = pick_action("Fill holes (dllm)")
   vim.lsp.buf.code_action()
   wait_for_text("fn g(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}")
   assert(vim.tbl_contains(offered, "Rename here (dllm)"), "offered: " .. vim.inspect(offered))
@@ -109,6 +135,18 @@ test(":DllmRewrite rewrites the visual selection", function()
   vim.cmd("normal! v4l\27")
   vim.cmd("'<,'>DllmRewrite")
   wait_for_text("fn k() -> i32 {\n    aaaaaa\n}")
+end)
+
+test(":checkhealth dllm shows a load's progress", function()
+  local health = require("dllm.health")
+  local text = health.status_text({
+    state = "loading", model = "o/m", phase = "downloading", file = "model.safetensors",
+    percent = 9, doneMb = 120, totalMb = 1261,
+  })
+  assert(text == "model loading: o/m (downloading model.safetensors: 120 of 1261 MB, 9%)", text)
+  text = health.status_text({ state = "loading", model = "o/m", phase = "loading", percent = 75, doneMb = 946, totalMb = 1261 })
+  assert(text == "model loading: o/m (reading the weights: 946 of 1261 MB, 75%)", text)
+  assert(health.status_text({ state = "loading", model = "o/m" }) == "model loading: o/m")
 end)
 
 test(":checkhealth dllm reports the binary and the model", function()

@@ -11,7 +11,7 @@ import type {
   Range,
 } from 'vscode-languageserver-protocol';
 
-import { COMMANDS } from './protocol.generated';
+import { COMMANDS, LOADING_PHASES } from './protocol.generated';
 import { LANGUAGE_IDS } from './settings.generated';
 
 /** Commands the server implements (`workspace/executeCommand`). */
@@ -129,12 +129,44 @@ export function describeError(title: string, error: unknown): { level: MessageLe
 }
 
 /** `dllm.status`: `{state: not_loaded | loading | ready | failed, model?, error?}` (lsp/mod.rs). */
+/** How far a load has got: `dllm.status` adds these fields to `loading` once the load reports. */
+export interface LoadingProgress {
+  phase: (typeof LOADING_PHASES)[number];
+  percent: number;
+  doneMb: number;
+  totalMb: number;
+  /** The file being downloaded. */
+  file?: string;
+}
+
 export type ModelState =
   | { state: 'not_loaded' }
-  | { state: 'loading'; model: string }
+  | { state: 'loading'; model: string; progress?: LoadingProgress }
   | { state: 'ready'; model: string }
   | { state: 'failed'; error: string }
   | { state: 'unknown'; raw: unknown };
+
+/** The progress fields of a `loading` status, when it has them. */
+export function parseLoadingProgress(value: unknown): LoadingProgress | undefined {
+  const v = (value ?? {}) as Record<string, unknown>;
+  const phase = LOADING_PHASES.find((p) => p === v.phase);
+  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+  const [percent, doneMb, totalMb] = [num(v.percent), num(v.doneMb), num(v.totalMb)];
+  if (phase === undefined || percent === undefined || doneMb === undefined || totalMb === undefined) {
+    return undefined;
+  }
+  const progress: LoadingProgress = { phase, percent, doneMb, totalMb };
+  if (typeof v.file === 'string') {
+    progress.file = v.file;
+  }
+  return progress;
+}
+
+/** "downloading model.safetensors: 120 of 1261 MB (9%)". */
+export function describeLoadingProgress(p: LoadingProgress): string {
+  const what = p.phase === 'downloading' ? `downloading${p.file ? ` ${p.file}` : ''}` : 'reading the weights';
+  return `${what}: ${p.doneMb} of ${p.totalMb} MB (${p.percent}%)`;
+}
 
 export function parseStatus(value: unknown): ModelState {
   const v = (value ?? {}) as { state?: unknown; model?: unknown; error?: unknown };
@@ -142,8 +174,10 @@ export function parseStatus(value: unknown): ModelState {
   switch (v.state) {
     case 'not_loaded':
       return { state: 'not_loaded' };
-    case 'loading':
-      return { state: 'loading', model: str(v.model) };
+    case 'loading': {
+      const progress = parseLoadingProgress(value);
+      return progress ? { state: 'loading', model: str(v.model), progress } : { state: 'loading', model: str(v.model) };
+    }
     case 'ready':
       return { state: 'ready', model: str(v.model) };
     case 'failed':

@@ -2,7 +2,7 @@
 // `dllm.status`), whether a request is running, and the last inline completion's time.
 // No `vscode` import: the extension renders `view()`, the tests check it.
 
-import type { ModelState } from './protocol';
+import { describeLoadingProgress, type ModelState } from './protocol';
 
 export type Phase = 'stopped' | 'starting' | 'loading' | 'ready' | 'failed' | 'no_model';
 
@@ -26,6 +26,8 @@ export class StatusModel {
   phase: Phase = 'stopped';
   /** The model's description, or the loading message. */
   detail = '';
+  /** How far the load has got, in percent (undefined: not reported). */
+  percent: number | undefined;
   /** In-flight requests (inline completions, commands, code action resolves). */
   busy = 0;
   /** The last inline completion's round trip, ms (undefined: none yet). */
@@ -34,6 +36,7 @@ export class StatusModel {
   starting(): void {
     this.phase = 'starting';
     this.detail = '';
+    this.percent = undefined;
     this.busy = 0;
   }
 
@@ -51,11 +54,14 @@ export class StatusModel {
       if (message) {
         this.detail = message;
       }
+      this.percent = value.percentage ?? this.percent;
     } else if (message.startsWith('ready')) {
       this.phase = 'ready';
+      this.percent = undefined;
       this.detail = message.replace(/^ready:?\s*/, '');
     } else {
       this.phase = 'failed';
+      this.percent = undefined;
       this.detail = message || 'the model failed to load';
     }
   }
@@ -65,14 +71,21 @@ export class StatusModel {
     switch (s.state) {
       case 'ready':
         this.phase = 'ready';
+        this.percent = undefined;
+      this.percent = undefined;
         this.detail = s.model;
         break;
-      case 'loading':
+      case 'loading': {
         this.phase = 'loading';
-        this.detail = s.model ? `loading ${s.model}` : 'loading';
+        const what = s.model ? `loading ${s.model}` : 'loading';
+        this.detail = s.progress ? `${what}: ${describeLoadingProgress(s.progress)}` : what;
+        this.percent = s.progress?.percent ?? this.percent;
         break;
+      }
       case 'failed':
         this.phase = 'failed';
+        this.percent = undefined;
+      this.percent = undefined;
         this.detail = s.error;
         break;
       case 'not_loaded':
@@ -119,7 +132,7 @@ export class StatusModel {
         return { text: '$(loading~spin) dllm', tooltip: `dllm-ls is starting.\n${click}`, severity: 'normal' };
       case 'loading':
         return {
-          text: '$(loading~spin) dllm: loading',
+          text: `$(loading~spin) dllm: loading${this.percent === undefined ? '' : ` ${this.percent}%`}`,
           tooltip: `dllm-ls: ${this.detail || 'loading the model'}…\n${click}`,
           severity: 'normal',
         };

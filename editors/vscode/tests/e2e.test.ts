@@ -18,8 +18,10 @@ import {
   fillHolesParams,
   inlineCompletionParams,
   parseCommandResult,
+  parseStatus,
   rewriteParams,
   SERVER_COMMANDS,
+  statusParams,
 } from '../src/protocol';
 import { resolveServerPath } from '../src/serverPath';
 import { ServerSettings, toServerSettings } from '../src/settings';
@@ -257,5 +259,39 @@ describe('dllm-ls without a usable model', { skip, timeout: 3 * TIMEOUT_MS }, ()
     assert.equal((await s.waitModel()).state, 'ready');
     assert.deepEqual((await inline(s, uri, 1, 4)).items, [{ insertText: 'aaaaaa', range: range(1, 4, 1, 4) }]);
     assert.equal(await s.shutdown(), 0);
+  });
+});
+
+// Right after opening a file, before the model has loaded: the request waits for the load
+// (the test build's DLLM_TEST_LOAD_DELAY_MS makes it slow) and gets its edit, not an empty answer.
+describe('a code action right after opening a file', { skip, timeout: 5 * TIMEOUT_MS }, () => {
+  test('waits for the model and resolves to an edit', async () => {
+    const s = Session.start(binary, settings(), { DLLM_TEST_LOAD_DELAY_MS: '1500' });
+    try {
+      await s.initialize(settings());
+      const uri = 'file:///tmp/dllm-vscode-e2e/early.rs';
+      const text = 'fn f(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}\n';
+      await s.open(uri, 'rust', text);
+      const status = async () => parseStatus(await s.request('workspace/executeCommand', statusParams()));
+      let state = await status();
+      while (state.state === 'not_loaded') {
+        await new Promise((r) => setTimeout(r, 10));
+        state = await status();
+      }
+      assert.equal(state.state, 'loading', 'the action must be asked for while the model loads');
+      const actions = await s.request<CodeAction[]>('textDocument/codeAction', codeActionParams(uri, range(1, 12, 1, 12)));
+      const fill = actions.find((a) => a.title === 'Fill holes (dllm)');
+      assert.ok(fill, JSON.stringify(actions.map((a) => a.title)));
+      const resolved = await s.request<CodeAction>('codeAction/resolve', fill);
+      const { edits } = editsFor(resolved.edit as WorkspaceEdit, uri);
+      assert.equal(applyTextEdits(text, edits), 'fn f(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}\n');
+      await s.until('the progress to end', () => s.progress.some((p) => p.kind === 'end'));
+      assert.ok(
+        s.progress.some((p) => p.kind === 'report' && p.percentage === 100),
+        `the load's percentage was shown: ${JSON.stringify(s.progress)}`,
+      );
+    } finally {
+      s.kill();
+    }
   });
 });

@@ -13,12 +13,14 @@ import {
   inlineCompletionParams,
   LANGUAGES,
   parseCommandResult,
+  describeLoadingProgress,
+  type LoadingProgress,
   parseStatus,
   rewriteParams,
   SERVER_COMMANDS,
   statusParams,
 } from '../src/protocol';
-import { COMMAND_ARGUMENT_FIELDS, STATUS_STATES } from '../src/protocol.generated';
+import { COMMAND_ARGUMENT_FIELDS, LOADING_PHASES, LOADING_PROGRESS_FIELDS, STATUS_STATES } from '../src/protocol.generated';
 import { packageJson } from './paths';
 
 /** Like VS Code's Position/Range: extra members, and Range serialises as an array. */
@@ -155,6 +157,16 @@ describe('protocol', () => {
     assert.deepEqual(parseStatus({ state: 'not_loaded' }), { state: 'not_loaded' });
     assert.equal(parseStatus({ state: 'weird' }).state, 'unknown');
     assert.equal(parseStatus(null).state, 'unknown');
+    // A loading status with progress: every field the server sends is read, in each phase.
+    const progress = { phase: 'downloading', percent: 9, doneMb: 120, totalMb: 1261, file: 'model.safetensors' };
+    assert.deepEqual(Object.keys(progress).sort(), [...LOADING_PROGRESS_FIELDS].sort());
+    assert.deepEqual(parseStatus({ state: 'loading', model: 'o/m', ...progress }), { state: 'loading', model: 'o/m', progress });
+    for (const phase of LOADING_PHASES) {
+      const parsed = parseStatus({ state: 'loading', model: 'o/m', ...progress, phase });
+      assert.equal(parsed.state === 'loading' && parsed.progress?.phase, phase);
+    }
+    assert.equal(describeLoadingProgress(progress as LoadingProgress), 'downloading model.safetensors: 120 of 1261 MB (9%)');
+    assert.deepEqual(parseStatus({ state: 'loading', model: 'o/m', phase: 'loading', percent: 'x' }), { state: 'loading', model: 'o/m' });
     // Every state the server can answer is one parseStatus knows.
     for (const state of STATUS_STATES) {
       assert.notEqual(parseStatus({ state, model: '/m', error: 'e' }).state, 'unknown', state);

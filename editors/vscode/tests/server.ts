@@ -134,9 +134,9 @@ export class Session {
     conn.listen();
   }
 
-  /** Starts the server as the extension does: serverLaunch + serverEnv from the settings. */
-  static start(binary: string, settings: ServerSettings): Session {
-    const launch = serverLaunch(binary, serverEnv({ PATH: process.env.PATH }, settings));
+  /** Starts the server as the extension does: serverLaunch + serverEnv from the settings (and `env`). */
+  static start(binary: string, settings: ServerSettings, env: Record<string, string> = {}): Session {
+    const launch = serverLaunch(binary, serverEnv({ PATH: process.env.PATH, ...env }, settings));
     const proc = spawn(launch.command, launch.args, { env: launch.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const conn = createProtocolConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
     return new Session(proc, conn);

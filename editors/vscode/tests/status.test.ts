@@ -59,6 +59,26 @@ describe('status model', () => {
     assert.equal(s.view().text, '$(check) dllm');
   });
 
+  test('a load shows its percentage, from work-done progress and from dllm.status', () => {
+    const s = new StatusModel();
+    s.starting();
+    s.progress({ kind: 'begin', message: 'loading owner/model', percentage: 0 });
+    assert.equal(s.view().text, '$(loading~spin) dllm: loading 0%');
+    s.progress({ kind: 'report', message: 'downloading model.safetensors: 530 of 1261 MB', percentage: 42 });
+    assert.equal(s.view().text, '$(loading~spin) dllm: loading 42%');
+    assert.match(s.view().tooltip, /downloading model\.safetensors: 530 of 1261 MB/);
+    s.modelState({
+      state: 'loading',
+      model: 'owner/model',
+      progress: { phase: 'loading', percent: 75, doneMb: 946, totalMb: 1261 },
+    });
+    assert.equal(s.view().text, '$(loading~spin) dllm: loading 75%');
+    assert.match(s.view().tooltip, /loading owner\/model: reading the weights: 946 of 1261 MB \(75%\)/);
+    s.progress({ kind: 'end', message: 'ready: Dream' });
+    assert.equal(s.percent, undefined);
+    assert.equal(s.view().text, '$(check) dllm');
+  });
+
   test('stopped with a reason is an error', () => {
     const s = new StatusModel();
     s.stopped('server binary not found');

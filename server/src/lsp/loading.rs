@@ -53,6 +53,11 @@ pub(crate) async fn model_ready(engine: &Engine, cancel: &CancelFlag) -> Result<
         }
         match engine.status() {
             ModelStatus::Ready(_) => return Ok(()),
+            // Not loaded: `initialized`, which starts the load, may still be on its way.
+            ModelStatus::NotLoaded if started.elapsed() >= wait => {
+                return Err(Unready::Unavailable("no model has started loading".into()))
+            }
+            ModelStatus::NotLoaded => {}
             ModelStatus::Loading(model) if started.elapsed() >= wait => {
                 return Err(Unready::StillLoading {
                     model,
@@ -65,7 +70,6 @@ pub(crate) async fn model_ready(engine: &Engine, cancel: &CancelFlag) -> Result<
                     logged = true;
                 }
             }
-            ModelStatus::NotLoaded => return Err(Unready::Unavailable("no model loaded".into())),
             ModelStatus::Failed(error) => {
                 return Err(Unready::Unavailable(format!("it failed to load: {error}")))
             }

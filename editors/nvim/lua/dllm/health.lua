@@ -39,7 +39,7 @@ function M.check()
     elseif status.state == "failed" then
       error("model failed to load: " .. (status.error or ""))
     else
-      warn("model " .. status.state .. (status.model and (": " .. status.model) or ""))
+      warn(M.status_text(status))
     end
   end
   info("languages (parsers are built into the server): " .. table.concat(config.options.filetypes, ", "))
@@ -48,6 +48,20 @@ function M.check()
   else
     info("ghost text: drawn with extmarks (Neovim < 0.12); accept with " .. config.options.ghost_text.accept_key)
   end
+end
+
+--- "model loading: owner/name (downloading model.safetensors: 120 of 1261 MB, 9%)": a status
+--- that is neither ready nor failed, with the load's progress once the server reports it.
+function M.status_text(status)
+  local text = "model " .. status.state .. (status.model and (": " .. status.model) or "")
+  if type(status.percent) ~= "number" then
+    return text
+  end
+  local what = "reading the weights"
+  if status.phase == "downloading" then
+    what = "downloading" .. (status.file and (" " .. status.file) or "")
+  end
+  return string.format("%s (%s: %d of %d MB, %d%%)", text, what, status.doneMb or 0, status.totalMb or 0, status.percent)
 end
 
 return M
