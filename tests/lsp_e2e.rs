@@ -4,7 +4,7 @@ mod common;
 #[path = "lsp_e2e/while_loading.rs"]
 mod while_loading;
 
-use common::{constant_model, constant_model_with_chat, Client};
+use common::{constant_model, constant_model_with_chat, doubtful_model, Client};
 use serde_json::{json, Value};
 
 const URI: &str = "file:///tmp/e2e/lib.rs";
@@ -89,6 +89,64 @@ fn inline_completion_fills_an_empty_block_with_the_code_after_in_view() {
         r["result"]["items"][0]["textEdit"]["newText"], "aaaaaa",
         "{r}"
     );
+    c.shutdown();
+}
+
+#[test]
+fn a_doubtful_suggestion_is_withheld_inline_but_a_code_action_still_answers() {
+    // The model gives its token a probability of about 0.3 at every position.
+    let model = doubtful_model("a", 256, 0.3);
+    let mut c = ready_client(model.path(), json!({"minConfidence": 0.5}));
+    c.open(URI, "rust", "fn f() -> i32 {\n    \n}\n");
+    let at_block =
+        json!({"textDocument": {"uri": URI}, "position": pos(1, 4), "context": {"triggerKind": 1}});
+    let r = c.request("textDocument/inlineCompletion", at_block.clone());
+    assert_eq!(
+        r["result"],
+        json!([]),
+        "below minConfidence nothing is shown: {r}"
+    );
+    let r = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": URI}, "position": pos(1, 4)}),
+    );
+    assert!(r["result"].is_null(), "{r}");
+
+    // A code action, which the user asks for, still answers, and its title says why to doubt it.
+    let other = "file:///tmp/e2e/other.rs";
+    let text = "fn g(x: i32) -> i32 {\n    let y = todo!();\n    y + x\n}\n";
+    c.open(other, "rust", text);
+    let hole = pos(1, 12);
+    let r = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": other}, "range": {"start": hole, "end": hole}, "context": {"diagnostics": []}}),
+    );
+    let fill = r["result"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["title"] == "Fill holes (dllm)"))
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    let resolved = c.request("codeAction/resolve", fill);
+    assert_eq!(
+        resolved["result"]["title"], "Fill holes (dllm) (low confidence)",
+        "{resolved}"
+    );
+    let edits = resolved["result"]["edit"]["documentChanges"][0]["edits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{resolved}"));
+    assert_eq!(
+        apply(text, &edits),
+        "fn g(x: i32) -> i32 {\n    let y = aaaaaa;\n    y + x\n}\n"
+    );
+
+    // Below the model's confidence, the gate lets the same suggestion through.
+    c.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"dllm": {"minConfidence": 0.2}}}),
+    );
+    let r = c.request("textDocument/inlineCompletion", at_block);
+    assert_eq!(r["result"][0]["insertText"], "aaaaaa", "{r}");
     c.shutdown();
 }
 

@@ -5,6 +5,7 @@ pub mod default_model;
 pub mod document;
 pub mod engine;
 pub mod entry;
+pub mod gate;
 pub mod lifecycle;
 pub mod logging;
 pub mod lsp;

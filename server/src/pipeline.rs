@@ -12,6 +12,7 @@ use dllm_grammars::{
     check_edits_on, find_holes, select_span, GrammarError, HoleMarkers, Language, Span,
     SpanRequest, SyntaxTree,
 };
+use dllm_models::sampler::Scores;
 use dllm_models::{CancelFlag, ChatMessage, InfillOutput, InfillRequest, Segment};
 
 use ropey::Rope;
@@ -19,6 +20,7 @@ use ropey::Rope;
 use crate::config::Config;
 use crate::document::{outside_line_breaks, Document, LineEnding, LARGE_DOCUMENT_BYTES};
 use crate::engine::{Engine, EngineError};
+use crate::gate;
 use crate::repetition::repetition_in;
 
 /// An immutable copy of a document taken on the LSP loop: the text is shared, the tree's nodes
@@ -348,6 +350,9 @@ pub struct Outcome {
     /// Re-masking rounds spent repairing syntax errors.
     pub repairs: usize,
     pub notes: Vec<String>,
+    /// The model's confidence in the answer ([`gate::SCORE`] of its spans, the lowest over
+    /// every model call it took, repairs included); `None` when the infiller reports none.
+    pub confidence: Option<f32>,
 }
 
 /// Chooses what to mask, in document offsets. Cheap: no model involved, so code actions can be
@@ -677,6 +682,8 @@ struct Progress {
     steps: usize,
     repairs: usize,
     notes: Vec<String>,
+    /// The answer's confidence scores so far; `None` until a model call reports some.
+    scores: Option<Scores>,
 }
 
 impl Progress {
@@ -687,6 +694,7 @@ impl Progress {
             steps: 0,
             repairs: 0,
             notes: Vec::new(),
+            scores: None,
         }
     }
 
@@ -698,12 +706,43 @@ impl Progress {
             total_time: self.started.elapsed(),
             repairs: self.repairs,
             notes: self.notes,
+            confidence: self.scores.map(|s| gate::SCORE.of(&s)),
         }
     }
 
     fn add(&mut self, out: &InfillOutput) {
         self.model_time += out.elapsed;
         self.steps += out.steps;
+    }
+
+    /// Takes the confidence of `out`'s spans into the answer's: the lowest wins, so one
+    /// doubtful span (or repair) makes the answer doubtful.
+    fn score(&mut self, out: &InfillOutput, kept: Kept) {
+        for span in &out.confidence {
+            let scores = match kept {
+                Kept::FirstLine => span.first_line().scores(),
+                Kept::Whole => span.scores(),
+            };
+            self.scores = Some(self.scores.unwrap_or(Scores::CERTAIN).and(scores));
+        }
+    }
+}
+
+/// What is kept of a span's answer, and so scored: the first line (a single-line answer) or
+/// all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    FirstLine,
+    Whole,
+}
+
+impl Kept {
+    fn of(plan: &Plan) -> Kept {
+        if plan.single_line {
+            Kept::FirstLine
+        } else {
+            Kept::Whole
+        }
     }
 }
 
@@ -775,6 +814,7 @@ impl Run<'_> {
             )
             .await?;
         self.progress.add(&out);
+        self.progress.score(&out, Kept::of(plan));
         tracing::debug!(
             "infill: {} steps, {} of {} canvas tokens from the last request's cache, {:?}",
             out.steps,
@@ -914,6 +954,7 @@ impl Run<'_> {
             .infill(request, self.config.sampler.clone(), self.cancel.clone())
             .await?;
         self.progress.add(&out);
+        self.progress.score(&out, Kept::Whole);
         // Rebuild each original edit's text from the candidate with its repaired region swapped in.
         let fixed = sorted
             .iter()

@@ -2,13 +2,24 @@
 //! the editor integrations: every masked position becomes one chosen token.
 //!
 //! It is the Dream-layout fixture with all layers zeroed, every embedding row the same vector,
-//! and only the chosen token's head row pointing along it.
+//! and only the chosen token's head row pointing along it. How far it points sets how sure the
+//! model is of the token ([`write_doubtful_model`]).
 
 use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
+
+/// How likely the model finds its one token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Certainty {
+    /// As good as certain (the head row's entries are 1).
+    Sure,
+    /// About this probability at every masked position, the rest spread evenly over the other
+    /// tokens (the mask aside).
+    About(f32),
+}
 
 /// Writes the model into `out`, starting from the fixture checkpoint in `fixture`.
 pub fn write_constant_model(
@@ -17,6 +28,41 @@ pub fn write_constant_model(
     token: &str,
     max_positions: usize,
     chat_template: Option<&str>,
+) -> anyhow::Result<()> {
+    write_model(
+        fixture,
+        out,
+        token,
+        max_positions,
+        chat_template,
+        Certainty::Sure,
+    )
+}
+
+/// [`write_constant_model`] that gives its token only about `probability` (in (0, 1)) at every
+/// masked position: the same answers, with a confidence the tests choose.
+pub fn write_doubtful_model(
+    fixture: &Path,
+    out: &Path,
+    token: &str,
+    max_positions: usize,
+    probability: f32,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        probability > 0.0 && probability < 1.0,
+        "a doubtful model's probability is in (0, 1), not {probability}"
+    );
+    let certainty = Certainty::About(probability);
+    write_model(fixture, out, token, max_positions, None, certainty)
+}
+
+fn write_model(
+    fixture: &Path,
+    out: &Path,
+    token: &str,
+    max_positions: usize,
+    chat_template: Option<&str>,
+    certainty: Certainty,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let read_json = |name: &str| -> anyhow::Result<Value> {
@@ -57,8 +103,18 @@ pub fn write_constant_model(
         "model.embed_tokens.weight".into(),
         Tensor::ones((vocab, hidden), DType::F32, &Device::Cpu)?,
     );
+    // The final hidden state is all ones (zeroed layers, a norm of ones), so the token's logit
+    // is the sum of its head row and every other logit is 0: p = e^L / (e^L + others), where
+    // the others leave out the token itself and the mask (never proposed).
+    let entry = match certainty {
+        Certainty::Sure => 1.0,
+        Certainty::About(p) => {
+            let others = (vocab - 2) as f32;
+            (p / (1.0 - p) * others).ln() / hidden as f32
+        }
+    };
     let mut head = vec![0f32; vocab * hidden];
-    head[id * hidden..(id + 1) * hidden].fill(1.0);
+    head[id * hidden..(id + 1) * hidden].fill(entry);
     tensors.insert(
         "lm_head.weight".into(),
         Tensor::from_vec(head, (vocab, hidden), &Device::Cpu)?,

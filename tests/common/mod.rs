@@ -293,3 +293,18 @@ pub fn constant_model_with_chat(
     .unwrap();
     dir
 }
+
+/// [`constant_model`] that gives its token only about `probability` at every masked position:
+/// the same answers, with a confidence the test chooses (for the `minConfidence` gate).
+pub fn doubtful_model(token: &str, max_positions: usize, probability: f32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    dllm_ls::testing::write_doubtful_model(
+        &dllm_ls::testing::fixture_dir(),
+        dir.path(),
+        token,
+        max_positions,
+        probability,
+    )
+    .unwrap();
+    dir
+}

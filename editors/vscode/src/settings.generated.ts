@@ -24,6 +24,7 @@ export const SERVER_KEYS = [
   'holeMarkers',
   'contextTokens',
   'repairRounds',
+  'minConfidence',
   'logLevel',
 ] as const;
 
@@ -52,6 +53,7 @@ export interface ServerSettings {
   holeMarkers: string[];
   contextTokens: number;
   repairRounds: number;
+  minConfidence: number;
   logLevel: string;
 }
 
@@ -78,6 +80,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   holeMarkers: [],
   contextTokens: 1024,
   repairRounds: 2,
+  minConfidence: 0.7,
   logLevel: 'info',
 };
 

@@ -41,6 +41,8 @@ pub struct Config {
     pub context_tokens: usize,
     /// `repairRounds`.
     pub repair_rounds: usize,
+    /// `minConfidence`: the confidence gate's threshold ([`crate::gate`]).
+    pub min_confidence: f32,
     /// `logLevel`.
     pub log_level: String,
 }
@@ -81,6 +83,7 @@ impl Config {
             hole_markers: vec![],
             context_tokens: 0,
             repair_rounds: 0,
+            min_confidence: 0.0,
             log_level: String::new(),
         }
     }

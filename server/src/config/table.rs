@@ -144,6 +144,9 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// The default `minConfidence`.
+const MIN_CONFIDENCE_DEFAULT: f64 = 0.7;
+
 /// Largest `maxTokensInline`.
 pub const MAX_TOKENS_INLINE: u64 = 512;
 /// Largest `maxTokensBlock` (and `max_tokens` of a `--batch` line).
@@ -519,6 +522,24 @@ pub const SETTINGS: &[Setting] = &[
             },
             DefaultValue::Int(2),
             |c| Field::Count(&mut c.repair_rounds),
+        )
+    },
+    Setting {
+        doc: "Show an inline suggestion (inline completion, completion) only when the model's \
+              confidence in it is at least this: the lowest probability the model gave its \
+              tokens and what ended them (for a single line, the line break). Code actions, \
+              which you ask for, still answer, and their titles say when confidence was low. \
+              0 shows every suggestion; a remote engine's have no confidence and are shown.",
+        // Calibrated on held-out holes: the lowest threshold at which half the single lines
+        // shown are exact (models/default/README.md, "Confidence gate").
+        ..server(
+            "minConfidence",
+            Kind::Number {
+                min: Min::Inclusive(0.0),
+                max: 1.0,
+            },
+            DefaultValue::Number(MIN_CONFIDENCE_DEFAULT),
+            |c| Field::Number(&mut c.min_confidence),
         )
     },
     Setting {

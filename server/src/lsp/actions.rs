@@ -10,6 +10,7 @@ use super::loading::{self, Unready};
 use super::snapshot::DocumentSnapshot;
 use super::state::CancelOnDrop;
 use super::to_proto;
+use crate::gate::{self, Verdict};
 use crate::pipeline::{self, Task};
 
 /// Everything `codeAction/resolve` needs; nothing is looked up by title. The action is current
@@ -40,11 +41,13 @@ impl ActionData {
     }
 }
 
-/// A task's result: an edit, with the pipeline's notes, or why there is none.
+/// A task's result: an edit, with the pipeline's notes and what the confidence gate made of it
+/// (the user asked, so a doubtful edit is still given, with a note), or why there is none.
 pub(crate) enum Computed {
     Edit {
         edit: WorkspaceEdit,
         notes: Vec<String>,
+        verdict: Verdict,
     },
     Nothing(String),
 }
@@ -75,12 +78,16 @@ pub(crate) async fn compute(
                 outcome.repairs,
                 outcome.total_time.as_secs_f64() * 1e3
             );
+            let verdict = gate::judge(outcome.confidence, snap.config.min_confidence);
+            let mut notes = outcome.notes;
+            notes.extend(verdict.low_confidence_note());
             let edit =
                 to_proto::workspace_edit(&snap.uri, &snap.doc, &outcome.edits, snap.encoding);
             Ok(match edit {
                 Some(edit) => Computed::Edit {
                     edit,
-                    notes: outcome.notes,
+                    notes,
+                    verdict,
                 },
                 None => Computed::Nothing("no edit fitted the document".into()),
             })

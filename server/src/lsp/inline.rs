@@ -9,6 +9,7 @@ use super::from_proto;
 use super::loading::{self, Unready};
 use super::state::CancelOnDrop;
 use super::to_proto;
+use crate::gate::{self, Verdict};
 use crate::pipeline::{self, Outcome, PipelineError, Task};
 
 /// The text to show at the cursor and the single-line range it replaces.
@@ -20,7 +21,7 @@ pub(crate) struct Suggestion {
 
 /// The suggestion at `position`, once the model has loaded ([`loading::model_ready`]); `None`
 /// when there is nothing to offer (language off, no model, nothing to complete, an answer
-/// withheld).
+/// withheld, by the pipeline or by the confidence gate).
 pub(crate) async fn suggest(
     backend: &Backend,
     uri: &Uri,
@@ -52,14 +53,20 @@ pub(crate) async fn suggest(
     let Some(outcome) = offered(run.await)? else {
         return Ok(None);
     };
+    if !passes_gate(backend, &outcome, snap.config.min_confidence) {
+        return Ok(None);
+    }
     let Some(edit) = outcome.edits.into_iter().next() else {
         return Ok(None);
     };
     let ms = outcome.total_time.as_secs_f64() * 1e3;
     tracing::info!(
-        "inline completion: {} bytes, {} steps, model {:.0} ms, total {ms:.0} ms",
+        "inline completion: {} bytes, {} steps, confidence {}, model {:.0} ms, total {ms:.0} ms",
         edit.text.len(),
         outcome.steps,
+        outcome
+            .confidence
+            .map_or("unknown".into(), |c| format!("{c:.3}")),
         outcome.model_time.as_secs_f64() * 1e3,
     );
     let edit = to_proto::inline_edit(&snap.doc, edit, offset, snap.encoding);
@@ -68,6 +75,29 @@ pub(crate) async fn suggest(
         range: e.range,
         ms,
     }))
+}
+
+/// Whether the confidence gate shows the outcome's suggestion; a withheld one is counted and
+/// logged with why and how many have been withheld so far.
+fn passes_gate(backend: &Backend, outcome: &Outcome, threshold: f32) -> bool {
+    let verdict = gate::judge(outcome.confidence, threshold);
+    let counts = backend.state().gate.record(&verdict);
+    match verdict {
+        Verdict::Withheld {
+            confidence,
+            threshold,
+        } => {
+            tracing::info!(
+                "inline completion withheld: confidence {confidence:.3} is below minConfidence \
+                 {threshold:.3} ({} withheld for low confidence, {} shown, {} unscored so far)",
+                counts.withheld,
+                counts.shown,
+                counts.unscored
+            );
+            false
+        }
+        Verdict::Shown | Verdict::Unscored => true,
+    }
 }
 
 /// The outcome if it has edits; `None`, with the reason logged, when there is nothing to offer.

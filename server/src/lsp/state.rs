@@ -11,6 +11,7 @@ use super::error::{LspError, LspResult};
 use super::snapshot::DocumentSnapshot;
 use crate::config::Config;
 use crate::document::{Document, Encoding};
+use crate::gate::Tally;
 
 /// An open document and which opening of its URI this is.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub(crate) struct State {
     doc_inflight: HashMap<Uri, Vec<CancelFlag>>,
     /// The last generation given to an opened document.
     openings: u64,
+    /// Inline suggestions the confidence gate has shown and withheld.
+    pub gate: Tally,
 }
 
 impl State {

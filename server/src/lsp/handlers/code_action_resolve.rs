@@ -1,4 +1,5 @@
 //! `codeAction/resolve`: computes a listed action's edit, on the very text it was listed on.
+//! An edit the model is not confident of still comes, its title saying so.
 
 use tower_lsp_server::ls_types::CodeAction;
 
@@ -19,8 +20,12 @@ pub(crate) async fn code_action_resolve(
         return Err(LspError::content_modified());
     }
     match compute(backend, &snap, &data.task).await? {
-        Computed::Edit { edit, notes: _ } => {
+        Computed::Edit { edit, verdict, .. } => {
             action.edit = Some(edit);
+            if let Some(note) = verdict.low_confidence_note() {
+                tracing::info!("{}: {note}", action.title);
+                action.title = format!("{} (low confidence)", action.title);
+            }
             Ok(action)
         }
         Computed::Nothing(why) => {

@@ -24,7 +24,7 @@ pub(crate) async fn execute_command(
     let snap = backend.snapshot(&args.uri)?;
     let task = from_proto::command_task(&snap, command, args)?;
     Ok(match compute(backend, &snap, &task).await? {
-        Computed::Edit { edit, notes } => CommandOutcome {
+        Computed::Edit { edit, notes, .. } => CommandOutcome {
             applied: apply_edit(backend, command, edit).await,
             notes,
         },
