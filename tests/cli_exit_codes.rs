@@ -6,6 +6,8 @@
 //! loads in milliseconds, so a refusal that wrongly got as far as the model still ends fast.
 
 mod common;
+#[path = "cli_exit_codes/hub.rs"]
+mod hub;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -32,7 +32,10 @@ fn settings(hub: &FakeHub, home: &Path, more: &[(&str, &str)]) -> HubSettings {
     HubSettings::from_vars(|name| match name {
         "HF_ENDPOINT" => Some(hub.endpoint.clone()),
         "HF_HOME" => Some(home.clone()),
-        _ => more.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()),
+        _ => more
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string()),
     })
 }
 
@@ -62,14 +65,22 @@ fn downloads_what_the_loader_reads_then_runs_offline_from_the_cache() {
     // The huggingface_hub layout, so Python shares the cache.
     let repo = home.path().join("hub/models--org--sharded");
     assert_eq!(dir, repo.join("snapshots").join(COMMIT));
-    assert_eq!(std::fs::read_to_string(repo.join("refs/main")).unwrap(), COMMIT);
-    assert!(std::fs::symlink_metadata(dir.join("config.json")).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refs/main")).unwrap(),
+        COMMIT
+    );
+    assert!(std::fs::symlink_metadata(dir.join("config.json"))
+        .unwrap()
+        .is_symlink());
     let shard = "model-00001-of-00003.safetensors";
     assert_eq!(
         std::fs::read(dir.join(shard)).unwrap(),
         std::fs::read(fixture("dream-tiny-sharded").join(shard)).unwrap()
     );
-    assert!(repo.join("blobs").join(hub.etag("org/sharded", shard)).is_file());
+    assert!(repo
+        .join("blobs")
+        .join(hub.etag("org/sharded", shard))
+        .is_file());
     let mut fetched = gets(&hub);
     fetched.sort();
     assert_eq!(
@@ -140,7 +151,14 @@ fn a_download_cut_off_resumes_with_a_range_request() {
     hub.cut(weights, 100_000, 3);
     let err = snapshot(&online, "org/single").unwrap_err();
     assert!(
-        matches!(err, HubError::Truncated { got: 300_000, expected: 463_800, .. }),
+        matches!(
+            err,
+            HubError::Truncated {
+                got: 300_000,
+                expected: 463_800,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("run again to resume"), "{err}");
@@ -152,7 +170,11 @@ fn a_download_cut_off_resumes_with_a_range_request() {
         .collect();
     assert_eq!(
         ranges,
-        [None, Some("bytes=100000-".into()), Some("bytes=200000-".into())]
+        [
+            None,
+            Some("bytes=100000-".into()),
+            Some("bytes=200000-".into())
+        ]
     );
     let dir = snapshot(&online, "org/single").unwrap();
     let last = hub
@@ -183,8 +205,13 @@ fn an_unknown_repository_is_a_404_with_its_message() {
     let err = snapshot(&settings(&hub, home.path(), &[]), "org/no-tokenizer").unwrap_err();
     assert_eq!(err.to_string(), "tokenizer.json is not in the repository");
 
-    let err = hub::snapshot(&settings(&hub, home.path(), &[]), "org/single", Some("v9"), &|_| {})
-        .unwrap_err();
+    let err = hub::snapshot(
+        &settings(&hub, home.path(), &[]),
+        "org/single",
+        Some("v9"),
+        &|_| {},
+    )
+    .unwrap_err();
     assert!(matches!(err, HubError::RevisionNotFound { .. }), "{err}");
 }
 
@@ -197,7 +224,10 @@ fn a_gated_repository_is_a_401_that_asks_for_hf_token_and_never_shows_it() {
     let home = tempfile::tempdir().unwrap();
 
     let err = snapshot(&settings(&hub, home.path(), &[]), "org/gated").unwrap_err();
-    assert!(matches!(err, HubError::Unauthorized { status: 401, .. }), "{err}");
+    assert!(
+        matches!(err, HubError::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("set HF_TOKEN"), "{err}");
 
     let wrong = settings(&hub, home.path(), &[("HF_TOKEN", "hf_wrong_token")]);
@@ -238,8 +268,11 @@ fn no_network_hints_at_offline_mode_and_falls_back_to_a_whole_cache() {
     assert_eq!(snapshot(&unreachable(home_str), "org/single").unwrap(), dir);
 
     let empty = tempfile::tempdir().unwrap();
-    let err = snapshot(&unreachable(empty.path().to_str().unwrap().into()), "org/single")
-        .unwrap_err();
+    let err = snapshot(
+        &unreachable(empty.path().to_str().unwrap().into()),
+        "org/single",
+    )
+    .unwrap_err();
     assert!(err.is_network(), "{err}");
     assert!(err.to_string().contains("HF_HUB_OFFLINE=1"), "{err}");
 }

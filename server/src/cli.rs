@@ -38,6 +38,10 @@ pub enum Command {
     Infill(InfillArgs),
     /// Fill every hole (todo!(), pass, TODO comments, …) of a file; print the diff or write it.
     FillHoles(FillHolesArgs),
+    /// Download a Hugging Face checkpoint into the cache ahead of time; print its directory.
+    Pull(crate::hub_cli::PullArgs),
+    /// List the checkpoints in the Hugging Face cache: revision, commit, size and family.
+    Models,
 }
 
 #[derive(Args, Debug)]
@@ -276,7 +280,13 @@ const MAX_TOKENS_KEY: &str = "maxTokensBlock";
 fn load_engine(config: &Config) -> Result<Engine, CliError> {
     let engine = Engine::start();
     let description = engine
-        .load_blocking(config.model.clone(), config.load_options())
+        .start_load_reporting(
+            config.model.clone(),
+            config.load_options(),
+            crate::load_bar::sink(),
+        )
+        .blocking_recv()
+        .unwrap_or_else(|_| Err("the engine worker stopped".into()))
         .map_err(|e| CliError {
             code: EXIT_MODEL,
             error: anyhow!("cannot load the model: {e}"),

@@ -20,6 +20,8 @@ pub fn main() -> ! {
         None => serve(),
         Some(Command::Infill(args)) => cli::infill(args),
         Some(Command::FillHoles(args)) => cli::fill_holes(args),
+        Some(Command::Pull(args)) => crate::hub_cli::pull(args),
+        Some(Command::Models) => crate::hub_cli::models(),
     };
     match result {
         Ok(()) => std::process::exit(0),

@@ -122,7 +122,10 @@ mod tests {
 
     #[test]
     fn folder_names_round_trip() {
-        assert_eq!(folder_name("Dream-org/Dream-v0-Base-7B"), "models--Dream-org--Dream-v0-Base-7B");
+        assert_eq!(
+            folder_name("Dream-org/Dream-v0-Base-7B"),
+            "models--Dream-org--Dream-v0-Base-7B"
+        );
         assert_eq!(
             id_of_folder("models--Dream-org--Dream-v0-Base-7B").as_deref(),
             Some("Dream-org/Dream-v0-Base-7B")

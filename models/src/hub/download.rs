@@ -68,7 +68,10 @@ impl Client {
                 .timeout(READ_TIMEOUT)
         };
         let same_host = Policy::custom(|attempt| {
-            let from = attempt.previous().last().and_then(|u| u.host_str().map(String::from));
+            let from = attempt
+                .previous()
+                .last()
+                .and_then(|u| u.host_str().map(String::from));
             if attempt.previous().len() < 10 && from.as_deref() == attempt.url().host_str() {
                 attempt.follow()
             } else {

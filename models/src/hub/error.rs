@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("no such repository on {endpoint} (check the id; a private repository needs HF_TOKEN)")]
+    #[error(
+        "no such repository on {endpoint} (check the id; a private repository needs HF_TOKEN)"
+    )]
     RepoNotFound { endpoint: String },
 
     #[error("no revision `{revision}` in the repository")]
@@ -22,7 +24,9 @@ pub enum HubError {
     })]
     Unauthorized { status: u16, token: TokenSent },
 
-    #[error("cannot reach {endpoint}: {reason} (no network? HF_HUB_OFFLINE=1 uses the cache only)")]
+    #[error(
+        "cannot reach {endpoint}: {reason} (no network? HF_HUB_OFFLINE=1 uses the cache only)"
+    )]
     Network { endpoint: String, reason: String },
 
     #[error("the hub answered HTTP {status} for {file}")]
@@ -32,7 +36,11 @@ pub enum HubError {
     MissingHeader { file: String, header: &'static str },
 
     #[error("{file}: the download ended at {got} bytes of {expected}; run again to resume")]
-    Truncated { file: String, got: u64, expected: u64 },
+    Truncated {
+        file: String,
+        got: u64,
+        expected: u64,
+    },
 
     #[error("not in the cache {cache} (HF_HUB_OFFLINE is set: {what}); unset HF_HUB_OFFLINE to download it")]
     NotCached { cache: PathBuf, what: String },

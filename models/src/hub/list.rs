@@ -84,7 +84,10 @@ fn refs_of(root: &Path) -> Vec<(String, String)> {
                 stack.push(path);
             } else if let Ok(commit) = std::fs::read_to_string(&path) {
                 let name = path.strip_prefix(&base).unwrap_or(&path);
-                refs.push((name.to_string_lossy().into_owned(), commit.trim().to_string()));
+                refs.push((
+                    name.to_string_lossy().into_owned(),
+                    commit.trim().to_string(),
+                ));
             }
         }
     }

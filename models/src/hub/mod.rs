@@ -72,7 +72,10 @@ fn cached_snapshot(repo: &RepoCache, id: &str, revision: &str) -> Result<PathBuf
         Some(index) => need.extend(shards_in(&index)?),
         None => need.push(SINGLE_FILE.into()),
     }
-    match need.iter().find(|f| repo.snapshot_file(&commit, f).is_none()) {
+    match need
+        .iter()
+        .find(|f| repo.snapshot_file(&commit, f).is_none())
+    {
         Some(missing) => Err(not_cached(format!("{missing} of {id}@{revision}"))),
         None => Ok(dir),
     }
@@ -143,7 +146,10 @@ fn download_all(
             (file.as_str(), meta, partial.min(meta.size))
         })
         .collect();
-    let total: u64 = missing.iter().map(|(_, meta, partial)| meta.size - partial).sum();
+    let total: u64 = missing
+        .iter()
+        .map(|(_, meta, partial)| meta.size - partial)
+        .sum();
     let mut throttle = Throttle::new(total);
     let mut finished = 0u64;
     for (file, meta, partial) in missing {
@@ -177,7 +183,9 @@ fn download_one(
     loop {
         match client.download(file, meta, &partial, on_disk) {
             Ok(()) => break,
-            Err(e @ (HubError::Truncated { .. } | HubError::Network { .. })) if attempt < ATTEMPTS => {
+            Err(e @ (HubError::Truncated { .. } | HubError::Network { .. }))
+                if attempt < ATTEMPTS =>
+            {
                 tracing::warn!(%file, attempt, error = %e, "download interrupted; resuming");
                 std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
                 attempt += 1;

@@ -82,7 +82,12 @@ impl HubSettings {
 /// huggingface_hub's default: `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
 fn default_home(var: &impl Fn(&str) -> Option<String>) -> PathBuf {
     let cache = var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(&var("HOME").or_else(|| var("USERPROFILE")).unwrap_or_default()).join(".cache")
+        Path::new(
+            &var("HOME")
+                .or_else(|| var("USERPROFILE"))
+                .unwrap_or_default(),
+        )
+        .join(".cache")
     });
     cache.join("huggingface")
 }

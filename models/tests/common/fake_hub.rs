@@ -94,7 +94,11 @@ impl FakeHub {
     }
 
     pub fn add(&self, id: &str, repo: Repo) {
-        self.state.lock().unwrap().repos.insert(id.to_string(), repo);
+        self.state
+            .lock()
+            .unwrap()
+            .repos
+            .insert(id.to_string(), repo);
     }
 
     pub fn cut(&self, file: &str, after: usize, times: usize) {
