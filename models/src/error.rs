@@ -61,6 +61,17 @@ pub enum Error {
     #[error("{path}: corrupt or truncated safetensors file: {reason}")]
     CorruptSafetensors { path: PathBuf, reason: String },
 
+    #[error("{path}: corrupt or truncated GGUF file: {reason}")]
+    CorruptGguf { path: PathBuf, reason: String },
+
+    /// A GGUF tensor stored in a type this engine does not read.
+    #[error("{path}: tensor `{name}` has type {dtype}; GGUF weights load from F32, F16, BF16, Q8_0, Q4_0 and Q4_K")]
+    GgufTensorType {
+        path: PathBuf,
+        name: String,
+        dtype: String,
+    },
+
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor { path: PathBuf, name: String },
 

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod gguf;
 pub mod hub;
 pub mod infill;
 mod kernels;

@@ -9,6 +9,7 @@ use crate::chat::ChatTemplate;
 use crate::checkpoint::{load_tensors, Inventory, WeightFiles};
 use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::gguf;
 use crate::kernels::panels::ProductPrecision;
 use crate::preflight::checked_specs;
 use crate::progress::{no_progress, LoadProgress, ProgressFn, Throttle};
@@ -47,6 +48,14 @@ impl Default for LoadOptions {
             dtype: DType::F32,
             bf16_products: false,
         }
+    }
+}
+
+/// The dtype weights are held in: F16 is computed in F32.
+fn load_dtype(options: &LoadOptions) -> DType {
+    match options.dtype {
+        DType::F16 => DType::F32,
+        d => d,
     }
 }
 
@@ -91,8 +100,54 @@ impl DiffusionModel {
         options: &LoadOptions,
         progress: ProgressFn<'_>,
     ) -> Result<Self> {
+        if let ModelSource::Dir(path) = source {
+            if gguf::is_gguf_file(path) {
+                return Self::load_gguf_with_progress(path, options, progress);
+            }
+        }
         let dir = source.resolve_with_progress(progress)?;
         Self::load_dir_with_progress(&dir, options, progress)
+    }
+
+    /// Loads one GGUF file of architecture `dream` or `llada`, as llama.cpp's converter writes
+    /// them: config, tokenizer and special tokens from its metadata, weights dequantized to
+    /// `options.dtype` (see [`crate::gguf`]).
+    pub fn load_gguf_with_progress(
+        path: &Path,
+        options: &LoadOptions,
+        progress: ProgressFn<'_>,
+    ) -> Result<Self> {
+        let dtype = load_dtype(options);
+        let g = gguf::load(path, dtype, progress)?;
+        let chat = g.chat_template.and_then(|source| {
+            let token = |id: Option<u32>| id.and_then(|id| g.tokenizer.id_to_token(id));
+            ChatTemplate::from_tokenizer_config(&serde_json::json!({
+                "chat_template": source,
+                "bos_token": token(g.special.bos),
+                "eos_token": token(g.special.end.first().copied()),
+            }))
+        });
+        let transformer = Transformer::from_tensors(
+            g.cfg,
+            g.tensors,
+            dtype,
+            &Device::Cpu,
+            options.product_precision(),
+        )?;
+        tracing::info!(
+            file = %path.display(),
+            family = ?transformer.config().family,
+            params = transformer.config().parameter_count(),
+            ?dtype,
+            "model loaded from GGUF"
+        );
+        Ok(DiffusionModel {
+            transformer,
+            tokenizer: g.tokenizer,
+            special: g.special,
+            chat,
+            dir: path.to_path_buf(),
+        })
     }
 
     /// Loads a checkpoint directory in the Hugging Face layout; see
@@ -101,7 +156,8 @@ impl DiffusionModel {
         Self::load_dir_with_progress(dir, options, &no_progress)
     }
 
-    /// Loads a checkpoint directory in the Hugging Face layout. Cheap files are read and checked
+    /// Loads a checkpoint directory in the Hugging Face layout, or a `.gguf` file (see
+    /// [`load_gguf_with_progress`](Self::load_gguf_with_progress)). Cheap files are read and checked
     /// first, so a bad config or tokenizer fails before gigabytes of weights are read: the config
     /// is bounded, then checked against the weight files' headers before anything is sized
     /// from it. `progress` hears of the weight bytes read.
@@ -110,6 +166,9 @@ impl DiffusionModel {
         options: &LoadOptions,
         progress: ProgressFn<'_>,
     ) -> Result<Self> {
+        if gguf::is_gguf_file(dir) {
+            return Self::load_gguf_with_progress(dir, options, progress);
+        }
         if !dir.is_dir() {
             return Err(Error::MissingFile {
                 path: dir.to_path_buf(),
@@ -138,10 +197,7 @@ impl DiffusionModel {
             &tokenizer,
             cfg.vocab_size,
         )?;
-        let dtype = match options.dtype {
-            DType::F16 => DType::F32,
-            d => d,
-        };
+        let dtype = load_dtype(options);
         let device = Device::Cpu;
         let total = weights.stored_bytes(&specs);
         let (mut done, mut throttle) = (0u64, Throttle::new(total));

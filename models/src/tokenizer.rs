@@ -17,7 +17,7 @@ pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
 pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 
 /// Spellings of the mask token in released diffusion checkpoints, tried when no file names an id.
-const MASK_SPELLINGS: &[&str] = &["<|mask|>", "<|mdm_mask|>", "[MASK]", "<mask>"];
+pub(crate) const MASK_SPELLINGS: &[&str] = &["<|mask|>", "<|mdm_mask|>", "[MASK]", "<mask>"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecialTokens {
@@ -60,6 +60,15 @@ impl CodeTokenizer {
             inner,
             path: path.to_path_buf(),
         })
+    }
+
+    /// A tokenizer built in memory (from a GGUF file's vocabulary); `path` names its source.
+    pub(crate) fn from_tokenizer(mut inner: tokenizers::Tokenizer, path: &Path) -> Self {
+        inner.set_encode_special_tokens(true);
+        CodeTokenizer {
+            inner,
+            path: path.to_path_buf(),
+        }
     }
 
     /// Token ids of `text`, without any special tokens added.
@@ -131,7 +140,7 @@ pub(crate) fn resolve_special_tokens(
         bos,
         add_bos,
     };
-    special.check_in_vocabulary(dir, vocab_rows)?;
+    special.check_in_vocabulary(&dir.join("config.json"), vocab_rows)?;
     Ok(special)
 }
 
@@ -222,12 +231,12 @@ impl<'a> TokenFiles<'a> {
 }
 
 impl SpecialTokens {
-    /// Every id is a row of the embedding.
-    fn check_in_vocabulary(&self, dir: &Path, vocab_rows: usize) -> Result<()> {
+    /// Every id is a row of the embedding; `path` is the file an error names.
+    pub(crate) fn check_in_vocabulary(&self, path: &Path, vocab_rows: usize) -> Result<()> {
         let check = |name: &str, id: u32| {
             if id as usize >= vocab_rows {
                 Err(Error::SpecialTokenOutOfRange {
-                    path: dir.join("config.json"),
+                    path: path.to_path_buf(),
                     name: name.to_string(),
                     id,
                     vocab: vocab_rows,

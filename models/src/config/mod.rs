@@ -83,7 +83,7 @@ impl ArchConfig {
         Ok(cfg)
     }
 
-    fn validate(&self, path: &Path) -> Result<()> {
+    pub(crate) fn validate(&self, path: &Path) -> Result<()> {
         let bad = |field: &str, value: usize, reason: &str| Error::UnsupportedConfig {
             path: path.to_path_buf(),
             field: field.to_string(),

@@ -35,7 +35,7 @@ use crate::kernels::panels::ProductPrecision;
 use crate::threads::on_pool;
 
 pub use self::kv_cache::KvCache;
-pub(crate) use self::weights::{tensor_specs, WeightNames};
+pub(crate) use self::weights::{tensor_specs, LayerTensor, WeightNames};
 
 pub struct Transformer {
     cfg: ArchConfig,

@@ -40,6 +40,15 @@ pub(crate) enum LayerTensor {
     Down,
 }
 
+impl LayerTensor {
+    pub const ALL: [LayerTensor; 12] = {
+        use LayerTensor::*;
+        [
+            AttnNorm, Q, K, V, QBias, KBias, VBias, O, MlpNorm, Gate, Up, Down,
+        ]
+    };
+}
+
 fn dream_layer(i: usize, t: LayerTensor) -> String {
     use LayerTensor::*;
     let p = format!("model.layers.{i}");
