@@ -438,3 +438,59 @@ proptest! {
         }
     }
 }
+
+/// A GGUF fixture with the value stored after metadata key `key` rewritten in place (the key's
+/// bytes, then a u32 value type, then the value).
+fn gguf_with(key: &str, patch: impl FnOnce(&mut [u8])) -> tempfile::TempDir {
+    let mut bytes = std::fs::read(common::fixture("gguf").join("dream-tiny.q4_0.gguf")).unwrap();
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key.as_bytes())
+        .unwrap_or_else(|| panic!("no key {key}"));
+    patch(&mut bytes[at + key.len() + 4..]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("model.gguf"), bytes).unwrap();
+    dir
+}
+
+#[test]
+fn absurd_gguf_sizes_are_out_of_range() {
+    for (key, limit) in [
+        ("dream.block_count", MAX_LAYERS),
+        ("dream.embedding_length", MAX_HIDDEN),
+    ] {
+        let dir = gguf_with(key, |v| v[..4].copy_from_slice(&u32::MAX.to_le_bytes()));
+        match load(&dir.path().join("model.gguf")).err().unwrap() {
+            Error::ConfigOutOfRange {
+                field,
+                value,
+                limit: l,
+                ..
+            } => {
+                assert_eq!(
+                    (field.as_str(), value, l),
+                    (key, u32::MAX as u64, limit as u64)
+                )
+            }
+            e => panic!("{key}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_gguf_header_claiming_more_than_the_file_holds_is_corrupt() {
+    // The vocabulary's length (after the array's element type), then the file's counts.
+    let vocab = gguf_with("tokenizer.ggml.tokens", |v| {
+        v[4..12].copy_from_slice(&(1u64 << 40).to_le_bytes())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut counts = b"GGUF".to_vec();
+    counts.extend(3u32.to_le_bytes());
+    counts.extend((1u64 << 40).to_le_bytes());
+    counts.extend((1u64 << 40).to_le_bytes());
+    std::fs::write(dir.path().join("model.gguf"), counts).unwrap();
+    for dir in [vocab, dir] {
+        let err = load(&dir.path().join("model.gguf")).err().unwrap();
+        assert!(matches!(err, Error::CorruptGguf { .. }), "{err}");
+    }
+}
