@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use dllm_ls::config::Config;
 use dllm_ls::document::{Document, Encoding};
 use dllm_ls::engine::Engine;
+use dllm_ls::infiller::Infiller;
 use dllm_ls::pipeline::{self, Snapshot, Task};
 use dllm_models::CancelFlag;
 use tower_lsp_server::ls_types::{Position, Range, TextDocumentContentChangeEvent};
@@ -57,6 +58,7 @@ fn main() {
     let mut doc = Document::new("python", 1, &text);
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/dream-tiny");
     let engine = Engine::start();
+    let infiller = Infiller::Local(engine.clone());
     engine
         .load_blocking(Some(model.display().to_string()), Default::default())
         .expect("fixture model");
@@ -100,7 +102,7 @@ fn main() {
             )
             .unwrap();
         let out = rt.block_on(pipeline::run(
-            &engine,
+            &infiller,
             &snapshot,
             &Task::Inline { offset },
             &config,

@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 use crate::config::generate;
 use crate::config::table::{Kind, Setting, SETTINGS};
 use crate::config::{Config, MAX_TOKENS_BLOCK, MAX_TOKENS_INLINE};
-use crate::engine::Engine;
-use crate::pipeline::{self, Outcome, Snapshot, Task};
+use crate::engine::{Engine, EngineError};
+use crate::infiller::{Ask, Infiller, Stop};
+use crate::pipeline::{self, Outcome, PipelineError, Snapshot, Task};
+use crate::remote::RemoteEngine;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -295,6 +297,24 @@ fn load_engine(config: &Config) -> Result<Engine, CliError> {
     Ok(engine)
 }
 
+/// What infills the command's requests: the remote engine the flags name, or the local model,
+/// loaded now.
+fn infiller(config: &Config) -> Result<Infiller, CliError> {
+    // `backend` has no flag: the command line's only settings are its flags, so an endpoint
+    // set is one given with --endpoint, the remote engine to use.
+    let mut config = config.clone();
+    if config.endpoint.is_some() {
+        config.backend = "remote".into();
+    }
+    match config.remote() {
+        Some(settings) => Ok(Infiller::Remote(RemoteEngine::new(
+            settings,
+            Default::default(),
+        ))),
+        None => Ok(Infiller::Local(load_engine(&config)?)),
+    }
+}
+
 /// Reads a source file of a language the tools know (by extension).
 fn read_source(path: &Path) -> Result<Snapshot, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -409,16 +429,23 @@ fn task_of(args: &InfillArgs, text: &str) -> Result<Task, CliError> {
 
 /// Loads the model and runs the task; no edit to offer is exit 1.
 fn run_task(snapshot: &Snapshot, task: &Task, config: &Config) -> Result<Outcome, CliError> {
-    let engine = load_engine(config)?;
+    let infiller = infiller(config)?;
     let outcome = runtime()
         .block_on(pipeline::run(
-            &engine,
+            &infiller,
             snapshot,
             task,
             config,
             &CancelFlag::new(),
         ))
-        .map_err(|e| nothing(e.into()))?;
+        .map_err(|e| match e {
+            // An engine that cannot be reached is a model that cannot be used.
+            PipelineError::Engine(EngineError::Remote(e)) => CliError {
+                code: EXIT_MODEL,
+                error: anyhow!("the remote engine failed: {e}"),
+            },
+            e => nothing(e.into()),
+        })?;
     if outcome.edits.is_empty() {
         return Err(nothing(anyhow!(
             "no usable change: {}",
@@ -499,8 +526,14 @@ fn batch_request(line: &str, config: &Config) -> Result<InfillRequest, String> {
     Ok(request)
 }
 
+/// What `--batch` answers with: the infiller, and a runtime for a remote one's requests.
+struct BatchEngine {
+    infiller: Infiller,
+    runtime: tokio::runtime::Runtime,
+}
+
 /// The answer to one input line (`n` from 1); `None` for a blank line.
-fn batch_reply(engine: &Engine, config: &Config, n: usize, bytes: &[u8]) -> Option<Value> {
+fn batch_reply(engine: &BatchEngine, config: &Config, n: usize, bytes: &[u8]) -> Option<Value> {
     let Ok(line) = std::str::from_utf8(bytes) else {
         return Some(json!({"error": format!("line {n}: not UTF-8")}));
     };
@@ -511,8 +544,17 @@ fn batch_reply(engine: &Engine, config: &Config, n: usize, bytes: &[u8]) -> Opti
         Ok(r) => r,
         Err(e) => return Some(json!({"error": format!("line {n}: {e}")})),
     };
+    let ask = Ask {
+        request,
+        replaced: vec![],
+        sampler: config.sampler.clone(),
+        stop: Stop::Block,
+    };
+    let answer = engine
+        .runtime
+        .block_on(engine.infiller.infill(ask, &CancelFlag::new(), None));
     Some(
-        match engine.infill_blocking(request, config.sampler.clone(), CancelFlag::new()) {
+        match answer {
             Ok(o) => json!({
                 "middle": o.spans.first().cloned().unwrap_or_default(),
                 "ms": o.elapsed.as_secs_f64() * 1e3,
@@ -526,7 +568,10 @@ fn batch_reply(engine: &Engine, config: &Config, n: usize, bytes: &[u8]) -> Opti
 
 fn batch(model: &ModelArgs) -> Result<(), CliError> {
     let config = model.config(MaxTokensFor::Blocks)?;
-    let engine = load_engine(&config)?;
+    let engine = BatchEngine {
+        infiller: infiller(&config)?,
+        runtime: runtime(),
+    };
     let mut stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     let mut bytes = Vec::new();

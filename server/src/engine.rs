@@ -36,6 +36,11 @@ pub enum EngineError {
     WorkerGone,
     #[error("the engine panicked: {0}")]
     Panicked(String),
+    /// The engine cannot follow an instruction; says why.
+    #[error("{0}")]
+    NoInstructions(String),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 /// Where a load's progress reports go as they happen: the language server's work-done progress,

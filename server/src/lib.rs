@@ -7,11 +7,13 @@ pub mod engine;
 pub mod entry;
 pub mod gate;
 pub mod hub_cli;
+pub mod infiller;
 pub mod lifecycle;
 pub mod load_bar;
 pub mod logging;
 pub mod lsp;
 pub mod pipeline;
+pub mod remote;
 pub mod repetition;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,6 +1,6 @@
 //! The request path, protocol-free, shared by the language server and the CLI:
-//! snapshot → span(s) to mask (grammars) → prompt → sampler (engine worker) → syntax check and
-//! bounded repair (grammars) → byte-range edits.
+//! snapshot → span(s) to mask (grammars) → prompt → infiller (the local model's worker or a
+//! remote engine) → syntax check and bounded repair (grammars) → byte-range edits.
 
 use std::ops::Range;
 use std::path::Path;
@@ -13,14 +13,15 @@ use dllm_grammars::{
     SpanRequest, SyntaxTree,
 };
 use dllm_models::sampler::Scores;
-use dllm_models::{CancelFlag, ChatMessage, InfillOutput, InfillRequest, Segment};
+use dllm_models::{CancelFlag, InfillOutput, InfillRequest, Segment};
 
 use ropey::Rope;
 
 use crate::config::Config;
 use crate::document::{outside_line_breaks, Document, LineEnding, LARGE_DOCUMENT_BYTES};
-use crate::engine::{Engine, EngineError};
+use crate::engine::EngineError;
 use crate::gate;
+use crate::infiller::{Ask, Infiller, Repair, Stop};
 use crate::repetition::repetition_in;
 
 /// An immutable copy of a document taken on the LSP loop: the text is shared, the tree's nodes
@@ -587,20 +588,6 @@ fn tie_all(mut request: InfillRequest) -> InfillRequest {
     request
 }
 
-/// The request of an instructed rewrite: the rendered chat prompt, then the answer's span.
-fn chat_request(prompt: String, region: &Region, context_tokens: usize) -> InfillRequest {
-    InfillRequest {
-        segments: vec![
-            Segment::Text(prompt),
-            Segment::Span {
-                max_tokens: region.max_tokens,
-            },
-        ],
-        max_context_tokens: Some(context_tokens * 2 + region.max_tokens),
-        ties: vec![],
-    }
-}
-
 /// The first line start in `range` (0 counts; a line starts after every `\n` and `\r`).
 fn first_line_start(text: &str, range: Range<usize>) -> Option<usize> {
     if range.is_empty() {
@@ -633,7 +620,7 @@ fn instruction_message(instruction: &str, selection: &str, snapshot: &Snapshot) 
 }
 
 /// The code in a chat answer: inside the first fenced block if there is one.
-fn code_of_answer(answer: &str) -> String {
+pub(crate) fn code_of_answer(answer: &str) -> String {
     let Some(open) = answer.find("```") else {
         return answer.trim_matches('\n').to_string();
     };
@@ -654,7 +641,7 @@ fn is_identifier(s: &str) -> bool {
 /// say why. Timings are reported either way. Edits are in document offsets, never split a
 /// `\r\n` and write line breaks the document's way.
 pub async fn run(
-    engine: &Engine,
+    infiller: &Infiller,
     snapshot: &Snapshot,
     task: &Task,
     config: &Config,
@@ -662,11 +649,12 @@ pub async fn run(
 ) -> Result<Outcome, PipelineError> {
     let view = snapshot.view(task, config)?;
     let run = Run {
-        engine,
+        infiller,
         snapshot: &view,
         config,
         cancel,
         progress: Progress::new(),
+        again: None,
     };
     let mut outcome = run.task(&task.relative_to(view.base)).await?;
     for e in &mut outcome.edits {
@@ -737,84 +725,88 @@ enum Kept {
 }
 
 impl Kept {
-    fn of(plan: &Plan) -> Kept {
-        if plan.single_line {
-            Kept::FirstLine
-        } else {
-            Kept::Whole
+    /// A span asked to stop at the line's end keeps its first line.
+    fn of(stop: Stop) -> Kept {
+        match stop {
+            Stop::Line => Kept::FirstLine,
+            Stop::Block | Stop::Tight => Kept::Whole,
         }
     }
 }
 
 /// One task's run on a view, in its offsets: what every model call of the task shares (the
-/// engine, the snapshot, the settings, the cancel flag) and its progress so far.
+/// infiller, the snapshot, the settings, the cancel flag) and its progress so far.
 struct Run<'a> {
-    engine: &'a Engine,
+    infiller: &'a Infiller,
     snapshot: &'a Snapshot,
     config: &'a Config,
     cancel: &'a CancelFlag,
     progress: Progress,
+    /// The in-place ask with a tighter stop, for an infiller that repairs by asking again.
+    again: Option<(Ask, fn(&str) -> String)>,
 }
 
 impl Run<'_> {
     /// Plans the task, asks the model, and keeps what is worth offering of its answer.
     async fn task(mut self, task: &Task) -> Result<Outcome, PipelineError> {
         let plan = Planner::new(self.snapshot, self.config).plan(task)?;
-        let context = self.config.context_tokens;
-        let (request, answer): (_, fn(&str) -> String) = match self.chat_prompt(task, &plan) {
-            Some(prompt) => (
-                chat_request(prompt, &plan.regions[0], context),
-                code_of_answer,
-            ),
-            None if plan.single_line => (self.in_place(&plan), first_line),
-            None => (self.in_place(&plan), str::to_owned),
+        if plan.tied && !self.infiller.ties_spans() {
+            return Err(PipelineError::NothingToDo(
+                "renaming needs the local model (one name predicted for every place)".into(),
+            ));
+        }
+        let edits = match self.instructed(task, &plan).await? {
+            Some(edits) => edits,
+            None => {
+                let answer: fn(&str) -> String = match plan.single_line {
+                    true => first_line,
+                    false => str::to_owned,
+                };
+                let ask = self.in_place(&plan, Stop::Block);
+                if !plan.single_line && self.infiller.repair() == Repair::AskAgainTighter {
+                    self.again = Some((self.in_place(&plan, Stop::Tight), answer));
+                }
+                let spans = self.infill(ask).await?;
+                edits_of(&plan, &spans, answer)
+            }
         };
-        let spans = self.infill(request, &plan).await?;
-        let edits = plan
-            .regions
-            .iter()
-            .zip(&spans)
-            .map(|(r, raw)| Edit {
-                range: r.range.clone(),
-                text: answer(raw),
-            })
-            .collect();
         let edits = self.vet(&plan, edits).await?;
         Ok(self.progress.finish(edits))
     }
 
-    /// The request that infills the plan's regions where they are, between their context.
-    fn in_place(&self, plan: &Plan) -> InfillRequest {
-        let request = request_for(
-            &self.snapshot.text,
-            &plan.regions,
-            self.config.context_tokens,
-        );
-        if plan.tied {
-            tie_all(request)
-        } else {
-            request
+    /// The ask that infills the plan's regions where they are, between their context.
+    fn in_place(&self, plan: &Plan, block_stop: Stop) -> Ask {
+        let text = &self.snapshot.text;
+        let request = request_for(text, &plan.regions, self.config.context_tokens);
+        Ask {
+            request: if plan.tied {
+                tie_all(request)
+            } else {
+                request
+            },
+            replaced: plan
+                .regions
+                .iter()
+                .map(|r| text[r.range.clone()].to_string())
+                .collect(),
+            sampler: self.config.sampler_for(plan.single_line),
+            stop: if plan.single_line {
+                Stop::Line
+            } else {
+                block_stop
+            },
         }
     }
 
-    /// The model's raw text for each span of `request`, decoded with the sampler settings of
-    /// the plan's kind of span and the document's KV cache.
-    async fn infill(
-        &mut self,
-        request: InfillRequest,
-        plan: &Plan,
-    ) -> Result<Vec<String>, PipelineError> {
+    /// The raw text for each span of `ask`, with the document's KV cache.
+    async fn infill(&mut self, ask: Ask) -> Result<Vec<String>, PipelineError> {
+        let kept = Kept::of(ask.stop);
         let out = self
-            .engine
-            .infill_in(
-                request,
-                self.config.sampler_for(plan.single_line),
-                self.cancel.clone(),
-                self.snapshot.cache_key.clone(),
-            )
+            .infiller
+            .infill(ask, self.cancel, self.snapshot.cache_key.clone())
             .await?;
         self.progress.add(&out);
-        self.progress.score(&out, Kept::of(plan));
+        self.progress.score(&out, kept);
         tracing::debug!(
             "infill: {} steps, {} of {} canvas tokens from the last request's cache, {:?}",
             out.steps,
@@ -829,32 +821,47 @@ impl Run<'_> {
         self.progress.notes.push(note);
     }
 
-    /// The prompt of an instructed rewrite, for a checkpoint that follows instructions;
-    /// otherwise the selection is infilled in place and a note says the instruction went unused.
-    fn chat_prompt(&mut self, task: &Task, plan: &Plan) -> Option<String> {
+    /// The edit of an instructed rewrite, from an infiller that follows instructions; `None`
+    /// for any other task, and (with a note saying the instruction went unused) where the
+    /// infiller cannot follow one: the selection is then infilled in place.
+    async fn instructed(
+        &mut self,
+        task: &Task,
+        plan: &Plan,
+    ) -> Result<Option<Vec<Edit>>, PipelineError> {
         let instruction = match task {
             Task::Rewrite {
                 instruction: Some(i),
                 ..
             } if !i.trim().is_empty() => i.trim(),
-            _ => return None,
+            _ => return Ok(None),
         };
-        let Some(template) = self.engine.chat_template() else {
-            self.note(
-                "this model does not follow instructions; the instruction was ignored".into(),
-            );
-            return None;
-        };
-        let selection = &self.snapshot.text[plan.regions[0].range.clone()];
+        let region = &plan.regions[0];
+        let selection = &self.snapshot.text[region.range.clone()];
         let message = instruction_message(instruction, selection, self.snapshot);
-        match template.render(&[ChatMessage::user(message)]) {
-            Ok(prompt) => Some(prompt),
-            Err(e) => {
-                self.note(format!(
-                    "the checkpoint's chat template failed ({e}); the instruction was ignored"
-                ));
-                None
+        let answer = self.infiller.instruct(
+            &message,
+            region.max_tokens,
+            self.config.context_tokens,
+            self.config.sampler_for(plan.single_line),
+            self.cancel,
+            self.snapshot.cache_key.clone(),
+        );
+        match answer.await {
+            Ok(out) => {
+                self.progress.add(&out);
+                self.progress.score(&out, Kept::Whole);
+                let raw = out.spans.first().map_or("", String::as_str);
+                Ok(Some(vec![Edit {
+                    range: region.range.clone(),
+                    text: code_of_answer(raw),
+                }]))
             }
+            Err(EngineError::NoInstructions(why)) => {
+                self.note(why);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -917,16 +924,28 @@ impl Run<'_> {
                 return Ok(Some(edits));
             }
             let repairs = self.progress.repairs;
-            if repairs >= self.config.repair_rounds || plan.tied {
+            let again = match self.infiller.repair() {
+                Repair::Remask => None,
+                Repair::AskAgainTighter => self.again.take(),
+            };
+            let exhausted = match self.infiller.repair() {
+                Repair::Remask => repairs >= self.config.repair_rounds || plan.tied,
+                Repair::AskAgainTighter => again.is_none() || self.config.repair_rounds == 0,
+            };
+            if exhausted {
                 self.note(format!(
                     "the model's answer adds syntax errors (after {repairs} repair rounds); not offered"
                 ));
                 return Ok(None);
             }
             self.progress.repairs += 1;
-            edits = self
-                .repair(&check.new_text, &edits, &check.error_ranges)
-                .await?;
+            edits = match again {
+                Some((ask, answer)) => edits_of(plan, &self.infill(ask).await?, answer),
+                None => {
+                    self.repair(&check.new_text, &edits, &check.error_ranges)
+                        .await?
+                }
+            };
         }
     }
 
@@ -948,11 +967,16 @@ impl Run<'_> {
                 max_tokens: self.config.max_tokens_block,
             })
             .collect();
-        let request = request_for(candidate, &regions, self.config.context_tokens);
-        let out = self
-            .engine
-            .infill(request, self.config.sampler.clone(), self.cancel.clone())
-            .await?;
+        let ask = Ask {
+            request: request_for(candidate, &regions, self.config.context_tokens),
+            replaced: regions
+                .iter()
+                .map(|r| candidate[r.range.clone()].to_string())
+                .collect(),
+            sampler: self.config.sampler.clone(),
+            stop: Stop::Block,
+        };
+        let out = self.infiller.infill(ask, self.cancel, None).await?;
         self.progress.add(&out);
         self.progress.score(&out, Kept::Whole);
         // Rebuild each original edit's text from the candidate with its repaired region swapped in.
@@ -972,6 +996,18 @@ impl Run<'_> {
             .collect();
         Ok(fixed)
     }
+}
+
+/// One edit per region, its text the answer of that region's span.
+fn edits_of(plan: &Plan, spans: &[String], answer: fn(&str) -> String) -> Vec<Edit> {
+    plan.regions
+        .iter()
+        .zip(spans)
+        .map(|(r, raw)| Edit {
+            range: r.range.clone(),
+            text: answer(raw),
+        })
+        .collect()
 }
 
 /// The edit as it leaves: its range never splits a `\r\n` (tree-sitter's tokens may end between

@@ -25,6 +25,12 @@ export const SERVER_KEYS = [
   'contextTokens',
   'repairRounds',
   'minConfidence',
+  'backend',
+  'endpoint',
+  'api',
+  'remoteModel',
+  'apiKeyEnv',
+  'requestTimeoutMs',
   'logLevel',
 ] as const;
 
@@ -54,6 +60,12 @@ export interface ServerSettings {
   contextTokens: number;
   repairRounds: number;
   minConfidence: number;
+  backend: string;
+  endpoint: string | null;
+  api: string;
+  remoteModel: string | null;
+  apiKeyEnv: string | null;
+  requestTimeoutMs: number;
   logLevel: string;
 }
 
@@ -81,6 +93,12 @@ export const SERVER_DEFAULTS: ServerSettings = {
   contextTokens: 1024,
   repairRounds: 2,
   minConfidence: 0.7,
+  backend: 'local',
+  endpoint: null,
+  api: 'fim',
+  remoteModel: null,
+  apiKeyEnv: null,
+  requestTimeoutMs: 15000,
   logLevel: 'info',
 };
 
@@ -120,6 +138,9 @@ export const ZERO_MEANS_NULL: readonly ServerKey[] = [
 export const BLANK_MEANS_NULL: readonly ServerKey[] = [
   'model',
   'threshold',
+  'endpoint',
+  'remoteModel',
+  'apiKeyEnv',
 ];
 
 /** The LSP language ids the server serves (grammars/src/language.rs). */

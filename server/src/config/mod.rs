@@ -12,6 +12,7 @@ pub mod table;
 use dllm_models::SamplerOptions;
 use serde_json::{Map, Value};
 
+use crate::remote::{Api, RemoteSettings};
 use parse::brief;
 use table::{OnChange, Setting, Target, SETTINGS};
 pub use table::{KEYS, MAX_TOKENS_BLOCK, MAX_TOKENS_INLINE};
@@ -45,6 +46,18 @@ pub struct Config {
     pub min_confidence: f32,
     /// `logLevel`.
     pub log_level: String,
+    /// `backend`: "local" or "remote" ([`Config::remote`]).
+    pub backend: String,
+    /// `endpoint`: the remote engine's base URL.
+    pub endpoint: Option<String>,
+    /// `api`: a [`crate::remote::Api`] name.
+    pub api: String,
+    /// `remoteModel`.
+    pub remote_model: Option<String>,
+    /// `apiKeyEnv`: the name of the variable holding the key, never the key.
+    pub api_key_env: Option<String>,
+    /// `requestTimeoutMs`.
+    pub request_timeout_ms: usize,
 }
 
 impl Default for Config {
@@ -85,7 +98,25 @@ impl Config {
             repair_rounds: 0,
             min_confidence: 0.0,
             log_level: String::new(),
+            backend: String::new(),
+            endpoint: None,
+            api: String::new(),
+            remote_model: None,
+            api_key_env: None,
+            request_timeout_ms: 0,
         }
+    }
+
+    /// The remote engine's settings when `backend` is "remote"; `None` for the local model.
+    pub fn remote(&self) -> Option<RemoteSettings> {
+        (self.backend == "remote").then(|| RemoteSettings {
+            endpoint: self.endpoint.clone(),
+            // The table admits only the names `Api` parses.
+            api: self.api.parse().unwrap_or(Api::Fim),
+            model: self.remote_model.clone(),
+            api_key_env: self.api_key_env.clone(),
+            timeout: std::time::Duration::from_millis(self.request_timeout_ms as u64),
+        })
     }
 
     /// How to load the model these settings name.

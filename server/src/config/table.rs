@@ -250,6 +250,40 @@ const LOG_LEVELS: &[Choice] = &[
     },
 ];
 
+const BACKENDS: &[Choice] = &[
+    Choice {
+        name: "local",
+        doc: "the diffusion model set by `model`, on this machine",
+    },
+    Choice {
+        name: "remote",
+        doc: "an HTTP engine at `endpoint`, spoken to as `api` says",
+    },
+];
+
+const APIS: &[Choice] = &[
+    Choice {
+        name: "fim",
+        doc: "POST {endpoint}/fim/completions {prompt, suffix, …}: Inception (Mercury), Mistral",
+    },
+    Choice {
+        name: "completions",
+        doc: "POST {endpoint}/completions {prompt, suffix, …}: OpenAI-compatible servers (Ollama, DeepSeek, LMDeploy, vLLM)",
+    },
+    Choice {
+        name: "llama-infill",
+        doc: "POST {endpoint}/infill {input_prefix, input_suffix, …}: llama.cpp's server",
+    },
+    Choice {
+        name: "chat",
+        doc: "POST {endpoint}/chat/completions: infills asked as instructions, for chat-only engines",
+    },
+];
+
+/// Shortest and longest `requestTimeoutMs`.
+const MIN_TIMEOUT_MS: u64 = 100;
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
 const TRACE_LEVELS: &[Choice] = &[
     Choice {
         name: "off",
@@ -540,6 +574,94 @@ pub const SETTINGS: &[Setting] = &[
             },
             DefaultValue::Number(MIN_CONFIDENCE_DEFAULT),
             |c| Field::Number(&mut c.min_confidence),
+        )
+    },
+    Setting {
+        doc: "Where completions and code actions come from: the local model, or a remote \
+              engine over HTTP (`endpoint`, `api`, `remoteModel`, `apiKeyEnv`). Rename here \
+              needs the local model and is not offered while this is `remote`.",
+        ..server(
+            "backend",
+            Kind::Choice {
+                choices: BACKENDS,
+                spelling: Spelling::Exact,
+            },
+            DefaultValue::Text("local"),
+            |c| Field::Text(&mut c.backend),
+        )
+    },
+    Setting {
+        null_means: Some("none (needed when `backend` is `remote`)"),
+        doc: "The remote engine's base URL, for example `https://api.inceptionlabs.ai/v1` or \
+              `http://127.0.0.1:8080/v1`. Requests go to this URL plus the path of `api`. \
+              On the command line, giving it selects the remote backend.",
+        cli: Cli::Flag("endpoint"),
+        scope: Scope::MachineOverridable,
+        ..server(
+            "endpoint",
+            Kind::Text {
+                expected: "a URL",
+            },
+            DefaultValue::Null,
+            |c| Field::MaybeText(&mut c.endpoint),
+        )
+    },
+    Setting {
+        doc: "How the remote engine is spoken to. An instructed Rewrite selection always sends \
+              a chat request (`{endpoint}/chat/completions`).",
+        cli: Cli::Flag("api"),
+        ..server(
+            "api",
+            Kind::Choice {
+                choices: APIS,
+                spelling: Spelling::Exact,
+            },
+            DefaultValue::Text("fim"),
+            |c| Field::Text(&mut c.api),
+        )
+    },
+    Setting {
+        null_means: Some("no model field (servers with one model)"),
+        doc: "The model name sent to the remote engine, for example `mercury-edit-2`.",
+        cli: Cli::Flag("remote-model"),
+        ..server(
+            "remoteModel",
+            Kind::Text {
+                expected: "a model name",
+            },
+            DefaultValue::Null,
+            |c| Field::MaybeText(&mut c.remote_model),
+        )
+    },
+    Setting {
+        null_means: Some("no key is sent"),
+        doc: "The *name* of the environment variable that holds the remote engine's API key \
+              (sent as `Authorization: Bearer`), for example `INCEPTION_API_KEY`. The key is \
+              read from the server's environment at each request and never appears in \
+              settings, logs, messages or the status.",
+        cli: Cli::Flag("api-key-env"),
+        ..server(
+            "apiKeyEnv",
+            Kind::Text {
+                expected: "an environment variable's name",
+            },
+            DefaultValue::Null,
+            |c| Field::MaybeText(&mut c.api_key_env),
+        )
+    },
+    Setting {
+        doc: "How long a remote request may take in all, retries of 429 and 5xx answers \
+              included, in milliseconds.",
+        // Long enough for a loaded local server's first answer, short enough that a dead
+        // endpoint is reported while the user still waits.
+        ..server(
+            "requestTimeoutMs",
+            Kind::Int {
+                min: MIN_TIMEOUT_MS,
+                max: Some(MAX_TIMEOUT_MS),
+            },
+            DefaultValue::Int(15_000),
+            |c| Field::Count(&mut c.request_timeout_ms),
         )
     },
     Setting {

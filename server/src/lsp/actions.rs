@@ -59,15 +59,20 @@ pub(crate) async fn compute(
     snap: &DocumentSnapshot,
     task: &Task,
 ) -> LspResult<Computed> {
+    let infiller = backend.infiller(&snap.config);
     let cancel = backend.state().track(&snap.uri);
     let _guard = CancelOnDrop(cancel.clone());
-    match loading::model_ready(&backend.engine, &cancel).await {
-        Ok(()) => {}
-        Err(Unready::Cancelled) => return Err(LspError::cancelled()),
-        Err(unready) => return Ok(Computed::Nothing(unready.message())),
+    if let Some(engine) = infiller.loading_engine() {
+        match loading::model_ready(engine, &cancel).await {
+            Ok(()) => {}
+            Err(Unready::Cancelled) => return Err(LspError::cancelled()),
+            Err(unready) => return Ok(Computed::Nothing(unready.message())),
+        }
     }
-    let run = pipeline::run(&backend.engine, &snap.pipeline, task, &snap.config, &cancel);
-    match run.await {
+    let run = pipeline::run(&infiller, &snap.pipeline, task, &snap.config, &cancel);
+    let outcome = run.await;
+    backend.show_remote_message().await;
+    match outcome {
         Ok(outcome) if outcome.edits.is_empty() => Ok(Computed::Nothing(outcome.notes.join("; "))),
         Ok(outcome) => {
             tracing::info!(

@@ -12,7 +12,10 @@ use super::command::LoadingProgress;
 use super::error::LspResult;
 use super::snapshot::DocumentSnapshot;
 use super::state::State;
+use crate::config::Config;
 use crate::engine::Engine;
+use crate::infiller::Infiller;
+use crate::remote::{RemoteEngine, SharedStatus};
 
 /// How long a load waits for the client to accept a progress report.
 const PROGRESS_ANSWER_WAIT: Duration = Duration::from_secs(5);
@@ -21,6 +24,8 @@ pub struct Backend {
     pub(crate) client: Client,
     pub(crate) engine: Engine,
     pub(crate) state: Arc<Mutex<State>>,
+    /// How the remote engine has fared, across requests and settings changes.
+    pub(crate) remote_status: SharedStatus,
 }
 
 impl Backend {
@@ -29,6 +34,32 @@ impl Backend {
             client,
             engine: Engine::start(),
             state: Arc::new(Mutex::new(State::default())),
+            remote_status: SharedStatus::default(),
+        }
+    }
+
+    /// What infills requests made with `config`: the local model, or the remote engine it
+    /// names.
+    pub(crate) fn infiller(&self, config: &Config) -> Infiller {
+        match config.remote() {
+            Some(settings) => {
+                Infiller::Remote(RemoteEngine::new(settings, self.remote_status.clone()))
+            }
+            None => Infiller::Local(self.engine.clone()),
+        }
+    }
+
+    /// Shows the remote engine's pending message (a refused or missing key), once.
+    pub(crate) async fn show_remote_message(&self) {
+        let message = self
+            .remote_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take_message();
+        if let Some(message) = message {
+            self.client
+                .show_message(MessageType::ERROR, format!("dllm-ls: {message}"))
+                .await;
         }
     }
 

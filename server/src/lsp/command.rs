@@ -148,6 +148,25 @@ impl From<LoadProgress> for LoadingProgress {
     }
 }
 
+/// What `dllm.status` answers: the [`Status`]'s fields, then which backend serves requests;
+/// for a remote one, its endpoint (without user, password or query), the last request's
+/// latency and the last error (never the key).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StatusReport {
+    #[serde(flatten)]
+    pub status: Status,
+    pub backend: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
 impl LoadingProgress {
     /// What a progress display shows beside the percentage: "downloading model.safetensors:
     /// 120 of 1,260 MB", "reading the weights: 600 of 1,260 MB".

@@ -79,7 +79,7 @@ impl LanguageServer for Backend {
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<LSPAny>> {
         guarded("executeCommand", async {
             match from_proto::command(&params.command)? {
-                Command::Status => answer(handlers::status(&self.engine)?),
+                Command::Status => answer(handlers::status(self)?),
                 command => answer(handlers::execute_command(self, command, params).await?),
             }
         })

@@ -105,6 +105,11 @@ pub(crate) fn classify(e: PipelineError) -> Failure {
             Failure::Empty(format!("model not ready: {why}"))
         }
         PipelineError::Engine(EngineError::Cancelled) => Failure::Error(LspError::cancelled()),
+        // The remote engine failed (logged and in the status where it happened): no edit, and
+        // the server goes on.
+        PipelineError::Engine(EngineError::Remote(e)) => {
+            Failure::Empty(format!("the remote engine failed: {e}"))
+        }
         PipelineError::Grammar(g) => Failure::Error(LspError::invalid_params(g.to_string())),
         // Too large for the server's limits or for the model's context: the request, not the
         // server, is at fault.

@@ -28,29 +28,28 @@ pub(crate) async fn suggest(
     position: Position,
 ) -> LspResult<Option<Suggestion>> {
     let snap = backend.snapshot(uri)?;
+    let infiller = backend.infiller(&snap.config);
     if !snap.language_enabled() {
         return Ok(None);
     }
     let offset = from_proto::offset(&snap, position)?;
     let cancel = backend.state().track_inline(uri);
     let _guard = CancelOnDrop(cancel.clone());
-    match loading::model_ready(&backend.engine, &cancel).await {
-        Ok(()) => {}
-        Err(Unready::Cancelled) => return Err(LspError::cancelled()),
-        Err(unready) => {
-            tracing::info!("inline completion: {}", unready.message());
-            return Ok(None);
+    if let Some(engine) = infiller.loading_engine() {
+        match loading::model_ready(engine, &cancel).await {
+            Ok(()) => {}
+            Err(Unready::Cancelled) => return Err(LspError::cancelled()),
+            Err(unready) => {
+                tracing::info!("inline completion: {}", unready.message());
+                return Ok(None);
+            }
         }
     }
     let task = Task::Inline { offset };
-    let run = pipeline::run(
-        &backend.engine,
-        &snap.pipeline,
-        &task,
-        &snap.config,
-        &cancel,
-    );
-    let Some(outcome) = offered(run.await)? else {
+    let run = pipeline::run(&infiller, &snap.pipeline, &task, &snap.config, &cancel);
+    let outcome = run.await;
+    backend.show_remote_message().await;
+    let Some(outcome) = offered(outcome)? else {
         return Ok(None);
     };
     if !passes_gate(backend, &outcome, snap.config.min_confidence) {

@@ -19,8 +19,11 @@ pub(crate) fn code_action(
         return Ok(None);
     }
     let range = from_proto::byte_range(&snap, params.range)?;
+    // A rename ties every place to one name, which only the local model can do.
+    let remote = snap.config.remote().is_some();
     let actions = candidates(range)
         .into_iter()
+        .filter(|task| !(remote && matches!(task, Task::Rename { .. })))
         .filter(|task| pipeline::plan(&snap.pipeline, task, &snap.config).is_ok())
         .map(|task| to_proto::code_action(ActionData::new(&snap, task)))
         .collect();
