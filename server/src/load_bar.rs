@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
 use crate::engine::ProgressSink;
 
-const TEMPLATE: &str = "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}";
+/// The file being downloaded (or "loading weights"), a bar as wide as the terminal leaves, bytes,
+/// rate and time left.
+const TEMPLATE: &str = "{msg:32!} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}";
 
 /// Which step the bar shows: a new step restarts its rate and time estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +39,9 @@ pub fn sink() -> Option<ProgressSink> {
 
 fn show(bar: &ProgressBar, step: &Mutex<Option<Step>>, report: LoadProgress) {
     let (now, message, done, total) = match report {
-        LoadProgress::Downloading { file, done, total } => {
-            (Step::Download, format!("downloading {file}"), done, total)
-        }
+        LoadProgress::Downloading { file, done, total } => (Step::Download, file, done, total),
         LoadProgress::Loading { done, total } => {
-            (Step::Load, "loading the weights".to_string(), done, total)
+            (Step::Load, "loading weights".to_string(), done, total)
         }
     };
     let mut step = step.lock().unwrap_or_else(|e| e.into_inner());
@@ -49,9 +49,10 @@ fn show(bar: &ProgressBar, step: &Mutex<Option<Step>>, report: LoadProgress) {
         *step = Some(now);
         bar.reset();
     }
-    bar.set_message(message);
+    // Length first: a message redraws the bar, which must not show a total of 0 meanwhile.
     bar.set_length(total);
     bar.set_position(done);
+    bar.set_message(message);
     if now == Step::Load && done >= total {
         bar.finish_and_clear();
     }
