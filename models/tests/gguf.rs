@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use common::{fixture, load, relative_error};
 use dllm_models::{DiffusionModel, Error, LoadOptions, ModelSource, TokenPredictor};
 
@@ -311,4 +311,85 @@ fn a_missing_tensor_and_a_missing_mask_are_named() {
         load_rewritten(&dir).err().unwrap(),
         Error::SpecialTokenOutOfRange { .. }
     ));
+}
+
+/// Writes a one-layer Dream GGUF of width 256 (Q4_K's blocks are 256 wide, wider than the
+/// fixtures' rows) with the fixture's vocabulary and random weights, its matrices stored as
+/// `matrix` makes them.
+fn wide_dream(
+    weights: &[(String, Tensor)],
+    matrix: impl Fn(&Tensor) -> QTensor,
+) -> tempfile::TempDir {
+    let mut reader = File::open(gguf_fixture("dream-tiny.f16.gguf")).unwrap();
+    let mut meta = gguf_file::Content::read(&mut reader).unwrap().metadata;
+    for (key, value) in [
+        ("dream.embedding_length", 256),
+        ("dream.feed_forward_length", 256),
+        ("dream.block_count", 1),
+    ] {
+        meta.insert(key.into(), Value::U32(value));
+    }
+    let tensors: Vec<(String, QTensor)> = weights
+        .iter()
+        .map(|(name, w)| match w.rank() {
+            2 => (name.clone(), matrix(w)),
+            _ => (name.clone(), QTensor::quantize(w, GgmlDType::F32).unwrap()),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = File::create(dir.path().join("model.gguf")).unwrap();
+    let meta: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tens: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut out, &meta, &tens).unwrap();
+    dir
+}
+
+#[test]
+fn q4_k_tensors_load_as_the_values_their_blocks_hold() {
+    let (h, kv, vocab) = (256, 128, 320);
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("token_embd.weight".into(), vec![vocab, h]),
+        ("output.weight".into(), vec![vocab, h]),
+        ("output_norm.weight".into(), vec![h]),
+    ];
+    for (name, shape) in [
+        ("attn_norm.weight", vec![h]),
+        ("attn_q.weight", vec![h, h]),
+        ("attn_q.bias", vec![h]),
+        ("attn_k.weight", vec![kv, h]),
+        ("attn_k.bias", vec![kv]),
+        ("attn_v.weight", vec![kv, h]),
+        ("attn_v.bias", vec![kv]),
+        ("attn_output.weight", vec![h, h]),
+        ("ffn_norm.weight", vec![h]),
+        ("ffn_gate.weight", vec![h, h]),
+        ("ffn_up.weight", vec![h, h]),
+        ("ffn_down.weight", vec![h, h]),
+    ] {
+        shapes.push((format!("blk.0.{name}"), shape));
+    }
+    // Norm weights near one, the rest small: a model whose activations stay in range.
+    let weights: Vec<(String, Tensor)> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let w = Tensor::randn(0f32, 0.1, shape, &Device::Cpu).unwrap();
+            let w = match name.ends_with("norm.weight") {
+                true => (w + 1.0).unwrap(),
+                false => w,
+            };
+            (name, w)
+        })
+        .collect();
+    let q4k = |w: &Tensor| QTensor::quantize(w, GgmlDType::Q4K).unwrap();
+    let stored = wide_dream(&weights, q4k);
+    let exact = wide_dream(&weights, |w| {
+        let held = q4k(w).dequantize(&Device::Cpu).unwrap();
+        QTensor::quantize(&held, GgmlDType::F32).unwrap()
+    });
+    let ids: Vec<u32> = (0..48).map(|i| (i * 37 % 300) as u32).collect();
+    let logits = load_rewritten(&stored).unwrap().raw_logits(&ids).unwrap();
+    let expected = load_rewritten(&exact).unwrap().raw_logits(&ids).unwrap();
+    let err = relative_error(&logits, &expected);
+    eprintln!("Q4_K against its dequantized values: {err:e}");
+    assert!(err < 1e-5, "{err}");
 }
