@@ -326,3 +326,8 @@ mod tests {
         assert!(s.last_error.unwrap().contains("endpoint"));
     }
 }
+
+#[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
+mod failure_tests;

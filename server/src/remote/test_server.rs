@@ -201,6 +201,12 @@ async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
             return None;
         }
         bytes.extend_from_slice(&buf[..n]);
+        // A TLS handshake (its record type is 0x16): answered in plain HTTP, as a plain server
+        // does, so the client's TLS fails at once.
+        if bytes.first() == Some(&0x16) {
+            let _ = stream.write_all(b"HTTP/1.1 400 X\r\nconnection: close\r\n\r\n").await;
+            return None;
+        }
     };
     let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
