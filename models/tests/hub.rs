@@ -290,3 +290,25 @@ fn a_full_disk_is_named() {
     assert!(matches!(err, HubError::DiskFull { .. }), "{err}");
     assert!(err.to_string().contains("disk full"), "{err}");
 }
+
+#[test]
+fn a_download_another_process_holds_waits_for_its_lock() {
+    let hub = hub_with("org/single", "dream-tiny");
+    let home = tempfile::tempdir().unwrap();
+    let online = settings(&hub, home.path(), &[]);
+    // huggingface_hub's lock of the weights' blob, held as another downloader would.
+    let etag = hub.etag("org/single", "model.safetensors");
+    let locks = home.path().join("hub/.locks/models--org--single");
+    std::fs::create_dir_all(&locks).unwrap();
+    let held = std::fs::File::create(locks.join(format!("{etag}.lock"))).unwrap();
+    held.lock().unwrap();
+    let downloader = std::thread::spawn(move || snapshot(&online, "org/single"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !gets(&hub).iter().any(|f| f == "model.safetensors"),
+        "downloaded while the lock was held"
+    );
+    drop(held);
+    let dir = downloader.join().unwrap().unwrap();
+    assert!(dir.join("model.safetensors").is_file());
+}

@@ -6,6 +6,7 @@
 //!     blobs/{etag}.incomplete       a download under way or cut off, resumed from its length
 //!     refs/{revision}               the commit a branch or tag last resolved to
 //!     snapshots/{commit}/{file}     symlinks to ../../blobs/{etag}
+//! {cache}/.locks/models--{owner}--{name}/{etag}.lock   held while a blob downloads
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,15 @@ impl RepoCache {
 
     pub fn incomplete(&self, etag: &str) -> PathBuf {
         self.root.join("blobs").join(format!("{etag}.incomplete"))
+    }
+
+    /// The lock huggingface_hub takes while it downloads a blob (`{cache}/.locks/{folder}/{etag}.lock`).
+    pub fn lock_path(&self, etag: &str) -> PathBuf {
+        let (cache, folder) = (self.root.parent(), self.root.file_name());
+        let locks = cache.unwrap_or(Path::new(".")).join(".locks");
+        locks
+            .join(folder.unwrap_or_default())
+            .join(format!("{etag}.lock"))
     }
 
     pub fn snapshot_dir(&self, commit: &str) -> PathBuf {

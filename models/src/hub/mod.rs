@@ -177,6 +177,11 @@ fn download_one(
     meta: &FileMeta,
     on_disk: &mut dyn FnMut(u64),
 ) -> Result<(), HubError> {
+    let _lock = lock_blob(&repo.lock_path(&meta.etag), file)?;
+    let blob = repo.blob(&meta.etag);
+    if blob.is_file() {
+        return Ok(()); // another process downloaded it while this one waited
+    }
     let partial = repo.incomplete(&meta.etag);
     cache::create_parent(&partial)?;
     let mut attempt = 1;
@@ -193,8 +198,29 @@ fn download_one(
             Err(e) => return Err(e),
         }
     }
-    let blob = repo.blob(&meta.etag);
     std::fs::rename(&partial, &blob).map_err(|e| HubError::io(&blob, e))
+}
+
+/// Takes a blob's lock file, waiting while another process holds it: two servers (or a server
+/// and `dllm-ls pull`, or Python) downloading the same file would otherwise append to the same
+/// partial file. It is huggingface_hub's lock file, and both take it with `flock` on Unix.
+fn lock_blob(path: &Path, file: &str) -> Result<std::fs::File, HubError> {
+    cache::create_parent(path)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| HubError::io(path, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!(%file, "another process is downloading this file; waiting for it");
+            lock.lock().map_err(|e| HubError::io(path, e))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(HubError::io(path, e)),
+    }
+    Ok(lock)
 }
 
 /// The shard files an index names, each once, checked to be plain names in the snapshot.
