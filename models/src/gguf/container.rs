@@ -25,7 +25,7 @@ impl GgufFile {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader).map_err(|e| corrupt(path, e.to_string()))?;
+        let content = Content::read(&mut reader).map_err(|e| corrupt(path, message(&e)))?;
         if content.tensor_data_offset > len {
             return Err(corrupt(
                 path,
@@ -159,7 +159,7 @@ impl GgufFile {
             self.content.tensor_data_offset,
             &Device::Cpu,
         )
-        .map_err(|e| corrupt(&self.path, format!("tensor `{name}`: {e}")))
+        .map_err(|e| corrupt(&self.path, format!("tensor `{name}`: {}", message(&e))))
     }
 
     pub fn missing(&self, key: &str) -> Error {
@@ -184,6 +184,11 @@ pub(crate) fn corrupt(path: &Path, reason: String) -> Error {
         path: path.to_path_buf(),
         reason,
     }
+}
+
+/// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.
+fn message(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// An integer value of any width, if it is one and not negative.
