@@ -304,8 +304,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         null_means: Some("the embedded default model"),
         doc: "A checkpoint directory in the Hugging Face layout (Dream, DiffuCoder, Dream-Coder, \
-              Open-dCoder or LLaDA), or a Hugging Face id `owner/name[@revision]`, \
-              downloaded on first use into the Hugging Face cache.",
+              Open-dCoder or LLaDA), a llama.cpp GGUF file (`.gguf`, architecture `dream` or \
+              `llada`), or a Hugging Face id `owner/name[@revision]`, downloaded on first use \
+              into the Hugging Face cache.",
         on_change: OnChange::ReloadsModel,
         cli: Cli::Flag("model"),
         scope: Scope::MachineOverridable,
