@@ -171,7 +171,10 @@ async fn serve(
                 return;
             }
             for event in &events {
-                tokio::time::sleep(pause).await;
+                // The timer's millisecond ticks would pace even a zero pause.
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
                 let frame = format!("data: {event}\n\n");
                 if stream.write_all(frame.as_bytes()).await.is_err()
                     || stream.flush().await.is_err()
