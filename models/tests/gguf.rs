@@ -205,19 +205,32 @@ fn an_unknown_architecture_is_named() {
 
 #[test]
 fn an_unsupported_tensor_type_is_named() {
+    // One candle reads but that is never a weight (llama.cpp's activation type)...
     let dir = rewritten("dream-tiny.q8_0.gguf", |_, tensors| {
         let (_, t) = tensors
             .iter_mut()
             .find(|(n, _)| n == "blk.1.ffn_up.weight")
             .unwrap();
         let w = t.dequantize(&Device::Cpu).unwrap();
-        *t = QTensor::quantize(&w, GgmlDType::Q5_0).unwrap();
+        *t = QTensor::quantize(&w, GgmlDType::Q8_1).unwrap();
     });
     match load_rewritten(&dir).err().unwrap() {
         Error::GgufTensorType { name, dtype, .. } => {
             assert_eq!(name, "blk.1.ffn_up.weight");
-            assert_eq!(dtype, "Q5_0");
+            assert_eq!(dtype, "Q8_1");
         }
+        e => panic!("{e}"),
+    }
+    // ...and one it does not know: the tensor info's type (after the name, the dimension count
+    // and two dimensions) set to IQ2_XXS.
+    let mut bytes = std::fs::read(gguf_fixture("dream-tiny.q8_0.gguf")).unwrap();
+    let name = b"blk.1.ffn_up.weight";
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len() + 4 + 16;
+    bytes[at..at + 4].copy_from_slice(&16u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("model.gguf"), bytes).unwrap();
+    match load_rewritten(&dir).err().unwrap() {
+        Error::GgufTensorType { dtype, .. } => assert_eq!(dtype, "IQ2_XXS (ggml type 16)"),
         e => panic!("{e}"),
     }
 }
@@ -315,7 +328,7 @@ fn a_missing_tensor_and_a_missing_mask_are_named() {
     ));
 }
 
-/// Writes a one-layer Dream GGUF of width 256 (Q4_K's blocks are 256 wide, wider than the
+/// Writes a one-layer Dream GGUF of width 256 (the K-quants' blocks are 256 wide, wider than the
 /// fixtures' rows) with the fixture's vocabulary and random weights, its matrices stored as
 /// `matrix` makes them.
 fn wide_dream(
@@ -347,7 +360,7 @@ fn wide_dream(
 }
 
 #[test]
-fn q4_k_tensors_load_as_the_values_their_blocks_hold() {
+fn block_types_load_as_the_values_their_blocks_hold() {
     let (h, kv, vocab) = (256, 128, 320);
     let mut shapes: Vec<(String, Vec<usize>)> = vec![
         ("token_embd.weight".into(), vec![vocab, h]),
@@ -382,16 +395,27 @@ fn q4_k_tensors_load_as_the_values_their_blocks_hold() {
             (name, w)
         })
         .collect();
-    let q4k = |w: &Tensor| QTensor::quantize(w, GgmlDType::Q4K).unwrap();
-    let stored = wide_dream(&weights, q4k);
-    let exact = wide_dream(&weights, |w| {
-        let held = q4k(w).dequantize(&Device::Cpu).unwrap();
-        QTensor::quantize(&held, GgmlDType::F32).unwrap()
-    });
     let ids: Vec<u32> = (0..48).map(|i| (i * 37 % 300) as u32).collect();
-    let logits = load_rewritten(&stored).unwrap().raw_logits(&ids).unwrap();
-    let expected = load_rewritten(&exact).unwrap().raw_logits(&ids).unwrap();
-    let err = relative_error(&logits, &expected);
-    eprintln!("Q4_K against its dequantized values: {err:e}");
-    assert!(err < 1e-5, "{err}");
+    for dtype in [
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+        GgmlDType::Q2K,
+        GgmlDType::Q3K,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+    ] {
+        let quantize = |w: &Tensor| QTensor::quantize(w, dtype).unwrap();
+        let stored = wide_dream(&weights, quantize);
+        let exact = wide_dream(&weights, |w| {
+            let held = quantize(w).dequantize(&Device::Cpu).unwrap();
+            QTensor::quantize(&held, GgmlDType::F32).unwrap()
+        });
+        let logits = load_rewritten(&stored).unwrap().raw_logits(&ids).unwrap();
+        let expected = load_rewritten(&exact).unwrap().raw_logits(&ids).unwrap();
+        let err = relative_error(&logits, &expected);
+        eprintln!("{dtype:?} against its dequantized values: {err:e}");
+        assert!(err < 1e-5, "{dtype:?}: {err}");
+    }
 }

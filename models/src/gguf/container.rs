@@ -25,7 +25,7 @@ impl GgufFile {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader).map_err(|e| corrupt(path, message(&e)))?;
+        let content = Content::read(&mut reader).map_err(|e| unreadable(path, &e))?;
         if content.tensor_data_offset > len {
             return Err(corrupt(
                 path,
@@ -183,6 +183,49 @@ pub(crate) fn corrupt(path: &Path, reason: String) -> Error {
     Error::CorruptGguf {
         path: path.to_path_buf(),
         reason,
+    }
+}
+
+/// Why candle could not read a header: a tensor type it does not know (the i-quants, ternary
+/// and FP4 types) is named as such, the rest is damage.
+fn unreadable(path: &Path, e: &candle_core::Error) -> Error {
+    let m = message(e);
+    match m
+        .strip_prefix("unknown dtype for tensor ")
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) => Error::GgufTensorType {
+            path: path.to_path_buf(),
+            name: "(one of the file's tensors)".into(),
+            dtype: format!("{} (ggml type {n})", ggml_type_name(n)),
+        },
+        None => corrupt(path, m),
+    }
+}
+
+/// llama.cpp's names for the tensor types candle does not read (`ggml_type` in ggml.h).
+fn ggml_type_name(n: u32) -> &'static str {
+    match n {
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        39 => "MXFP4",
+        40 => "NVFP4",
+        41 => "Q1_0",
+        _ => "an unknown type",
     }
 }
 

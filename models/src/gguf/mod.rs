@@ -7,7 +7,8 @@
 //! [`vocab`] (tokenizer and special tokens from `tokenizer.ggml.*`), [`tensors`] (names, checks,
 //! dequantization). Everything cheap is read and checked before any weight is.
 //!
-//! Weights are dequantized to the load dtype: F32, F16, BF16, Q8_0, Q4_0 and Q4_K tensors load.
+//! Weights are dequantized to the load dtype: F32, F16, BF16, Q8_0, Q4_0 and Q4_K tensors load,
+//! and the other block types llama-quantize mixes into its files (Q4_1, Q5_0, Q5_1, Q2_K to Q6_K).
 
 mod arch;
 mod container;

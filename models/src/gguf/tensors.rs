@@ -18,14 +18,24 @@ pub(crate) const EMBED: &str = "token_embd.weight";
 const FINAL_NORM: &str = "output_norm.weight";
 const HEAD: &str = "output.weight";
 
-/// The tensor types that load; the rest are refused by name.
+/// The tensor types that load; the rest are refused by name. Beyond F32/F16/BF16, Q8_0, Q4_0
+/// and Q4_K, the block types llama-quantize mixes into its files (a Q4_0 file's head is Q6_K,
+/// Q4_K_M's has Q6_K layers, Q4_K_S Q5_K ones) so that the files people download load; Q8_1 and
+/// Q8_K are llama.cpp's activation types, never weights.
 const SUPPORTED: &[GgmlDType] = &[
     GgmlDType::F32,
     GgmlDType::F16,
     GgmlDType::BF16,
     GgmlDType::Q8_0,
     GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q2K,
+    GgmlDType::Q3K,
     GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
 ];
 
 /// llama.cpp's name for a layer tensor.
