@@ -65,7 +65,7 @@ pub enum Error {
     CorruptGguf { path: PathBuf, reason: String },
 
     /// A GGUF tensor stored in a type this engine does not read.
-    #[error("{path}: tensor `{name}` has type {dtype}; GGUF weights load from F32, F16, BF16, Q8_0, Q4_0 and Q4_K")]
+    #[error("{path}: tensor `{name}` has type {dtype}; GGUF weights load from F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q2_K to Q6_K")]
     GgufTensorType {
         path: PathBuf,
         name: String,
