@@ -4,6 +4,11 @@
 //!
 //!     cargo run --release -p dllm-models --features bench --example bench_step [-- --canvas 512 --masked 32 --reps 3]
 //!     cargo run --release -p dllm-models --features bench --example bench_step -- --model models/default
+//!     cargo run --release -p dllm-models --features bench --example bench_step -- --weights [--canvas 1032 --reps 3]
+//!
+//! `--weights`: the weight formats side by side (f32 products, bf16 products, q8, q4), each in a
+//! child process of its own so each peak RSS is its own: a full pass over the canvas (head on
+//! 32 rows, keys and values kept), then cached steps over 33 columns.
 
 // The allocator the server runs with (see `server/src/main.rs`), so timings are its own.
 #[global_allocator]
@@ -12,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use dllm_models::{ArchConfig, Transformer};
+use dllm_models::{ArchConfig, ProductPrecision, QuantKind, Transformer};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -102,6 +107,15 @@ fn main() {
     // Before any thread exists: candle's per-product core count is costly (see the function).
     dllm_models::pin_thread_count();
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--variant") {
+        let variant = args.get(i + 1).expect("--variant NAME");
+        bench_variant(variant, arg("--canvas", 1032), arg("--reps", 3).max(1));
+        return;
+    }
+    if args.iter().any(|a| a == "--weights") {
+        bench_weights(arg("--canvas", 1032), arg("--reps", 3).max(1));
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--model") {
         let dir = args.get(i + 1).expect("--model DIR");
         bench_checkpoint(
@@ -158,4 +172,101 @@ fn main() {
         }
     }
     println!("(peak RSS is the process high-water mark so far: bf16 runs first, so the f32 rows include it)");
+}
+
+/// Current resident memory (VmRSS), in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+const VARIANTS: [&str; 4] = ["f32", "bf16-products", "q8", "q4"];
+
+/// Runs each variant in a child process and prints the table.
+fn bench_weights(canvas: usize, reps: usize) {
+    let cfg = ArchConfig::qwen2_5_0_5b();
+    println!(
+        "Qwen2.5-0.5B-shaped model ({:.0}M parameters, random weights), full pass over {canvas} tokens (head on 32 rows), cached step over 33 columns; {reps} timed runs each (median), {} threads",
+        cfg.parameter_count() as f64 / 1e6,
+        candle_core::utils::get_num_threads()
+    );
+    println!("| weights | resident weights MB | RSS after load MiB | peak RSS MiB | full pass ms | cached step ms |");
+    println!("|---|---|---|---|---|---|");
+    let exe = std::env::current_exe().expect("own path");
+    for v in VARIANTS {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--variant",
+                v,
+                "--canvas",
+                &canvas.to_string(),
+                "--reps",
+                &reps.to_string(),
+            ])
+            .output()
+            .expect("the child runs");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            println!(
+                "| {v} | failed: {} |",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+}
+
+fn bench_variant(variant: &str, canvas: usize, reps: usize) {
+    let cfg = ArchConfig::qwen2_5_0_5b();
+    let model = match variant {
+        "f32" => Transformer::random(cfg.clone(), DType::F32, 0),
+        "bf16-products" => {
+            Transformer::random_with(cfg.clone(), DType::F32, 0, ProductPrecision::Bf16)
+        }
+        "q8" => Transformer::random_quantized(cfg.clone(), QuantKind::Q8, 0),
+        "q4" => Transformer::random_quantized(cfg.clone(), QuantKind::Q4, 0),
+        other => panic!("unknown variant {other}; one of {VARIANTS:?}"),
+    }
+    .unwrap();
+    let loaded = rss_mib();
+    let tokens: Vec<u32> = (0..canvas as u32)
+        .map(|i| (i * 7919) % cfg.vocab_size as u32)
+        .collect();
+    let t = Tensor::from_vec(tokens.clone(), (1, canvas), &Device::Cpu).unwrap();
+    let positions: Vec<usize> = (0..canvas).collect();
+    let window: Vec<usize> = (canvas - 33..canvas).collect();
+    let rows: Vec<usize> = (0..32).collect();
+    let head: Vec<usize> = window[..32].to_vec();
+    let mut cache = None;
+    let full: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            let (_, kv) = model.forward_caching(&t, &positions, Some(&head)).unwrap();
+            cache = Some(kv);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let mut kv = cache.expect("a full pass ran");
+    let wt: Vec<u32> = window.iter().map(|&c| tokens[c]).collect();
+    let step: Vec<f64> = (0..reps + 2)
+        .map(|_| {
+            let start = Instant::now();
+            model
+                .forward_window(&mut kv, &window, &wt, &window, &rows)
+                .unwrap();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    println!(
+        "| {variant} | {:.0} | {loaded:.0} | {:.0} | {:.0} | {:.1} |",
+        model.resident_bytes() as f64 / 1e6,
+        peak_mib(),
+        median(full),
+        median(step)
+    );
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::read_json;
 use crate::error::{Error, Result};
+use crate::quant::{QuantKind, QuantizedMatrix};
 
 pub const SINGLE_FILE: &str = "model.safetensors";
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
@@ -176,6 +177,15 @@ impl Inventory {
     }
 }
 
+/// The quantization a dtype name asks for (`"q8"`, `"q4"`); see [`parse_dtype`] for the others.
+pub fn parse_quantization(name: &str) -> Option<QuantKind> {
+    match name {
+        "q8" | "q8_0" => Some(QuantKind::Q8),
+        "q4" | "q4_0" => Some(QuantKind::Q4),
+        _ => None,
+    }
+}
+
 /// The dtype in which tensors are computed, by the name a user gives it (`"f32"`, `"bf16"`).
 pub fn parse_dtype(name: &str) -> Option<DType> {
     match name {
@@ -250,6 +260,72 @@ pub fn load_tensors(
     device: &Device,
     read: &mut dyn FnMut(u64),
 ) -> Result<HashMap<String, Tensor>> {
+    let mut out = HashMap::with_capacity(specs.len());
+    for_each_tensor(files, specs, device, read, &mut |spec, tensor| {
+        let tensor = match tensor.dtype() == dtype {
+            true => tensor,
+            false => tensor.to_dtype(dtype)?,
+        };
+        out.insert(spec.name.clone(), tensor);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// What [`load_quantized`] does with each tensor, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// Quantized as it is read; only the blocks are kept.
+    Quantized(QuantKind),
+    /// Converted to this dtype.
+    As(DType),
+}
+
+/// Loads the requested tensors, quantizing the matrices `keep` says to as each is read, so
+/// the f32 or bf16 original of only one tensor is ever in memory beside the blocks.
+pub(crate) fn load_quantized(
+    files: &WeightFiles,
+    specs: &[TensorSpec],
+    keep: &dyn Fn(&TensorSpec) -> Keep,
+    device: &Device,
+    read: &mut dyn FnMut(u64),
+) -> Result<(HashMap<String, Tensor>, HashMap<String, QuantizedMatrix>)> {
+    let (mut tensors, mut quantized) = (HashMap::new(), HashMap::new());
+    for_each_tensor(files, specs, device, read, &mut |spec, tensor| {
+        match (keep(spec), tensor.dims()) {
+            (Keep::Quantized(kind), &[rows, cols]) => {
+                let values = tensor
+                    .to_dtype(DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let q = QuantizedMatrix::quantize(kind, &values, rows, cols);
+                quantized.insert(spec.name.clone(), q);
+            }
+            (Keep::As(dtype), _) => {
+                tensors.insert(spec.name.clone(), tensor.to_dtype(dtype)?);
+            }
+            (Keep::Quantized(_), dims) => {
+                return Err(Error::InvalidRequest(format!(
+                    "{}: only matrices are quantized, not {dims:?}",
+                    spec.name
+                )))
+            }
+        }
+        Ok(())
+    })?;
+    Ok((tensors, quantized))
+}
+
+/// Reads each requested tensor in its stored dtype, checked, and hands it to `take`. Each
+/// tensor's mapped pages are released once it is read, so a checkpoint's file is never
+/// resident beside what was made from it.
+fn for_each_tensor(
+    files: &WeightFiles,
+    specs: &[TensorSpec],
+    device: &Device,
+    read: &mut dyn FnMut(u64),
+    take: &mut dyn FnMut(&TensorSpec, Tensor) -> Result<()>,
+) -> Result<()> {
     // Group by file so each shard is mapped and its header parsed once.
     let mut by_file: BTreeMap<&Path, Vec<&TensorSpec>> = BTreeMap::new();
     for spec in specs {
@@ -261,7 +337,6 @@ pub fn load_tensors(
             })?;
         by_file.entry(file).or_default().push(spec);
     }
-    let mut out = HashMap::with_capacity(specs.len());
     for (path, specs) in by_file {
         let handle = File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only and lives only inside this loop iteration; a checkpoint
@@ -290,14 +365,25 @@ pub fn load_tensors(
                 dtype: format!("{:?}", view.dtype()),
             })?;
             let tensor = Tensor::from_raw_buffer(view.data(), src, view.shape(), device)?;
-            let tensor = if src == dtype {
-                tensor
-            } else {
-                tensor.to_dtype(dtype)?
-            };
-            out.insert(spec.name.clone(), tensor);
+            take(spec, tensor)?;
             read(view.data().len() as u64);
+            release(&mmap, view.data());
         }
     }
-    Ok(out)
+    Ok(())
 }
+
+/// Drops the mapped pages of `data` (a slice of `mmap`) from this process's memory.
+#[cfg(unix)]
+fn release(mmap: &memmap2::Mmap, data: &[u8]) {
+    let offset = data.as_ptr() as usize - mmap.as_ptr() as usize;
+    // SAFETY: the map is read-only and backed by a file: pages dropped are read again from
+    // the file if touched, with the same contents. The advice is only a hint; a failure
+    // leaves the pages mapped and changes nothing else.
+    let _ = unsafe {
+        mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, data.len())
+    };
+}
+
+#[cfg(not(unix))]
+fn release(_: &memmap2::Mmap, _: &[u8]) {}

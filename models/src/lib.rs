@@ -33,6 +33,7 @@ pub use infill::{CanvasCache, InfillOutput, InfillRequest, Segment};
 pub use kernels::panels::ProductPrecision;
 pub use model::{DiffusionModel, LoadOptions, TokenPredictor};
 pub use progress::LoadProgress;
+pub use quant::QuantKind;
 pub use sampler::{
     sample, sample_with_cache, CancelFlag, Canvas, Commit, SampleOutput, SamplerOptions,
     StepObserver, StepTrace, Strategy,

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 
 use crate::chat::ChatTemplate;
-use crate::checkpoint::{load_tensors, Inventory, WeightFiles};
+use crate::checkpoint::{load_quantized, load_tensors, Inventory, Keep, TensorSpec, WeightFiles};
 use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
 use crate::gguf;
 use crate::kernels::panels::ProductPrecision;
 use crate::preflight::checked_specs;
 use crate::progress::{no_progress, LoadProgress, ProgressFn, Throttle};
+use crate::quant::QuantKind;
 use crate::source::ModelSource;
 use crate::tokenizer::{
     resolve_special_tokens, CodeTokenizer, SpecialTokens, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE,
@@ -20,6 +21,10 @@ use crate::tokenizer::{
 use crate::transformer::{KvCache, Transformer};
 
 pub const CONFIG_FILE: &str = "config.json";
+
+/// The output head's quantization under `q8` and `q4` alike: the logits decide every token, and
+/// the head is a small part of a large model's weights.
+const HEAD_QUANT: QuantKind = QuantKind::Q8;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -30,9 +35,27 @@ pub struct LoadOptions {
     /// Results move in the third significant digit: off here, so the library computes exactly
     /// by default; the server turns it on for speed.
     pub bf16_products: bool,
+    /// Quantize the layers' matrices as they load (`dtype` `q8` or `q4`): only the blocks are
+    /// kept, and products run on the engine's integer kernels (f32 activations between them).
+    /// The embedding stays bf16, norms and biases f32, and the output head is q8 either way.
+    pub quantize: Option<QuantKind>,
 }
 
 impl LoadOptions {
+    /// The options a dtype name asks for (`f32`, `bf16`, `q8`, `q4`); `None` for other names.
+    pub fn for_dtype(name: &str, bf16_products: bool) -> Option<Self> {
+        let quantize = crate::checkpoint::parse_quantization(name);
+        let dtype = match quantize {
+            Some(_) => DType::F32,
+            None => crate::checkpoint::parse_dtype(name)?,
+        };
+        Some(LoadOptions {
+            dtype,
+            bf16_products,
+            quantize,
+        })
+    }
+
     /// The arithmetic of the weight products `bf16_products` asks for.
     pub fn product_precision(&self) -> ProductPrecision {
         match self.bf16_products {
@@ -47,6 +70,7 @@ impl Default for LoadOptions {
         LoadOptions {
             dtype: DType::F32,
             bf16_products: false,
+            quantize: None,
         }
     }
 }
@@ -208,14 +232,37 @@ impl DiffusionModel {
             }
         };
         read(0);
-        let tensors = load_tensors(weights.files(), &specs, dtype, &device, &mut read)?;
-        let transformer =
-            Transformer::from_tensors(cfg, tensors, dtype, &device, options.product_precision())?;
+        let transformer = match options.quantize {
+            None => {
+                let tensors = load_tensors(weights.files(), &specs, dtype, &device, &mut read)?;
+                Transformer::from_tensors(
+                    cfg,
+                    tensors,
+                    dtype,
+                    &device,
+                    options.product_precision(),
+                )?
+            }
+            Some(kind) => {
+                let names = crate::transformer::WeightNames::of(cfg.family);
+                let keep = |spec: &TensorSpec| match () {
+                    _ if spec.name == names.embed => Keep::As(DType::BF16),
+                    _ if spec.shape.len() != 2 => Keep::As(DType::F32),
+                    _ if spec.name == names.head => Keep::Quantized(HEAD_QUANT),
+                    _ => Keep::Quantized(kind),
+                };
+                let (tensors, quantized) =
+                    load_quantized(weights.files(), &specs, &keep, &device, &mut read)?;
+                Transformer::from_quantized(cfg, tensors, quantized, &device, HEAD_QUANT)?
+            }
+        };
         tracing::info!(
             dir = %dir.display(),
             family = ?transformer.config().family,
             params = transformer.config().parameter_count(),
             ?dtype,
+            quantize = ?options.quantize,
+            resident_mb = transformer.resident_bytes() / 1_000_000,
             "model loaded"
         );
         let tc_path = dir.join(TOKENIZER_CONFIG_FILE);
@@ -252,6 +299,11 @@ impl DiffusionModel {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Bytes the weights hold in memory (see [`Transformer::resident_bytes`]).
+    pub fn resident_bytes(&self) -> usize {
+        self.transformer.resident_bytes()
     }
 
     pub fn transformer(&self) -> &Transformer {

@@ -190,3 +190,40 @@ fn special_tokens_come_from_the_checkpoint_files() {
         .is_end(tok.token_to_id("<|eot|>").unwrap()));
     assert_ne!(dream.special_tokens().mask, llada.special_tokens().mask);
 }
+
+/// q8 weights (and q8 inputs to each product) move the tiny fixtures' logits by 1.20-1.25% of
+/// their scale (measured on the three fixtures); the bound leaves twice that.
+const Q8_BOUND: f32 = 2.5e-2;
+/// q4 weights (16 levels a block; the head stays q8): 6.9-7.6% measured likewise; twice that.
+const Q4_BOUND: f32 = 1.5e-1;
+
+#[test]
+fn quantized_weights_stay_within_their_bounds_and_hold_fewer_bytes() {
+    let f32_bytes = load("llada-tiny").resident_bytes();
+    for name in ["dream-tiny", "dream-tiny-bf16", "llada-tiny"] {
+        let (ids, expected) = reference(name);
+        let mut bytes = Vec::new();
+        for (dtype, bound) in [("q8", Q8_BOUND), ("q4", Q4_BOUND)] {
+            let options = LoadOptions::for_dtype(dtype, false).unwrap();
+            let model = DiffusionModel::load_dir(&fixture(name), &options).unwrap();
+            let err = relative_error(&model.raw_logits(&ids).unwrap(), &expected);
+            eprintln!("{name}: {dtype} relative error {err:e}");
+            assert!(err < bound, "{name} {dtype}: relative error {err}");
+            assert!(
+                err > 0.0,
+                "{name} {dtype}: quantized weights change the logits"
+            );
+            bytes.push(model.resident_bytes());
+        }
+        eprintln!("{name}: resident bytes q8 {} q4 {}", bytes[0], bytes[1]);
+        assert!(bytes[1] < bytes[0], "{name}: q4 holds fewer bytes than q8");
+    }
+    // llada-tiny is an f32 checkpoint: its f32 model holds the most.
+    let q8 = DiffusionModel::load_dir(
+        &fixture("llada-tiny"),
+        &LoadOptions::for_dtype("q8", false).unwrap(),
+    )
+    .unwrap()
+    .resident_bytes();
+    assert!(q8 < f32_bytes / 2, "q8 {q8} bytes against f32 {f32_bytes}");
+}

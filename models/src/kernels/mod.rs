@@ -6,5 +6,7 @@
 pub(crate) mod activation;
 pub(crate) mod attention;
 pub(crate) mod panels;
+pub(crate) mod quant_kernels;
+pub(crate) mod quant_panels;
 pub(crate) mod rope;
 pub(crate) mod softmax;

@@ -91,6 +91,11 @@ impl Bf16Panels {
         Some(Bf16Panels { bits, pairs, k, n })
     }
 
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        2 * self.bits.len() + 4 * self.pairs.len()
+    }
+
     /// `x` `[m, k]`, row-major, times the matrix: `[m, n]`.
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
         let isa = kernel::isa().expect("panels are made only where a kernel runs");

@@ -64,16 +64,21 @@ impl Attention {
         let mut projections = Vec::with_capacity(3);
         let mut biases = Vec::with_capacity(3);
         for (w, b) in [(Q, QBias), (K, KBias), (V, VBias)] {
-            projections.push(weights.layer(layer, w)?);
+            projections.push(weights.layer_matrix(layer, w)?);
             biases.push(weights.layer_bias(layer, b)?);
         }
         Ok(Attention {
-            qkv: Dense::fused(&projections, &biases, precision)?,
-            o: Dense::new(&weights.layer(layer, O)?, None, precision)?,
+            qkv: Dense::fused_matrices(projections, &biases, precision)?,
+            o: Dense::from_matrix(weights.layer_matrix(layer, O)?, None, precision)?,
             num_heads: cfg.num_heads,
             num_kv_heads: cfg.num_kv_heads,
             head_dim: cfg.head_dim,
         })
+    }
+
+    /// Bytes the projections hold.
+    pub fn bytes(&self) -> usize {
+        self.qkv.bytes() + self.o.bytes()
     }
 
     /// Attention over the rows of `x` (normed hidden states), with `past` keys and values as

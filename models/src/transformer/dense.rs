@@ -10,8 +10,11 @@
 
 use candle_core::Tensor;
 
-use crate::error::Result;
+use super::weights::Matrix;
+use crate::error::{Error, Result};
 use crate::kernels::panels::{self, Bf16Panels, ProductPrecision};
+use crate::kernels::quant_panels::QuantPanels;
+use crate::quant::QuantizedMatrix;
 
 pub(crate) struct Dense {
     weight: Weight,
@@ -25,6 +28,8 @@ enum Weight {
     Panels(Bf16Panels),
     /// `[in, out]`, contiguous: every other case.
     Transposed(Tensor),
+    /// 8- or 4-bit weights in panels (see [`crate::kernels::quant_panels`]).
+    Quantized(QuantPanels),
 }
 
 impl Dense {
@@ -42,6 +47,69 @@ impl Dense {
             None => Weight::Transposed(weight.t()?.contiguous()?),
         };
         Ok(Dense { weight, bias })
+    }
+
+    /// From quantized `[out, in]` blocks.
+    pub fn quantized(weight: &QuantizedMatrix, bias: Option<Tensor>) -> Self {
+        Dense {
+            weight: Weight::Quantized(QuantPanels::new(weight)),
+            bias,
+        }
+    }
+
+    /// From a loaded matrix, quantized or not.
+    pub fn from_matrix(
+        weight: Matrix,
+        bias: Option<Tensor>,
+        precision: ProductPrecision,
+    ) -> Result<Self> {
+        match weight {
+            Matrix::Plain(w) => Dense::new(&w, bias, precision),
+            Matrix::Quantized(q) => Ok(Dense::quantized(&q, bias)),
+        }
+    }
+
+    /// [`fused`](Self::fused) for loaded matrices: all quantized or all plain.
+    pub fn fused_matrices(
+        weights: Vec<Matrix>,
+        biases: &[Option<Tensor>],
+        precision: ProductPrecision,
+    ) -> Result<Self> {
+        let (mut plain, mut quantized) = (Vec::new(), Vec::new());
+        for w in weights {
+            match w {
+                Matrix::Plain(t) => plain.push(t),
+                Matrix::Quantized(q) => quantized.push(q),
+            }
+        }
+        match (plain.is_empty(), quantized.is_empty()) {
+            (false, true) => Dense::fused(&plain, biases, precision),
+            (true, false) => {
+                let bias: Option<Vec<&Tensor>> = biases.iter().map(Option::as_ref).collect();
+                let bias = bias.map(|b| Tensor::cat(&b, 0)).transpose()?;
+                Ok(Dense::quantized(
+                    &QuantizedMatrix::cat_rows(quantized)?,
+                    bias,
+                ))
+            }
+            _ => Err(Error::InvalidRequest(
+                "fused projections must all be quantized or none".into(),
+            )),
+        }
+    }
+
+    /// Bytes the weight and bias hold.
+    pub fn bytes(&self) -> usize {
+        let weight = match &self.weight {
+            Weight::Panels(p) => p.bytes(),
+            Weight::Transposed(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            Weight::Quantized(q) => q.bytes(),
+        };
+        let bias = self
+            .bias
+            .as_ref()
+            .map_or(0, |b| b.elem_count() * b.dtype().size_in_bytes());
+        weight + bias
     }
 
     /// One layer whose outputs are those of the `[out, in]` `weights`, in order (and their
@@ -68,8 +136,9 @@ impl Dense {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.weight {
             Weight::Panels(p) if panels::accepts(x) => p.forward(x)?,
-            Weight::Panels(_) => {
-                return Err(crate::error::Error::InvalidRequest(format!(
+            Weight::Quantized(q) if panels::accepts(x) => q.forward(x)?,
+            Weight::Panels(_) | Weight::Quantized(_) => {
+                return Err(Error::InvalidRequest(format!(
                     "a {:?} input for f32 weights",
                     x.dtype()
                 )))

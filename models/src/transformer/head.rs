@@ -7,13 +7,14 @@ use candle_nn::ops::rms_norm;
 use super::dense::Dense;
 use crate::error::Result;
 use crate::kernels::panels::ProductPrecision;
+use crate::quant::QuantizedMatrix;
 
 pub(super) struct OutputHead {
     norm: Tensor,
     eps: f32,
     /// The head as stored, `[vocab, hidden]`: where the head is not on bf16 panels, a single
-    /// row's product reads it fastest.
-    weight: Tensor,
+    /// row's product reads it fastest. `None` for a quantized head.
+    weight: Option<Tensor>,
     /// The same as a layer (see `Dense`): bf16 panels, or else transposed, which is faster for
     /// several rows. Costs a second copy of the head where it is not on panels.
     dense: Dense,
@@ -32,8 +33,29 @@ impl OutputHead {
             device: weight.device().clone(),
             norm,
             eps: eps as f32,
-            weight,
+            weight: Some(weight),
         })
+    }
+
+    /// A head of quantized weights.
+    pub fn quantized(norm: Tensor, weight: &QuantizedMatrix, eps: f64) -> Self {
+        OutputHead {
+            dense: Dense::quantized(weight, None),
+            device: norm.device().clone(),
+            norm,
+            eps: eps as f32,
+            weight: None,
+        }
+    }
+
+    /// Bytes the norm and the product's weights hold (not [`stored`](Self::stored)).
+    pub fn bytes(&self) -> usize {
+        self.norm.elem_count() * 4 + self.dense.bytes()
+    }
+
+    /// The head as stored, kept beside the product's weights (it may be the embedding).
+    pub fn stored(&self) -> Option<&Tensor> {
+        self.weight.as_ref()
     }
 
     /// Logits (f32) for the hidden states of `x` `[b, t, hidden]` at `rows` (all when `None`).
@@ -48,10 +70,9 @@ impl OutputHead {
         };
         let x = rms_norm(&x.contiguous()?, &self.norm, self.eps)?;
         let one_row = x.dims().iter().rev().skip(1).product::<usize>() == 1;
-        let logits = if one_row && !self.dense.on_panels() {
-            x.broadcast_matmul(&self.weight.t()?)?
-        } else {
-            self.dense.forward(&x)?
+        let logits = match &self.weight {
+            Some(w) if one_row && !self.dense.on_panels() => x.broadcast_matmul(&w.t()?)?,
+            _ => self.dense.forward(&x)?,
         };
         Ok(logits.to_dtype(DType::F32)?)
     }

@@ -36,6 +36,12 @@ impl DecoderLayer {
         })
     }
 
+    /// Bytes the layer's weights hold.
+    pub fn bytes(&self) -> usize {
+        let norms = (self.attn_norm.elem_count() + self.mlp_norm.elem_count()) * 4;
+        self.attention.bytes() + self.mlp.bytes() + norms
+    }
+
     /// The layer over the rows of `x` `[b, t, hidden]`. Returns the output and the keys and
     /// values the rows attended to (see [`Attention::forward`]).
     pub fn forward(

@@ -18,12 +18,17 @@ pub(super) struct Mlp {
 
 impl Mlp {
     pub fn new(weights: &mut Weights, layer: usize, precision: ProductPrecision) -> Result<Self> {
-        let mut dense = |t: LayerTensor| Dense::new(&weights.layer(layer, t)?, None, precision);
+        let mut dense =
+            |t: LayerTensor| Dense::from_matrix(weights.layer_matrix(layer, t)?, None, precision);
         Ok(Mlp {
             gate: dense(LayerTensor::Gate)?,
             up: dense(LayerTensor::Up)?,
             down: dense(LayerTensor::Down)?,
         })
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.gate.bytes() + self.up.bytes() + self.down.bytes()
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

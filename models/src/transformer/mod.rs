@@ -28,10 +28,11 @@ use self::attention::Past;
 use self::head::OutputHead;
 use self::layer::DecoderLayer;
 use self::rotary::RotaryEmbedding;
-use self::weights::Weights;
+use self::weights::{Matrix, Weights};
 use crate::config::ArchConfig;
 use crate::error::{Error, Result};
 use crate::kernels::panels::ProductPrecision;
+use crate::quant::{QuantKind, QuantizedMatrix};
 use crate::threads::on_pool;
 
 pub use self::kv_cache::KvCache;
@@ -47,6 +48,21 @@ pub struct Transformer {
     rotary: RotaryEmbedding,
 }
 
+/// Quantizes a `[rows, cols]` tensor a few rows at a time, so no f32 copy of the whole of it
+/// (a tied embedding: the largest matrix of a small model) is ever made.
+fn quantize_by_rows(t: &Tensor, kind: QuantKind) -> Result<QuantizedMatrix> {
+    const ROWS: usize = 1024;
+    let (rows, cols) = t.dims2()?;
+    let mut parts = Vec::with_capacity(rows.div_ceil(ROWS));
+    for start in (0..rows).step_by(ROWS) {
+        let n = ROWS.min(rows - start);
+        let part = t.narrow(0, start, n)?.to_dtype(DType::F32)?;
+        let values = part.flatten_all()?.to_vec1::<f32>()?;
+        parts.push(QuantizedMatrix::quantize(kind, &values, n, cols));
+    }
+    QuantizedMatrix::cat_rows(parts)
+}
+
 impl Transformer {
     /// Builds the model from named tensors (already checked against `tensor_specs`).
     pub(crate) fn from_tensors(
@@ -56,12 +72,45 @@ impl Transformer {
         device: &Device,
         precision: ProductPrecision,
     ) -> Result<Self> {
-        let mut weights = Weights::new(&cfg, tensors);
+        let weights = Weights::new(&cfg, tensors);
+        Self::from_weights(cfg, weights, dtype, device, precision, None)
+    }
+
+    /// Builds the model from named tensors and matrices quantized as they were loaded (see
+    /// [`crate::checkpoint::load_quantized`]). A head tied to the embedding is quantized to
+    /// `tied_head`.
+    pub(crate) fn from_quantized(
+        cfg: ArchConfig,
+        tensors: HashMap<String, Tensor>,
+        quantized: HashMap<String, QuantizedMatrix>,
+        device: &Device,
+        tied_head: QuantKind,
+    ) -> Result<Self> {
+        let weights = Weights::with_quantized(&cfg, tensors, quantized);
+        let precision = ProductPrecision::F32;
+        Self::from_weights(cfg, weights, DType::F32, device, precision, Some(tied_head))
+    }
+
+    fn from_weights(
+        cfg: ArchConfig,
+        mut weights: Weights,
+        dtype: DType,
+        device: &Device,
+        precision: ProductPrecision,
+        tied_head: Option<QuantKind>,
+    ) -> Result<Self> {
         let embed = weights.embed()?;
         let final_norm = weights.final_norm()?;
         let head = match cfg.tie_word_embeddings {
-            true => embed.clone(),
-            false => weights.head()?,
+            true => match tied_head {
+                Some(kind) => Matrix::Quantized(quantize_by_rows(&embed, kind)?),
+                None => Matrix::Plain(embed.clone()),
+            },
+            false => weights.head_matrix()?,
+        };
+        let head = match head {
+            Matrix::Plain(w) => OutputHead::new(final_norm, w, cfg.rms_norm_eps, precision)?,
+            Matrix::Quantized(q) => OutputHead::quantized(final_norm, &q, cfg.rms_norm_eps),
         };
         // Every layer has tensors: never reserve more layers than there are tensors.
         let mut layers = Vec::with_capacity(cfg.num_layers.min(weights.remaining()));
@@ -69,7 +118,7 @@ impl Transformer {
             layers.push(DecoderLayer::new(&cfg, &mut weights, l, precision)?);
         }
         Ok(Transformer {
-            head: OutputHead::new(final_norm, head, cfg.rms_norm_eps, precision)?,
+            head,
             rotary: RotaryEmbedding::new(&cfg, dtype, device),
             cfg,
             dtype,
@@ -77,6 +126,17 @@ impl Transformer {
             embed,
             layers,
         })
+    }
+
+    /// Bytes the weights hold in memory: embedding, layers and head, each once.
+    pub fn resident_bytes(&self) -> usize {
+        let size = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        let stored = match self.head.stored() {
+            Some(w) if !self.cfg.tie_word_embeddings => size(w),
+            _ => 0,
+        };
+        let layers: usize = self.layers.iter().map(DecoderLayer::bytes).sum();
+        size(&self.embed) + layers + self.head.bytes() + stored
     }
 
     pub fn config(&self) -> &ArchConfig {
@@ -179,7 +239,9 @@ impl Transformer {
 
     /// Embeddings of `ids` (`batch * seq` of them), `[batch, seq, hidden]`.
     fn embed(&self, ids: &Tensor, batch: usize, seq: usize) -> Result<Tensor> {
-        Ok(self.embed.index_select(ids, 0)?.reshape((batch, seq, ()))?)
+        // A quantized model keeps its embedding in bf16 and computes in f32.
+        let rows = self.embed.index_select(ids, 0)?.to_dtype(self.dtype)?;
+        Ok(rows.reshape((batch, seq, ()))?)
     }
 
     fn padding_bias(&self, keep: &[Vec<bool>], batch: usize, seq: usize) -> Result<Tensor> {

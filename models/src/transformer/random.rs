@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
+use half::bf16;
 use rand::{Rng, SeedableRng};
 
 use super::weights::tensor_specs;
@@ -11,6 +12,7 @@ use super::Transformer;
 use crate::config::ArchConfig;
 use crate::error::Result;
 use crate::kernels::panels::ProductPrecision;
+use crate::quant::{QuantKind, QuantizedMatrix};
 
 impl Transformer {
     /// Deterministic for a seed: weights are uniform with the spread of a 0.02 normal, rounded
@@ -27,22 +29,67 @@ impl Transformer {
         precision: ProductPrecision,
     ) -> Result<Self> {
         let device = Device::Cpu;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let bound = 0.02 * 3f32.sqrt();
         let mut tensors = HashMap::new();
-        for spec in tensor_specs(&cfg) {
-            let n: usize = spec.shape.iter().product();
-            // Norm weights are ones, as a freshly initialised model's.
-            let values: Vec<f32> = if spec.shape.len() == 1 && !spec.name.ends_with("bias") {
-                vec![1.0; n]
-            } else {
-                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-            };
-            let t = Tensor::from_vec(values, spec.shape.as_slice(), &device)?
-                .to_dtype(DType::BF16)?
-                .to_dtype(dtype)?;
-            tensors.insert(spec.name, t);
-        }
+        for_each_random(&cfg, seed, &mut |name, t| {
+            tensors.insert(name, t.to_dtype(dtype)?);
+            Ok(())
+        })?;
         Self::from_tensors(cfg, tensors, dtype, &device, precision)
     }
+
+    /// A random model loaded as `dtype` `q8` or `q4` would load it: each matrix quantized as it
+    /// is made (the head and a tied head in q8), the embedding in bf16.
+    pub fn random_quantized(cfg: ArchConfig, kind: QuantKind, seed: u64) -> Result<Self> {
+        let names = super::weights::WeightNames::of(cfg.family);
+        let (mut tensors, mut quantized) = (HashMap::new(), HashMap::new());
+        for_each_random(&cfg, seed, &mut |name, t| {
+            if let (&[rows, cols], false) = (t.dims(), name == names.embed) {
+                let kind = if name == names.head {
+                    QuantKind::Q8
+                } else {
+                    kind
+                };
+                let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let q = QuantizedMatrix::quantize(kind, &values, rows, cols);
+                quantized.insert(name, q);
+            } else {
+                let dtype = if name == names.embed {
+                    DType::BF16
+                } else {
+                    DType::F32
+                };
+                tensors.insert(name, t.to_dtype(dtype)?);
+            }
+            Ok(())
+        })?;
+        Self::from_quantized(cfg, tensors, quantized, &Device::Cpu, QuantKind::Q8)
+    }
+}
+
+/// Each tensor of a random model in turn, bf16 values: uniform with the spread of a 0.02
+/// normal, norms ones.
+fn for_each_random(
+    cfg: &ArchConfig,
+    seed: u64,
+    take: &mut dyn FnMut(String, Tensor) -> Result<()>,
+) -> Result<()> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let bound = 0.02 * 3f32.sqrt();
+    for spec in tensor_specs(cfg) {
+        let n: usize = spec.shape.iter().product();
+        // Norm weights are ones, as a freshly initialised model's.
+        // Made in bf16 directly: no f32 copy of the largest tensor (the embedding).
+        let values: Vec<bf16> = if spec.shape.len() == 1 && !spec.name.ends_with("bias") {
+            vec![bf16::ONE; n]
+        } else {
+            (0..n)
+                .map(|_| bf16::from_f32(rng.random_range(-bound..bound)))
+                .collect()
+        };
+        take(
+            spec.name,
+            Tensor::from_vec(values, spec.shape.as_slice(), &Device::Cpu)?,
+        )?;
+    }
+    Ok(())
 }

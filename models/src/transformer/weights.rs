@@ -12,6 +12,7 @@ use candle_core::Tensor;
 use crate::checkpoint::TensorSpec;
 use crate::config::{ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::quant::QuantizedMatrix;
 
 /// Weight names of one family.
 pub(crate) struct WeightNames {
@@ -178,26 +179,61 @@ fn layer_shapes(cfg: &ArchConfig) -> Vec<(LayerTensor, Vec<usize>)> {
     layer
 }
 
+/// A weight matrix as loaded: a tensor, or quantized blocks.
+pub(crate) enum Matrix {
+    Plain(Tensor),
+    Quantized(QuantizedMatrix),
+}
+
 /// The loaded tensors (already checked against [`tensor_specs`]), taken by role as the model is
 /// built; each is moved out, so no weight is held twice.
 pub(crate) struct Weights {
     tensors: HashMap<String, Tensor>,
+    /// Matrices quantized as they were loaded (none unless a quantized dtype was asked for).
+    quantized: HashMap<String, QuantizedMatrix>,
     names: WeightNames,
     qkv_bias: bool,
 }
 
 impl Weights {
     pub fn new(cfg: &ArchConfig, tensors: HashMap<String, Tensor>) -> Self {
+        Self::with_quantized(cfg, tensors, HashMap::new())
+    }
+
+    /// With some matrices already quantized.
+    pub fn with_quantized(
+        cfg: &ArchConfig,
+        tensors: HashMap<String, Tensor>,
+        quantized: HashMap<String, QuantizedMatrix>,
+    ) -> Self {
         Weights {
             tensors,
+            quantized,
             names: WeightNames::of(cfg.family),
             qkv_bias: cfg.qkv_bias,
         }
     }
 
+    /// Matrix `t` of layer `layer`, quantized if it was loaded so.
+    pub fn layer_matrix(&mut self, layer: usize, t: LayerTensor) -> Result<Matrix> {
+        self.matrix(self.names.layer(layer, t))
+    }
+
+    /// The output head's matrix (untied models), quantized if it was loaded so.
+    pub fn head_matrix(&mut self) -> Result<Matrix> {
+        self.matrix(self.names.head.clone())
+    }
+
+    fn matrix(&mut self, name: String) -> Result<Matrix> {
+        match self.quantized.remove(&name) {
+            Some(q) => Ok(Matrix::Quantized(q)),
+            None => self.take(name).map(Matrix::Plain),
+        }
+    }
+
     /// How many tensors are left (every layer has some: a bound on the layers to reserve).
     pub fn remaining(&self) -> usize {
-        self.tensors.len()
+        self.tensors.len() + self.quantized.len()
     }
 
     pub fn embed(&mut self) -> Result<Tensor> {
@@ -206,10 +242,6 @@ impl Weights {
 
     pub fn final_norm(&mut self) -> Result<Tensor> {
         self.take(self.names.final_norm.clone())
-    }
-
-    pub fn head(&mut self) -> Result<Tensor> {
-        self.take(self.names.head.clone())
     }
 
     /// Tensor `t` of layer `layer`.

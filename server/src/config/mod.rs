@@ -121,11 +121,13 @@ impl Config {
 
     /// How to load the model these settings name.
     pub fn load_options(&self) -> dllm_models::LoadOptions {
-        dllm_models::LoadOptions {
-            dtype: dllm_models::checkpoint::parse_dtype(&self.dtype)
-                .unwrap_or(dllm_models::DType::F32),
-            bf16_products: self.bf16_products,
-        }
+        // The table admits only the names `for_dtype` takes.
+        dllm_models::LoadOptions::for_dtype(&self.dtype, self.bf16_products).unwrap_or(
+            dllm_models::LoadOptions {
+                bf16_products: self.bf16_products,
+                ..Default::default()
+            },
+        )
     }
 
     /// Applies a settings object: either the keys themselves or nested under `"dllm"`.

@@ -196,11 +196,19 @@ const fn editor(key: &'static str, kind: Kind, default: DefaultValue) -> Setting
 const DTYPES: &[Choice] = &[
     Choice {
         name: "f32",
-        doc: "",
+        doc: "32-bit float weights (bf16 checkpoints on bf16 panels where the CPU allows)",
     },
     Choice {
         name: "bf16",
-        doc: "",
+        doc: "bf16 weights and arithmetic: half of f32's memory, slower on CPUs",
+    },
+    Choice {
+        name: "q8",
+        doc: "8-bit weights in blocks of 32, quantized at load: under half the memory of f32",
+    },
+    Choice {
+        name: "q4",
+        doc: "4-bit weights in blocks of 32 (head in 8-bit), quantized at load: the least memory",
     },
 ];
 
@@ -320,7 +328,10 @@ pub const SETTINGS: &[Setting] = &[
         )
     },
     Setting {
-        doc: "Compute dtype of the model: `bf16` halves its memory but is slower on CPUs.",
+        doc: "Weights of the model: `f32`; `bf16` halves their memory but is slower on CPUs; \
+              `q8` and `q4` quantize the layers' weights as they load (8 or 4 bits, blocks of \
+              32) and multiply them with integer kernels: less memory, faster on CPUs, answers \
+              a little further from f32's (docs/engine.md).",
         on_change: OnChange::ReloadsModel,
         cli: Cli::Flag("dtype"),
         // f32 is the fast path on CPUs; `bf16Products` takes the speed of bf16 where it pays.
