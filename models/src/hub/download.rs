@@ -60,12 +60,18 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        let loopback = is_loopback(&settings.endpoint);
         let builder = || {
-            Http::builder()
+            let builder = Http::builder()
                 .user_agent(concat!("dllm-ls/", env!("CARGO_PKG_VERSION")))
                 .default_headers(headers.clone())
                 .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(READ_TIMEOUT)
+                .timeout(READ_TIMEOUT);
+            // A proxy from HTTPS_PROXY elsewhere cannot reach this machine's loopback.
+            match loopback {
+                true => builder.no_proxy(),
+                false => builder,
+            }
         };
         let same_host = Policy::custom(|attempt| {
             let from = attempt
@@ -267,6 +273,19 @@ fn copy(
     }
 }
 
+/// Whether a hub address is this machine (a local mirror, the tests' hub).
+fn is_loopback(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// An error and its causes on one line: reqwest's own message is only "error sending request".
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -277,4 +296,18 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_endpoints_are_told_apart() {
+        assert!(is_loopback("http://127.0.0.1:8080"));
+        assert!(is_loopback("http://localhost:8080/"));
+        assert!(is_loopback("http://[::1]:8080"));
+        assert!(!is_loopback("https://huggingface.co"));
+        assert!(!is_loopback("https://hf-mirror.com"));
+    }
 }
