@@ -1,6 +1,10 @@
 //! End to end: the real `dllm-ls` binary, spoken to over stdio as an editor would.
 
 mod common;
+#[path = "lsp_e2e/llama_cpp.rs"]
+mod llama_cpp;
+#[path = "lsp_e2e/remote.rs"]
+mod remote;
 #[path = "lsp_e2e/while_loading.rs"]
 mod while_loading;
 
