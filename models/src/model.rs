@@ -9,7 +9,7 @@ use crate::chat::ChatTemplate;
 use crate::checkpoint::{load_quantized, load_tensors, Inventory, Keep, TensorSpec, WeightFiles};
 use crate::config::{read_json, token_ids_in, ArchConfig, Family};
 use crate::error::{Error, Result};
-use crate::gguf;
+use crate::gguf::{self, GgufWeights};
 use crate::kernels::panels::ProductPrecision;
 use crate::preflight::checked_specs;
 use crate::progress::{no_progress, LoadProgress, ProgressFn, Throttle};
@@ -135,14 +135,19 @@ impl DiffusionModel {
 
     /// Loads one GGUF file of architecture `dream` or `llada`, as llama.cpp's converter writes
     /// them: config, tokenizer and special tokens from its metadata, weights dequantized to
-    /// `options.dtype` (see [`crate::gguf`]).
+    /// `options.dtype`, or with `options.quantize` kept in blocks as safetensors checkpoints are
+    /// (a file's own Q8_0 or Q4_0 blocks taken as stored; see [`crate::gguf`]).
     pub fn load_gguf_with_progress(
         path: &Path,
         options: &LoadOptions,
         progress: ProgressFn<'_>,
     ) -> Result<Self> {
         let dtype = load_dtype(options);
-        let g = gguf::load(path, dtype, progress)?;
+        let quantization = options.quantize.map(|kind| gguf::Quantization {
+            kind,
+            head: HEAD_QUANT,
+        });
+        let g = gguf::load(path, dtype, quantization, progress)?;
         let chat = g.chat_template.and_then(|source| {
             let token = |id: Option<u32>| id.and_then(|id| g.tokenizer.id_to_token(id));
             ChatTemplate::from_tokenizer_config(&serde_json::json!({
@@ -151,18 +156,23 @@ impl DiffusionModel {
                 "eos_token": token(g.special.end.first().copied()),
             }))
         });
-        let transformer = Transformer::from_tensors(
-            g.cfg,
-            g.tensors,
-            dtype,
-            &Device::Cpu,
-            options.product_precision(),
-        )?;
+        let device = Device::Cpu;
+        let transformer = match g.weights {
+            GgufWeights::Dense(tensors) => {
+                let precision = options.product_precision();
+                Transformer::from_tensors(g.cfg, tensors, dtype, &device, precision)?
+            }
+            GgufWeights::Quantized(tensors, blocks) => {
+                Transformer::from_quantized(g.cfg, tensors, blocks, &device, HEAD_QUANT)?
+            }
+        };
         tracing::info!(
             file = %path.display(),
             family = ?transformer.config().family,
             params = transformer.config().parameter_count(),
             ?dtype,
+            quantize = ?options.quantize,
+            resident_mb = transformer.resident_bytes() / 1_000_000,
             "model loaded from GGUF"
         );
         Ok(DiffusionModel {

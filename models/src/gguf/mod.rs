@@ -23,6 +23,7 @@ use candle_core::{DType, Tensor};
 use crate::config::ArchConfig;
 use crate::error::{Error, Result};
 use crate::progress::{LoadProgress, ProgressFn, Throttle};
+use crate::quant::QuantizedMatrix;
 use crate::tokenizer::{CodeTokenizer, SpecialTokens};
 
 /// Whether `path` names a GGUF file (by its extension; the magic is checked when it is read).
@@ -33,18 +34,34 @@ pub fn is_gguf_file(path: &Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
+pub(crate) use tensors::Quantization;
+
+/// The weights as the engine will hold them.
+pub(crate) enum GgufWeights {
+    /// Every tensor in the load dtype.
+    Dense(HashMap<String, Tensor>),
+    /// The layers' matrices and the head in blocks; the embedding, norms and biases dense.
+    Quantized(HashMap<String, Tensor>, HashMap<String, QuantizedMatrix>),
+}
+
 /// What a GGUF file holds, checked and loaded.
 pub(crate) struct GgufModel {
     pub cfg: ArchConfig,
-    pub tensors: HashMap<String, Tensor>,
+    pub weights: GgufWeights,
     pub tokenizer: CodeTokenizer,
     pub special: SpecialTokens,
     pub chat_template: Option<String>,
 }
 
 /// Reads a GGUF file: metadata and tokenizer first, then every tensor checked, then the weights,
-/// dequantized to `dtype`. `progress` hears of the weight bytes read.
-pub(crate) fn load(path: &Path, dtype: DType, progress: ProgressFn<'_>) -> Result<GgufModel> {
+/// dequantized to `dtype`, or kept in blocks as `quantization` asks. `progress` hears of the
+/// weight bytes read.
+pub(crate) fn load(
+    path: &Path,
+    dtype: DType,
+    quantization: Option<Quantization>,
+    progress: ProgressFn<'_>,
+) -> Result<GgufModel> {
     let mut file = container::GgufFile::open(path)?;
     let (family, arch_name) = arch::family(&file)?;
     let arch_name = arch_name.to_string();
@@ -76,10 +93,16 @@ pub(crate) fn load(path: &Path, dtype: DType, progress: ProgressFn<'_>) -> Resul
         }
     };
     read(0);
-    let tensors = tensors::load(&mut file, planned, dtype, &mut read)?;
+    let weights = match quantization {
+        None => GgufWeights::Dense(tensors::load(&mut file, planned, dtype, &mut read)?),
+        Some(q) => {
+            let (dense, blocks) = tensors::load_quantized(&mut file, planned, q, &mut read)?;
+            GgufWeights::Quantized(dense, blocks)
+        }
+    };
     Ok(GgufModel {
         cfg,
-        tensors,
+        weights,
         tokenizer,
         special,
         chat_template,

@@ -4,14 +4,17 @@
 //! interleaves each head's rotary halves (llama.cpp's rope layout), Dream's it leaves alone.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 
-use candle_core::quantized::GgmlDType;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
+use half::f16;
 
 use super::container::GgufFile;
 use crate::checkpoint::TensorSpec;
 use crate::config::{ArchConfig, Family};
 use crate::error::{Error, Result};
+use crate::quant::{BlockQ4_0, BlockQ8_0, QuantKind, QuantizedMatrix, BLOCK};
 use crate::transformer::{tensor_specs, LayerTensor, WeightNames};
 
 pub(crate) const EMBED: &str = "token_embd.weight";
@@ -66,11 +69,23 @@ enum Rows {
     RotaryInterleaved(usize),
 }
 
+/// What a tensor is to the model, which decides how a quantized load keeps it.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Embedding,
+    Head,
+    /// A norm or a bias.
+    Vector,
+    /// A layer's matrix.
+    Matrix,
+}
+
 /// One tensor to load: where it is in the file, what the engine calls it and its shape.
 pub(crate) struct GgufTensor {
     gguf: String,
     spec: TensorSpec,
     rows: Rows,
+    role: Role,
 }
 
 /// The embedding's shape `[rows, columns]`, checked to be a matrix.
@@ -188,7 +203,18 @@ fn plan(cfg: &ArchConfig) -> Vec<GgufTensor> {
             let (gguf, rows) = by_engine_name
                 .remove(&spec.name)
                 .expect("every engine tensor has a GGUF name");
-            GgufTensor { gguf, spec, rows }
+            let role = match () {
+                _ if spec.name == names.embed => Role::Embedding,
+                _ if spec.name == names.head => Role::Head,
+                _ if spec.shape.len() != 2 => Role::Vector,
+                _ => Role::Matrix,
+            };
+            GgufTensor {
+                gguf,
+                spec,
+                rows,
+                role,
+            }
         })
         .collect()
 }
@@ -257,6 +283,120 @@ pub(crate) fn load(
     Ok(out)
 }
 
+/// How the engine keeps each tensor under `dtype` `q8` or `q4`, as it does for safetensors: the
+/// embedding in bf16, norms and biases in f32, the head in `head` and the other matrices in `kind`.
+#[derive(Clone, Copy)]
+pub(crate) struct Quantization {
+    pub kind: QuantKind,
+    pub head: QuantKind,
+}
+
+/// Reads every tensor, keeping the matrices quantized: blocks already stored in the kind asked
+/// for (Q8_0 for q8, Q4_0 for q4) are taken as they are; other types are dequantized and
+/// quantized again. Only one tensor's f32 values are in memory at a time.
+pub(crate) fn load_quantized(
+    file: &mut GgufFile,
+    tensors: Vec<GgufTensor>,
+    q: Quantization,
+    read: &mut dyn FnMut(u64),
+) -> Result<(HashMap<String, Tensor>, HashMap<String, QuantizedMatrix>)> {
+    let (mut dense, mut quantized) = (HashMap::new(), HashMap::new());
+    for t in tensors {
+        let stored = file.read_tensor(&t.gguf)?;
+        let bytes = stored.storage_size_in_bytes() as u64;
+        let keep = |dtype| -> Result<Tensor> { Ok(dequantized(&stored, t.rows)?.to_dtype(dtype)?) };
+        let name = t.spec.name.clone();
+        match t.role {
+            Role::Embedding => dense.insert(name, keep(DType::BF16)?),
+            Role::Vector => dense.insert(name, keep(DType::F32)?),
+            Role::Head | Role::Matrix => {
+                let kind = match t.role {
+                    Role::Head => q.head,
+                    _ => q.kind,
+                };
+                quantized.insert(name, quantized_matrix(&stored, t.rows, kind, file.path())?);
+                None
+            }
+        };
+        read(bytes);
+    }
+    Ok((dense, quantized))
+}
+
+/// A tensor's values in f32, rows in the checkpoint's order.
+fn dequantized(stored: &QTensor, rows: Rows) -> Result<Tensor> {
+    let w = stored.dequantize(&Device::Cpu)?;
+    match rows {
+        Rows::RotaryInterleaved(heads) => undo_rotary_interleave(&w, heads),
+        Rows::AsStored => Ok(w),
+    }
+}
+
+/// A matrix as `kind` blocks, taken from the file's own blocks where they are of that kind.
+fn quantized_matrix(
+    stored: &QTensor,
+    rows: Rows,
+    kind: QuantKind,
+    path: &Path,
+) -> Result<QuantizedMatrix> {
+    let (n, cols) = stored.shape().dims2()?;
+    let same = matches!(
+        (stored.dtype(), kind),
+        (GgmlDType::Q8_0, QuantKind::Q8) | (GgmlDType::Q4_0, QuantKind::Q4)
+    );
+    if !same {
+        let w = dequantized(stored, rows)?;
+        let values = w.flatten_all()?.to_vec1::<f32>()?;
+        return Ok(QuantizedMatrix::quantize(kind, &values, n, cols));
+    }
+    let data = stored.data()?;
+    let data = match rows {
+        Rows::AsStored => data.into_owned(),
+        Rows::RotaryInterleaved(heads) => undo_rotary_interleave_rows(&data, n, heads),
+    };
+    let bad = |e: Error| super::container::corrupt(path, e.to_string());
+    match kind {
+        QuantKind::Q8 => QuantizedMatrix::from_q8_0(q8_0_blocks(&data), n, cols).map_err(bad),
+        QuantKind::Q4 => QuantizedMatrix::from_q4_0(q4_0_blocks(&data), n, cols).map_err(bad),
+    }
+}
+
+/// [`undo_rotary_interleave`] on a matrix's stored rows (each row's blocks are contiguous).
+fn undo_rotary_interleave_rows(data: &[u8], rows: usize, heads: usize) -> Vec<u8> {
+    let row_bytes = data.len() / rows;
+    let (head_dim, half) = (rows / heads, rows / heads / 2);
+    let mut out = vec![0u8; data.len()];
+    for r in 0..rows {
+        // Stored row h*hd + 2i + j holds checkpoint row h*hd + j*hd/2 + i.
+        let (h, within) = (r / head_dim, r % head_dim);
+        let (i, j) = (within / 2, within % 2);
+        let to = h * head_dim + j * half + i;
+        out[to * row_bytes..(to + 1) * row_bytes]
+            .copy_from_slice(&data[r * row_bytes..(r + 1) * row_bytes]);
+    }
+    out
+}
+
+/// llama.cpp's `block_q8_0` bytes: an f16 scale, then 32 signed weights.
+fn q8_0_blocks(data: &[u8]) -> Vec<BlockQ8_0> {
+    data.chunks_exact(2 + BLOCK)
+        .map(|c| BlockQ8_0 {
+            d: f16::from_le_bytes([c[0], c[1]]),
+            qs: std::array::from_fn(|i| c[2 + i] as i8),
+        })
+        .collect()
+}
+
+/// llama.cpp's `block_q4_0` bytes: an f16 scale, then 32 weights in nibbles.
+fn q4_0_blocks(data: &[u8]) -> Vec<BlockQ4_0> {
+    data.chunks_exact(2 + BLOCK / 2)
+        .map(|c| BlockQ4_0 {
+            d: f16::from_le_bytes([c[0], c[1]]),
+            qs: std::array::from_fn(|i| c[2 + i]),
+        })
+        .collect()
+}
+
 /// Inverts LLaDAModel.permute: within each head, stored row `2i + j` is checkpoint row
 /// `j * head_dim / 2 + i` (the halves rotary embeddings pair, interleaved).
 fn undo_rotary_interleave(w: &Tensor, heads: usize) -> Result<Tensor> {
@@ -299,6 +439,21 @@ mod tests {
         // And the interleave is real: head 0's rows 0..2 and 2..4 alternate.
         let p = permute(&w, 1).to_vec2::<f32>().unwrap();
         assert_eq!(p[1], w.to_vec2::<f32>().unwrap()[6]);
+    }
+
+    #[test]
+    fn stored_blocks_are_reordered_as_the_values_are() {
+        let w = Tensor::randn(0f32, 1.0, (12, 64), &Device::Cpu).unwrap();
+        let stored = QTensor::quantize(&permute(&w, 3), GgmlDType::Q8_0).unwrap();
+        let path = Path::new("test.gguf");
+        let m = quantized_matrix(&stored, Rows::RotaryInterleaved(3), QuantKind::Q8, path);
+        let expected = undo_rotary_interleave(&stored.dequantize(&Device::Cpu).unwrap(), 3)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(m.unwrap().dequantize(), expected);
     }
 
     #[test]
