@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release -p dllm-models --features bench --example bench_step [-- --canvas 512 --masked 32 --reps 3]
 //!     cargo run --release -p dllm-models --features bench --example bench_step -- --model models/default
-//!     cargo run --release -p dllm-models --features bench --example bench_step -- --weights [--canvas 1032 --reps 3]
+//!     cargo run --release -p dllm-models --features bench --example bench_step -- --weights [--canvas 1032 --reps 3] [--shape dream-7b --layers 2]
 //!
 //! `--weights`: the weight formats side by side (f32 products, bf16 products, q8, q4), each in a
 //! child process of its own so each peak RSS is its own: a full pass over the canvas (head on
@@ -188,11 +188,41 @@ fn rss_mib() -> f64 {
 
 const VARIANTS: [&str; 4] = ["f32", "bf16-products", "q8", "q4"];
 
+/// `--shape qwen` (the default: Qwen2.5-0.5B's) or `dream-7b` (Dream-7B's, from its
+/// config.json, as `bench_infill` has it), cut to `--layers N` when given.
+fn weights_shape() -> (String, ArchConfig) {
+    let args: Vec<String> = std::env::args().collect();
+    let shape = args
+        .iter()
+        .position(|a| a == "--shape")
+        .and_then(|i| args.get(i + 1))
+        .map_or("qwen", String::as_str);
+    let mut cfg = match shape {
+        "qwen" => ArchConfig::qwen2_5_0_5b(),
+        "dream-7b" => ArchConfig {
+            vocab_size: 152_064,
+            hidden_size: 3584,
+            intermediate_size: 18_944,
+            num_layers: 28,
+            num_heads: 28,
+            num_kv_heads: 4,
+            head_dim: 128,
+            max_positions: 8192,
+            tie_word_embeddings: false,
+            ..ArchConfig::qwen2_5_0_5b()
+        },
+        other => panic!("unknown shape {other}: qwen or dream-7b"),
+    };
+    let layers = arg("--layers", cfg.num_layers);
+    cfg.num_layers = cfg.num_layers.min(layers);
+    (format!("{shape}, {} layers", cfg.num_layers), cfg)
+}
+
 /// Runs each variant in a child process and prints the table.
 fn bench_weights(canvas: usize, reps: usize) {
-    let cfg = ArchConfig::qwen2_5_0_5b();
+    let (name, cfg) = weights_shape();
     println!(
-        "Qwen2.5-0.5B-shaped model ({:.0}M parameters, random weights), full pass over {canvas} tokens (head on 32 rows), cached step over 33 columns; {reps} timed runs each (median), {} threads",
+        "{name} ({:.0}M parameters, random weights), full pass over {canvas} tokens (head on 32 rows), cached step over 33 columns; {reps} timed runs each (median), {} threads",
         cfg.parameter_count() as f64 / 1e6,
         candle_core::utils::get_num_threads()
     );
@@ -200,7 +230,19 @@ fn bench_weights(canvas: usize, reps: usize) {
     println!("|---|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("own path");
     for v in VARIANTS {
+        let passed: Vec<String> = std::env::args()
+            .skip(1)
+            .skip_while(|a| a != "--shape")
+            .take(2)
+            .chain(
+                std::env::args()
+                    .skip(1)
+                    .skip_while(|a| a != "--layers")
+                    .take(2),
+            )
+            .collect();
         let out = std::process::Command::new(&exe)
+            .args(passed)
             .args([
                 "--variant",
                 v,
@@ -222,7 +264,7 @@ fn bench_weights(canvas: usize, reps: usize) {
 }
 
 fn bench_variant(variant: &str, canvas: usize, reps: usize) {
-    let cfg = ArchConfig::qwen2_5_0_5b();
+    let (_, cfg) = weights_shape();
     let model = match variant {
         "f32" => Transformer::random(cfg.clone(), DType::F32, 0),
         "bf16-products" => {

@@ -261,7 +261,8 @@ pub fn load_tensors(
     read: &mut dyn FnMut(u64),
 ) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::with_capacity(specs.len());
-    for_each_tensor(files, specs, device, read, &mut |spec, tensor| {
+    for_each_tensor(files, specs, device, read, &mut |spec, stored| {
+        let tensor = stored.tensor()?;
         let tensor = match tensor.dtype() == dtype {
             true => tensor,
             false => tensor.to_dtype(dtype)?,
@@ -291,18 +292,17 @@ pub(crate) fn load_quantized(
     read: &mut dyn FnMut(u64),
 ) -> Result<(HashMap<String, Tensor>, HashMap<String, QuantizedMatrix>)> {
     let (mut tensors, mut quantized) = (HashMap::new(), HashMap::new());
-    for_each_tensor(files, specs, device, read, &mut |spec, tensor| {
-        match (keep(spec), tensor.dims()) {
+    for_each_tensor(files, specs, device, read, &mut |spec, stored| {
+        match (keep(spec), stored.shape) {
             (Keep::Quantized(kind), &[rows, cols]) => {
-                let values = tensor
-                    .to_dtype(DType::F32)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
-                let q = QuantizedMatrix::quantize(kind, &values, rows, cols);
+                let q = QuantizedMatrix::quantize_by_rows(kind, rows, cols, &mut |start, n| {
+                    let part = stored.rows(start, n, cols)?.to_dtype(DType::F32)?;
+                    Ok(part.flatten_all()?.to_vec1::<f32>()?)
+                })?;
                 quantized.insert(spec.name.clone(), q);
             }
             (Keep::As(dtype), _) => {
-                tensors.insert(spec.name.clone(), tensor.to_dtype(dtype)?);
+                tensors.insert(spec.name.clone(), stored.tensor()?.to_dtype(dtype)?);
             }
             (Keep::Quantized(_), dims) => {
                 return Err(Error::InvalidRequest(format!(
@@ -316,7 +316,39 @@ pub(crate) fn load_quantized(
     Ok((tensors, quantized))
 }
 
-/// Reads each requested tensor in its stored dtype, checked, and hands it to `take`. Each
+/// A tensor's bytes in a mapped file, checked against its spec.
+struct Stored<'a> {
+    data: &'a [u8],
+    dtype: DType,
+    shape: &'a [usize],
+    device: &'a Device,
+}
+
+impl Stored<'_> {
+    /// The whole tensor, copied out of the map.
+    fn tensor(&self) -> Result<Tensor> {
+        Ok(Tensor::from_raw_buffer(
+            self.data,
+            self.dtype,
+            self.shape,
+            self.device,
+        )?)
+    }
+
+    /// Rows `start..start + n` of a matrix of `cols` columns, copied out of the map.
+    fn rows(&self, start: usize, n: usize, cols: usize) -> Result<Tensor> {
+        let size = self.dtype.size_in_bytes();
+        let bytes = &self.data[start * cols * size..][..n * cols * size];
+        Ok(Tensor::from_raw_buffer(
+            bytes,
+            self.dtype,
+            &[n, cols],
+            self.device,
+        )?)
+    }
+}
+
+/// Hands each requested tensor, checked, to `take` as it lies in the mapped file. Each
 /// tensor's mapped pages are released once it is read, so a checkpoint's file is never
 /// resident beside what was made from it.
 fn for_each_tensor(
@@ -324,7 +356,7 @@ fn for_each_tensor(
     specs: &[TensorSpec],
     device: &Device,
     read: &mut dyn FnMut(u64),
-    take: &mut dyn FnMut(&TensorSpec, Tensor) -> Result<()>,
+    take: &mut dyn FnMut(&TensorSpec, &Stored) -> Result<()>,
 ) -> Result<()> {
     // Group by file so each shard is mapped and its header parsed once.
     let mut by_file: BTreeMap<&Path, Vec<&TensorSpec>> = BTreeMap::new();
@@ -364,8 +396,13 @@ fn for_each_tensor(
                 name: spec.name.clone(),
                 dtype: format!("{:?}", view.dtype()),
             })?;
-            let tensor = Tensor::from_raw_buffer(view.data(), src, view.shape(), device)?;
-            take(spec, tensor)?;
+            let stored = Stored {
+                data: view.data(),
+                dtype: src,
+                shape: view.shape(),
+                device,
+            };
+            take(spec, &stored)?;
             read(view.data().len() as u64);
             release(&mmap, view.data());
         }

@@ -1,5 +1,6 @@
 //! The blocks (byte for byte llama.cpp's `block_q8_0` and `block_q4_0`) and a matrix of them.
 
+use candle_core::{DType, Tensor};
 use half::f16;
 
 use crate::error::{Error, Result};
@@ -101,6 +102,70 @@ impl QuantizedMatrix {
         }
     }
 
+    /// Quantizes a `[rows, cols]` tensor of any float dtype a few rows at a time, so no f32
+    /// copy of the whole of it (a 7B model's head: 2 GB) is ever made.
+    pub fn quantize_tensor(kind: QuantKind, t: &Tensor) -> Result<Self> {
+        let (rows, cols) = t.dims2()?;
+        Self::quantize_by_rows(kind, rows, cols, &mut |start, n| {
+            let part = t.narrow(0, start, n)?.to_dtype(DType::F32)?;
+            Ok(part.flatten_all()?.to_vec1::<f32>()?)
+        })
+    }
+
+    /// Quantizes a `[rows, cols]` matrix whose rows `start..start + n` `rows_at` gives as f32,
+    /// about a million values at a time, into blocks allocated once.
+    pub fn quantize_by_rows(
+        kind: QuantKind,
+        rows: usize,
+        cols: usize,
+        rows_at: &mut dyn FnMut(usize, usize) -> Result<Vec<f32>>,
+    ) -> Result<Self> {
+        let step = ((1 << 20) / cols.max(1)).max(1);
+        let per_row = cols.div_ceil(BLOCK);
+        let mut all = match kind {
+            QuantKind::Q8 => QuantizedMatrix::Q8 {
+                blocks: Vec::with_capacity(rows * per_row),
+                rows: 0,
+                cols,
+            },
+            QuantKind::Q4 => QuantizedMatrix::Q4 {
+                blocks: Vec::with_capacity(rows * per_row),
+                rows: 0,
+                cols,
+            },
+        };
+        for start in (0..rows).step_by(step) {
+            let n = step.min(rows - start);
+            all.append(Self::quantize(kind, &rows_at(start, n)?, n, cols));
+        }
+        Ok(all)
+    }
+
+    /// Adds the rows of `part`, of the same kind and width.
+    fn append(&mut self, part: QuantizedMatrix) {
+        match (self, part) {
+            (
+                QuantizedMatrix::Q8 { blocks, rows, .. },
+                QuantizedMatrix::Q8 {
+                    blocks: b, rows: n, ..
+                },
+            ) => {
+                blocks.extend(b);
+                *rows += n;
+            }
+            (
+                QuantizedMatrix::Q4 { blocks, rows, .. },
+                QuantizedMatrix::Q4 {
+                    blocks: b, rows: n, ..
+                },
+            ) => {
+                blocks.extend(b);
+                *rows += n;
+            }
+            _ => unreachable!("parts of one kind"),
+        }
+    }
+
     pub fn kind(&self) -> QuantKind {
         match self {
             QuantizedMatrix::Q8 { .. } => QuantKind::Q8,
@@ -170,7 +235,11 @@ impl QuantizedMatrix {
                         all.extend(blocks);
                     }
                 }
-                QuantizedMatrix::Q8 { blocks: all, rows, cols }
+                QuantizedMatrix::Q8 {
+                    blocks: all,
+                    rows,
+                    cols,
+                }
             }
             QuantKind::Q4 => {
                 let mut all = Vec::new();
@@ -179,7 +248,11 @@ impl QuantizedMatrix {
                         all.extend(blocks);
                     }
                 }
-                QuantizedMatrix::Q4 { blocks: all, rows, cols }
+                QuantizedMatrix::Q4 {
+                    blocks: all,
+                    rows,
+                    cols,
+                }
             }
         })
     }

@@ -48,21 +48,6 @@ pub struct Transformer {
     rotary: RotaryEmbedding,
 }
 
-/// Quantizes a `[rows, cols]` tensor a few rows at a time, so no f32 copy of the whole of it
-/// (a tied embedding: the largest matrix of a small model) is ever made.
-fn quantize_by_rows(t: &Tensor, kind: QuantKind) -> Result<QuantizedMatrix> {
-    const ROWS: usize = 1024;
-    let (rows, cols) = t.dims2()?;
-    let mut parts = Vec::with_capacity(rows.div_ceil(ROWS));
-    for start in (0..rows).step_by(ROWS) {
-        let n = ROWS.min(rows - start);
-        let part = t.narrow(0, start, n)?.to_dtype(DType::F32)?;
-        let values = part.flatten_all()?.to_vec1::<f32>()?;
-        parts.push(QuantizedMatrix::quantize(kind, &values, n, cols));
-    }
-    QuantizedMatrix::cat_rows(parts)
-}
-
 impl Transformer {
     /// Builds the model from named tensors (already checked against `tensor_specs`).
     pub(crate) fn from_tensors(
@@ -103,7 +88,7 @@ impl Transformer {
         let final_norm = weights.final_norm()?;
         let head = match cfg.tie_word_embeddings {
             true => match tied_head {
-                Some(kind) => Matrix::Quantized(quantize_by_rows(&embed, kind)?),
+                Some(kind) => Matrix::Quantized(QuantizedMatrix::quantize_tensor(kind, &embed)?),
                 None => Matrix::Plain(embed.clone()),
             },
             false => weights.head_matrix()?,

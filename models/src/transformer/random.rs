@@ -43,15 +43,13 @@ impl Transformer {
         let names = super::weights::WeightNames::of(cfg.family);
         let (mut tensors, mut quantized) = (HashMap::new(), HashMap::new());
         for_each_random(&cfg, seed, &mut |name, t| {
-            if let (&[rows, cols], false) = (t.dims(), name == names.embed) {
+            if let (&[_, _], false) = (t.dims(), name == names.embed) {
                 let kind = if name == names.head {
                     QuantKind::Q8
                 } else {
                     kind
                 };
-                let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                let q = QuantizedMatrix::quantize(kind, &values, rows, cols);
-                quantized.insert(name, q);
+                quantized.insert(name, QuantizedMatrix::quantize_tensor(kind, &t)?);
             } else {
                 let dtype = if name == names.embed {
                     DType::BF16
