@@ -379,6 +379,25 @@ mod tests {
     }
 
     #[test]
+    fn quantized_dtypes_reach_the_load_options_and_reload_the_model() {
+        let mut c = Config::default();
+        assert_eq!(c.load_options().quantize, None);
+        for (name, kind) in [
+            ("q8", dllm_models::QuantKind::Q8),
+            ("q4", dllm_models::QuantKind::Q4),
+        ] {
+            let applied = c.apply(&json!({ "dtype": name }));
+            assert!(applied.warnings.is_empty() && applied.reload_model, "{name}");
+            let options = c.load_options();
+            assert_eq!(options.quantize, Some(kind));
+            assert_eq!(options.dtype, dllm_models::DType::F32, "activations stay f32");
+        }
+        let applied = c.apply(&json!({"dtype": "q3"}));
+        assert!(!applied.warnings.is_empty(), "an unknown dtype is refused");
+        assert_eq!(c.load_options().quantize, Some(dllm_models::QuantKind::Q4));
+    }
+
+    #[test]
     fn nested_under_dllm_and_null_clears_optional_values() {
         let mut c = Config::default();
         let applied =
