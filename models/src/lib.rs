@@ -17,6 +17,7 @@ pub mod model;
 mod preflight;
 pub mod progress;
 pub mod quant;
+pub mod resident;
 pub mod sampler;
 pub mod source;
 #[cfg(test)]
