@@ -479,6 +479,13 @@ fn with_no_model_configured_the_embedded_default_model_serves() {
             .contains("embedded default model"),
         "{status}"
     );
+    // Users plan memory by the weights' resident size and format.
+    assert!(status["residentMb"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(status["weights"], "f32", "{status}");
+    assert!(
+        status["model"].as_str().unwrap().ends_with(", f32)"),
+        "{status}"
+    );
     let unpacked: Vec<_> = std::fs::read_dir(cache.path())
         .unwrap()
         .flatten()

@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use dllm_models::{
-    CancelFlag, CanvasCache, ChatTemplate, DiffusionModel, InfillOutput, InfillRequest,
-    LoadOptions, LoadProgress, ModelSource, SamplerOptions,
+    CancelFlag, CanvasCache, ChatTemplate, DType, DiffusionModel, InfillOutput, InfillRequest,
+    LoadOptions, LoadProgress, ModelSource, QuantKind, SamplerOptions,
 };
 use tokio::sync::oneshot;
 
@@ -20,8 +20,30 @@ use crate::default_model;
 pub enum ModelStatus {
     NotLoaded,
     Loading(String),
-    Ready(String),
+    Ready(LoadedModel),
     Failed(String),
+}
+
+/// What `dllm.status` says of a loaded model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedModel {
+    /// The model, its family, size and weight format, in words.
+    pub description: String,
+    /// Bytes the weights hold in memory ([`DiffusionModel::resident_bytes`]).
+    pub resident_bytes: u64,
+    /// How the weights are stored: `f32`, `bf16`, `q8` or `q4`.
+    pub weights: &'static str,
+}
+
+/// The name of the weight format `options` load: the quantization when there is one.
+fn weight_format(options: &LoadOptions) -> &'static str {
+    match (options.quantize, options.dtype) {
+        (Some(QuantKind::Q8), _) => "q8",
+        (Some(QuantKind::Q4), _) => "q4",
+        (None, DType::BF16) => "bf16",
+        (None, DType::F16) => "f16",
+        (None, _) => "f32",
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,13 +126,13 @@ fn load(
     };
     let loaded = DiffusionModel::load_with_progress(&source, options, progress)
         .map_err(|e| e.to_string())?;
-    let dtype = options.dtype;
     let cfg = loaded.config();
     let description = format!(
-        "{} ({:?}, {:.1}M parameters, {dtype:?})",
+        "{} ({:?}, {:.1}M parameters, {})",
         label(model),
         cfg.family,
-        cfg.parameter_count() as f64 / 1e6
+        cfg.parameter_count() as f64 / 1e6,
+        weight_format(options)
     );
     Ok((loaded, description))
 }
@@ -188,8 +210,13 @@ impl Worker {
         match result {
             Ok((model, description)) => {
                 *self.chat.lock().unwrap() = model.chat_template().cloned();
+                let loaded = LoadedModel {
+                    description: description.clone(),
+                    resident_bytes: model.resident_bytes() as u64,
+                    weights: weight_format(options),
+                };
                 self.model = Some(model);
-                self.set_status(ModelStatus::Ready(description.clone()));
+                self.set_status(ModelStatus::Ready(loaded));
                 Ok(description)
             }
             Err(e) => {

@@ -87,7 +87,8 @@ pub(crate) struct CommandOutcome {
 }
 
 /// What `dllm.status` answers: `{"state": "not_loaded"}`, `{"state": "loading", "model": …}`
-/// with the load's [`LoadingProgress`] fields once it reports, `{"state": "ready", "model": …}`
+/// with the load's [`LoadingProgress`] fields once it reports, `{"state": "ready", "model": …,
+/// "residentMb": …, "weights": "f32" | "bf16" | "q8" | "q4"}` (a remote engine: the model only)
 /// or `{"state": "failed", "error": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -100,6 +101,12 @@ pub(crate) enum Status {
     },
     Ready {
         model: String,
+        /// Megabytes (10^6 bytes) the weights hold in memory; a remote engine has none here.
+        #[serde(rename = "residentMb", skip_serializing_if = "Option::is_none")]
+        resident_mb: Option<u64>,
+        /// The weight format loaded: `f32`, `bf16`, `q8` or `q4`; none for a remote engine.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        weights: Option<&'static str>,
     },
     Failed {
         error: String,
@@ -192,7 +199,11 @@ impl Status {
                 model,
                 progress: progress.map(LoadingProgress::from),
             },
-            ModelStatus::Ready(model) => Status::Ready { model },
+            ModelStatus::Ready(loaded) => Status::Ready {
+                model: loaded.description,
+                resident_mb: Some(loaded.resident_bytes.div_ceil(MB)),
+                weights: Some(loaded.weights),
+            },
             ModelStatus::Failed(error) => Status::Failed { error },
         }
     }
@@ -201,7 +212,17 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::LoadedModel;
     use serde_json::json;
+
+    /// A loaded model of 2.5 MB of q8 weights.
+    fn ready() -> LoadedModel {
+        LoadedModel {
+            description: "m".into(),
+            resident_bytes: 2_500_000,
+            weights: "q8",
+        }
+    }
 
     #[test]
     fn names_round_trip() {
@@ -224,8 +245,8 @@ mod tests {
             json!({"state": "loading", "model": "m"})
         );
         assert_eq!(
-            json(ModelStatus::Ready("m".into())),
-            json!({"state": "ready", "model": "m"})
+            json(ModelStatus::Ready(ready())),
+            json!({"state": "ready", "model": "m", "residentMb": 3, "weights": "q8"})
         );
         assert_eq!(
             json(ModelStatus::Failed("e".into())),
@@ -272,12 +293,12 @@ mod tests {
         );
         // Progress outside a load is not shown.
         let ready = Status::new(
-            ModelStatus::Ready("m".into()),
+            ModelStatus::Ready(ready()),
             Some(LoadProgress::Loading { done: 1, total: 2 }),
         );
         assert_eq!(
             serde_json::to_value(ready).unwrap(),
-            json!({"state": "ready", "model": "m"})
+            json!({"state": "ready", "model": "m", "residentMb": 3, "weights": "q8"})
         );
     }
 
@@ -317,6 +338,8 @@ mod tests {
             },
             Status::Ready {
                 model: String::new(),
+                resident_mb: None,
+                weights: None,
             },
             Status::Failed {
                 error: String::new(),

@@ -35,7 +35,7 @@ function M.check()
     if not status then
       error("dllm.status failed: " .. tostring(err))
     elseif status.state == "ready" then
-      ok("model loaded: " .. (status.model or ""))
+      ok("model loaded: " .. (status.model or "") .. (status.residentMb and (", weights " .. status.residentMb .. " MB in memory") or ""))
     elseif status.state == "failed" then
       error("model failed to load: " .. (status.error or ""))
     else

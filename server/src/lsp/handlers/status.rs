@@ -36,6 +36,8 @@ pub(crate) fn status(backend: &Backend) -> LspResult<StatusReport> {
                         model.as_deref().unwrap_or("the remote engine"),
                         endpoint.as_deref().unwrap_or("no endpoint")
                     ),
+                    resident_mb: None,
+                    weights: None,
                 },
             };
             StatusReport {
