@@ -45,7 +45,8 @@ pub fn pull(args: PullArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Lists the checkpoints in the hub cache: id, revision, commit, size on disk, family.
+/// Lists the checkpoints in the hub cache: id, revision, commit, size on disk, the weights'
+/// expected size in memory at dtype f32 (the default), q8 and q4, family.
 pub fn models() -> Result<(), CliError> {
     let cache = HubSettings::from_env().cache;
     let models = cached_models(&cache).map_err(|e| CliError {
@@ -56,7 +57,15 @@ pub fn models() -> Result<(), CliError> {
         eprintln!("dllm-ls: no models in {}", cache.display());
         return Ok(());
     }
-    println!("{}", row("ID", "REVISION", "COMMIT", "SIZE", "FAMILY"));
+    let header = Row {
+        id: "ID",
+        revision: "REVISION",
+        commit: "COMMIT",
+        size: "SIZE",
+        memory: ["MEM F32", "MEM Q8", "MEM Q4"].map(String::from),
+        family: "FAMILY",
+    };
+    println!("{header}");
     for model in &models {
         println!("{}", line(model));
     }
@@ -68,15 +77,44 @@ fn line(model: &CachedModel) -> String {
         [] => "-".to_string(),
         refs => refs.join(","),
     };
-    row(
-        &model.id,
-        &refs,
-        &model.commit[..model.commit.len().min(12)],
-        &HumanBytes(model.repo_bytes).to_string(),
-        &model.family,
-    )
+    let memory = match model.resident {
+        Some(r) => [r.default, r.q8, r.q4].map(|b| HumanBytes(b).to_string()),
+        None => ["-", "-", "-"].map(String::from),
+    };
+    Row {
+        id: &model.id,
+        revision: &refs,
+        commit: &model.commit[..model.commit.len().min(12)],
+        size: &HumanBytes(model.repo_bytes).to_string(),
+        memory,
+        family: &model.family,
+    }
+    .to_string()
 }
 
-fn row(id: &str, revision: &str, commit: &str, size: &str, family: &str) -> String {
-    format!("{id:<40} {revision:<10} {commit:<12} {size:>11}  {family}")
+/// One line of the listing; `memory` is the weights' resident size at f32, q8 and q4.
+struct Row<'a> {
+    id: &'a str,
+    revision: &'a str,
+    commit: &'a str,
+    size: &'a str,
+    memory: [String; 3],
+    family: &'a str,
+}
+
+impl std::fmt::Display for Row<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Row {
+            id,
+            revision,
+            commit,
+            size,
+            memory: [f32, q8, q4],
+            family,
+        } = self;
+        write!(
+            f,
+            "{id:<40} {revision:<10} {commit:<12} {size:>11} {f32:>11} {q8:>11} {q4:>11}  {family}"
+        )
+    }
 }

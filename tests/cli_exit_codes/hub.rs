@@ -76,6 +76,21 @@ fn pull_fills_the_cache_that_models_lists_and_model_commands_load_offline() {
     for field in ["main", &COMMIT[..12], "Dream"] {
         assert!(row.contains(field), "{field} not in {row:?}");
     }
+    // Beside the size on disk, the weights' expected size in memory at f32, q8 and q4, as the
+    // models crate works it out from the headers (its unit test checks that against loads).
+    let header = listed.stdout.lines().next().unwrap();
+    for column in ["SIZE", "MEM F32", "MEM Q8", "MEM Q4"] {
+        assert!(header.contains(column), "{column} not in {header:?}");
+    }
+    let sizes = dllm_models::resident::expected_resident_sizes(&snapshot).unwrap();
+    assert!(sizes.q4 < sizes.q8 && sizes.q8 < sizes.default, "{sizes:?}");
+    // ID REVISION COMMIT, then size on disk and memory at f32, q8, q4: each "<number> <unit>".
+    let words: Vec<&str> = row.split_whitespace().collect();
+    let shown: Vec<f64> = words[3..11].chunks(2).map(human_bytes).collect();
+    for (shown, want) in shown[1..].iter().zip([sizes.default, sizes.q8, sizes.q4]) {
+        let off = (shown - want as f64).abs() / want as f64;
+        assert!(off < 0.01, "{want} bytes shown as {shown} in {row:?}");
+    }
 
     let requests = hub.seen().len();
     let dir = tempfile::tempdir().unwrap();
@@ -127,4 +142,16 @@ fn pull_of_an_unknown_repository_or_a_path_is_one_line_with_the_reason() {
         "{:?}",
         path.stderr
     );
+}
+
+/// Bytes from a size as `dllm-ls models` prints it (`["1.50", "MiB"]`, `["512", "B"]`).
+fn human_bytes(words: &[&str]) -> f64 {
+    let unit = match words[1] {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other}"),
+    };
+    words[0].parse::<f64>().unwrap() * unit
 }

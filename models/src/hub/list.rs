@@ -1,5 +1,6 @@
 //! What the hub cache holds: each model repository with its snapshots, what they take on disk,
-//! and the family their config names, for `dllm-ls models`.
+//! the family their config names and what their weights will take in memory, for
+//! `dllm-ls models`.
 
 use std::path::Path;
 
@@ -7,6 +8,7 @@ use super::cache::{id_of_folder, RepoCache};
 use super::error::HubError;
 use crate::config::detect_family;
 use crate::model::CONFIG_FILE;
+use crate::resident::{expected_resident_sizes, ResidentSizes};
 
 /// One snapshot of a model repository in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +22,9 @@ pub struct CachedModel {
     pub repo_bytes: u64,
     /// `Dream`, `LLaDA`, or what the config says when dllm-ls cannot run it.
     pub family: String,
+    /// The weights' expected bytes in memory by dtype; `None` when the snapshot's config or
+    /// weight headers do not describe a model dllm-ls loads.
+    pub resident: Option<ResidentSizes>,
 }
 
 /// Every model snapshot in the cache at `cache`, sorted by id; an absent cache holds none.
@@ -38,6 +43,7 @@ pub fn cached_models(cache: &Path) -> Result<Vec<CachedModel>, HubError> {
         let repo_bytes = dir_bytes(&repo.root().join("blobs"));
         let refs = refs_of(repo.root());
         for commit in subdirs(&repo.root().join("snapshots")) {
+            let snapshot = repo.snapshot_dir(&commit);
             models.push(CachedModel {
                 id: id.clone(),
                 refs: refs
@@ -45,7 +51,8 @@ pub fn cached_models(cache: &Path) -> Result<Vec<CachedModel>, HubError> {
                     .filter(|(_, c)| *c == commit)
                     .map(|(r, _)| r.clone())
                     .collect(),
-                family: family_of(&repo.snapshot_dir(&commit).join(CONFIG_FILE)),
+                family: family_of(&snapshot.join(CONFIG_FILE)),
+                resident: expected_resident_sizes(&snapshot).ok(),
                 commit,
                 repo_bytes,
             });
