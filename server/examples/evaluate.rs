@@ -105,6 +105,10 @@ struct Args {
     /// server's default).
     #[arg(long)]
     bf16_products: Option<bool>,
+    /// Weight format, as the server's `dtype` setting (`f32`, `bf16`, `q8`, `q4`; default: the
+    /// server's default), parsed by the same `LoadOptions::for_dtype`.
+    #[arg(long)]
+    dtype: Option<String>,
     /// Semi-autoregressive blocks of this many positions (1: strictly left to right), for every
     /// kind of hole; `--inline-block-length` then overrides it for lines.
     #[arg(long)]
@@ -383,9 +387,14 @@ fn main() -> Result<()> {
         bail!("no files in {}", args.corpus.display());
     }
     let mut config = Config::default();
-    let load = LoadOptions {
-        bf16_products: args.bf16_products.unwrap_or(config.bf16_products),
-        ..config.load_options()
+    let bf16_products = args.bf16_products.unwrap_or(config.bf16_products);
+    let load = match &args.dtype {
+        Some(name) => LoadOptions::for_dtype(name, bf16_products)
+            .with_context(|| format!("unknown --dtype {name:?} (f32, bf16, q8 or q4)"))?,
+        None => LoadOptions {
+            bf16_products,
+            ..config.load_options()
+        },
     };
     let model = DiffusionModel::load_dir(&args.model, &load)
         .with_context(|| format!("loading {}", args.model.display()))?;
@@ -615,6 +624,7 @@ fn main() -> Result<()> {
                 "end_min_probability": s.end_min_probability,
                 "stable_threshold": s.stable_threshold,
                 "bf16_products": load.bf16_products,
+                "dtype": args.dtype.as_deref().unwrap_or(&config.dtype),
                 "refresh_radius": s.refresh_radius,
                 "max_per_step": s.max_per_step,
                 "block_length": s.block_length,
