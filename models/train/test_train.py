@@ -328,10 +328,19 @@ def test_compare_dumps_pairs_holes_and_rejects_other_holes():
     import compare_dumps as C
     old = [{"path": f"p{i}", "truth": "t", "kind": "line", "model_es": float(i % 7)} for i in range(50)]
     new = [dict(h, model_es=h["model_es"] + 2.0) for h in old]
-    n, mean, lo, hi = C.paired(old, new)["line"]
+    r = C.paired(old, new)["line"]
     # every hole 2 points better: the interval is exactly that
-    assert n == 50 and mean == lo == hi == 2.0
+    assert r["n"] == 50 and r["es"] == (2.0, 2.0, 2.0)
+    assert r["changed"] == 0 and r["gate"] == (0.0, 0.0, 0.0)
     new[3]["model_es"] = None  # no answer scores 0
-    assert C.paired(old, new)["line"][1] < 2.0
+    assert C.paired(old, new)["line"]["es"][0] < 2.0
+    # answers changed, and the gate's score moved on those holes only
+    for i in (1, 2):
+        new[i] = dict(new[i], model="other", scores={"min_with_end": 0.5})
+    r = C.paired(old, new)["line"]
+    assert r["changed"] == 2 and r["gate"][0] == 2 * 0.5 / 50
+    summary = {"cells": [{"kind": "line", "model": {"n": 30, "parses": 0.5}},
+                         {"kind": "line", "model": {"n": 10, "parses": 1.0}}]}
+    assert C.parse_rates(summary) == {"line": (15 + 10) / 40}
     with pytest.raises(SystemExit):
         C.paired(old, new[:-1])
