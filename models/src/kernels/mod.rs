@@ -5,6 +5,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod attention;
+pub(crate) mod panel_driver;
 pub(crate) mod panels;
 pub(crate) mod quant_kernels;
 pub(crate) mod quant_panels;

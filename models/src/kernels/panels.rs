@@ -11,7 +11,9 @@
 //! input value and multiplies it into 64 columns (four AVX-512 registers). CPUs without AVX-512
 //! run an AVX2 kernel over the same panels, a quarter of a panel at a time.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{DType, Tensor};
+
+use super::panel_driver::{self as driver, PanelMatrix, Tiling, PARALLEL_FROM};
 use half::bf16;
 use rayon::prelude::*;
 
@@ -20,10 +22,6 @@ pub(crate) const PANEL: usize = 64;
 
 /// Rows of the input per call of the kernel.
 const ROWS: usize = 4;
-
-/// Spread a product over the threads only from this many multiply-adds: below it, waking the
-/// pool costs more than it saves.
-const PARALLEL_FROM: usize = 1 << 17;
 
 /// The arithmetic of products against bf16 panels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -107,7 +105,6 @@ impl Bf16Panels {
         let (k, n) = (self.k, self.n);
         assert!(k > 0 && x.len().is_multiple_of(k), "x is [m, {k}]");
         let m = x.len() / k;
-        let mut out = vec![0f32; m * n];
         let kp = k.div_ceil(2);
         let xpairs: Vec<u32> = if self.pairs.is_empty() {
             Vec::new()
@@ -134,65 +131,40 @@ impl Bf16Panels {
             }
             xp
         };
-        // Tasks write disjoint column ranges of `out`; the address travels as an integer
-        // because raw pointers are not `Send`.
-        let out_addr = out.as_mut_ptr() as usize;
-        let run = |p: usize| {
-            let mut tile = [0f32; ROWS * PANEL];
-            let (c0, width) = (p * PANEL, PANEL.min(n - p * PANEL));
-            for r in (0..m).step_by(ROWS) {
-                let rows = (m - r).min(ROWS);
-                let tile = &mut tile[..rows * PANEL];
-                if self.pairs.is_empty() {
-                    let panel = &self.bits[p * k * PANEL..][..k * PANEL];
-                    kernel::panel_product_on(isa, &x[r * k..][..rows * k], panel, tile);
-                } else {
-                    let pp = &self.pairs[p * kp * PANEL..][..kp * PANEL];
-                    kernel::dot_product(&xpairs[r * kp..][..rows * kp], pp, tile);
-                }
-                for (i, row) in (r..r + rows).enumerate() {
-                    // SAFETY: columns c0..c0+width of each row of `out` belong to this panel
-                    // alone, and `out` outlives the loop.
-                    unsafe {
-                        let dst = (out_addr as *mut f32).add(row * n + c0);
-                        std::ptr::copy_nonoverlapping(tile[i * PANEL..].as_ptr(), dst, width);
-                    }
-                }
-            }
+        let tiling = Tiling {
+            m,
+            k,
+            n,
+            panel: PANEL,
+            rows: ROWS,
         };
-        let panels = n.div_ceil(PANEL);
-        if m * k * n >= PARALLEL_FROM {
-            (0..panels).into_par_iter().for_each(run);
-        } else {
-            (0..panels).for_each(run);
-        }
-        out
+        driver::product(tiling, |p, r, rows, tile| {
+            if self.pairs.is_empty() {
+                let panel = &self.bits[p * k * PANEL..][..k * PANEL];
+                kernel::panel_product_on(isa, &x[r * k..][..rows * k], panel, tile);
+            } else {
+                let pp = &self.pairs[p * kp * PANEL..][..kp * PANEL];
+                kernel::dot_product(&xpairs[r * kp..][..rows * kp], pp, tile);
+            }
+        })
     }
 
     /// `x` `[..., k]` (f32, CPU) times the matrix: `[..., n]`.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.contiguous()?.apply_op1_no_bwd(&Product(self))
+        driver::forward(self, x)
     }
 }
 
-struct Product<'a>(&'a Bf16Panels);
-
-impl CustomOp1 for Product<'_> {
-    fn name(&self) -> &'static str {
-        "bf16-panel-product"
+impl PanelMatrix for Bf16Panels {
+    const NAME: &'static str = "bf16 panel product";
+    fn inputs(&self) -> usize {
+        self.k
     }
-
-    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(all), Some((start, end))) = (x, l.contiguous_offsets()) else {
-            candle_core::bail!("bf16 panel product takes a contiguous f32 tensor")
-        };
-        let mut dims = l.dims().to_vec();
-        if dims.last() != Some(&self.0.k) {
-            candle_core::bail!("bf16 panel product: {dims:?} has not {} inputs", self.0.k)
-        }
-        let out = self.0.matmul(&all[start..end]);
-        *dims.last_mut().expect("checked above") = self.0.n;
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    fn outputs(&self) -> usize {
+        self.n
+    }
+    fn matmul(&self, x: &[f32]) -> Vec<f32> {
+        Bf16Panels::matmul(self, x)
     }
 }
 

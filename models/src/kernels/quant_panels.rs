@@ -15,10 +15,10 @@
 //! groups to a byte (group `g` in the low nibble, `g + 4` in the high). Each sum is corrected by
 //! the offset times the sum of the block's quantized inputs. Scales are f16, `[block][64]`.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::Tensor;
 use half::f16;
-use rayon::prelude::*;
 
+use super::panel_driver::{self as driver, PanelMatrix, Tiling, PARALLEL_FROM};
 use super::quant_kernels::{self as qk, Acts, QIsa};
 use crate::quant::{QuantKind, QuantizedMatrix, BLOCK};
 
@@ -28,9 +28,6 @@ pub(crate) const QPANEL: usize = 64;
 /// Input rows per kernel call: with 64 columns, 3 rows keep integer and float sums in the 32
 /// AVX-512 registers beside the weights.
 pub(crate) const QROWS: usize = 3;
-
-/// Spread a product over the threads only from this many multiply-adds.
-const PARALLEL_FROM: usize = 1 << 17;
 
 /// A `[k, n]` matrix (k inputs, n outputs) of quantized weights in panels.
 #[derive(Debug)]
@@ -114,63 +111,37 @@ impl QuantPanels {
         let m = x.len() / k;
         let kb = k.div_ceil(BLOCK);
         let acts = Acts::quantize(isa, x, m, k, m * k >= PARALLEL_FROM / 16);
-        let mut out = vec![0f32; m * n];
         let bb = block_bytes(self.kind);
-        // Tasks write disjoint column ranges of `out`; the address travels as an integer
-        // because raw pointers are not `Send`.
-        let out_addr = out.as_mut_ptr() as usize;
-        let run = |p: usize| {
-            let mut tile = [0f32; QROWS * QPANEL];
-            let (c0, width) = (p * QPANEL, QPANEL.min(n - p * QPANEL));
+        let tiling = Tiling {
+            m,
+            k,
+            n,
+            panel: QPANEL,
+            rows: QROWS,
+        };
+        driver::product(tiling, |p, r, rows, tile| {
             let w = &self.data[p * kb * bb..][..kb * bb];
             let s = &self.scales[p * kb * QPANEL..][..kb * QPANEL];
-            for r in (0..m).step_by(QROWS) {
-                let rows = (m - r).min(QROWS);
-                let tile = &mut tile[..rows * QPANEL];
-                qk::panel_product(isa, self.kind, &acts.rows(r, rows), w, s, tile);
-                for (i, row) in (r..r + rows).enumerate() {
-                    // SAFETY: columns c0..c0+width of each row of `out` belong to this panel
-                    // alone, and `out` outlives the loop.
-                    unsafe {
-                        let dst = (out_addr as *mut f32).add(row * n + c0);
-                        std::ptr::copy_nonoverlapping(tile[i * QPANEL..].as_ptr(), dst, width);
-                    }
-                }
-            }
-        };
-        let panels = n.div_ceil(QPANEL);
-        if m * k * n >= PARALLEL_FROM {
-            (0..panels).into_par_iter().for_each(run);
-        } else {
-            (0..panels).for_each(run);
-        }
-        out
+            qk::panel_product(isa, self.kind, &acts.rows(r, rows), w, s, tile);
+        })
     }
 
     /// `x` `[..., k]` (f32, CPU) times the matrix: `[..., n]`.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.contiguous()?.apply_op1_no_bwd(&Product(self))
+        driver::forward(self, x)
     }
 }
 
-struct Product<'a>(&'a QuantPanels);
-
-impl CustomOp1 for Product<'_> {
-    fn name(&self) -> &'static str {
-        "quantized-panel-product"
+impl PanelMatrix for QuantPanels {
+    const NAME: &'static str = "quantized panel product";
+    fn inputs(&self) -> usize {
+        self.k
     }
-
-    fn cpu_fwd(&self, x: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(all), Some((start, end))) = (x, l.contiguous_offsets()) else {
-            candle_core::bail!("quantized product takes a contiguous f32 tensor")
-        };
-        let mut dims = l.dims().to_vec();
-        if dims.last() != Some(&self.0.k) {
-            candle_core::bail!("quantized product: {dims:?} has not {} inputs", self.0.k)
-        }
-        let out = self.0.matmul(&all[start..end]);
-        *dims.last_mut().expect("checked above") = self.0.n;
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    fn outputs(&self) -> usize {
+        self.n
+    }
+    fn matmul(&self, x: &[f32]) -> Vec<f32> {
+        QuantPanels::matmul(self, x)
     }
 }
 
