@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::gguf::{self, GgufWeights};
 use crate::kernels::panels::ProductPrecision;
 use crate::preflight::checked_specs;
-use crate::progress::{no_progress, LoadProgress, ProgressFn, Throttle};
+use crate::progress::{no_progress, weight_reader, ProgressFn};
 use crate::quant::QuantKind;
 use crate::source::ModelSource;
 use crate::tokenizer::{
@@ -234,14 +234,7 @@ impl DiffusionModel {
         let dtype = load_dtype(options);
         let device = Device::Cpu;
         let total = weights.stored_bytes(&specs);
-        let (mut done, mut throttle) = (0u64, Throttle::new(total));
-        let mut read = |bytes: u64| {
-            done += bytes;
-            if throttle.due(done) {
-                progress(LoadProgress::Loading { done, total });
-            }
-        };
-        read(0);
+        let mut read = weight_reader(total, progress);
         let transformer = match options.quantize {
             None => {
                 let tensors = load_tensors(weights.files(), &specs, dtype, &device, &mut read)?;

@@ -61,6 +61,20 @@ impl Throttle {
     }
 }
 
+/// Counts the weight bytes a load has read, reporting [`LoadProgress::Loading`] through
+/// `progress` when the throttle says so; it reports 0 at once.
+pub(crate) fn weight_reader(total: u64, progress: ProgressFn<'_>) -> impl FnMut(u64) + '_ {
+    let (mut done, mut throttle) = (0u64, Throttle::new(total));
+    let mut read = move |bytes: u64| {
+        done += bytes;
+        if throttle.due(done) {
+            progress(LoadProgress::Loading { done, total });
+        }
+    };
+    read(0);
+    read
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use candle_core::{DType, Tensor};
 
 use crate::config::ArchConfig;
 use crate::error::{Error, Result};
-use crate::progress::{LoadProgress, ProgressFn, Throttle};
+use crate::progress::{weight_reader, ProgressFn};
 use crate::quant::QuantizedMatrix;
 use crate::tokenizer::{CodeTokenizer, SpecialTokens};
 
@@ -85,14 +85,7 @@ pub(crate) fn load(
         None => None,
     };
     let total = tensors::stored_bytes(&file, &planned);
-    let (mut done, mut throttle) = (0u64, Throttle::new(total));
-    let mut read = |bytes: u64| {
-        done += bytes;
-        if throttle.due(done) {
-            progress(LoadProgress::Loading { done, total });
-        }
-    };
-    read(0);
+    let mut read = weight_reader(total, progress);
     let weights = match quantization {
         None => GgufWeights::Dense(tensors::load(&mut file, planned, dtype, &mut read)?),
         Some(q) => {
