@@ -115,6 +115,15 @@ fn a_doubtful_suggestion_is_withheld_inline_but_a_code_action_still_answers() {
         json!({"textDocument": {"uri": URI}, "position": pos(1, 4)}),
     );
     assert!(r["result"].is_null(), "{r}");
+    let status = c.request(
+        "workspace/executeCommand",
+        json!({"command": "dllm.status", "arguments": []}),
+    );
+    assert_eq!(
+        status["result"]["suggestions"],
+        json!({"shown": 0, "withheld": 2, "unscored": 0}),
+        "dllm.status counts what the gate withheld: {status}"
+    );
 
     // A code action, which the user asks for, still answers, and its title says why to doubt it.
     let other = "file:///tmp/e2e/other.rs";

@@ -53,7 +53,8 @@ impl Verdict {
     }
 }
 
-/// How many suggestions the gate has shown and withheld since the server started, for the log.
+/// How many suggestions the gate has shown and withheld since the server started, for the log
+/// and `dllm.status`.
 #[derive(Debug, Default)]
 pub struct Tally {
     shown: AtomicU64,
@@ -62,7 +63,7 @@ pub struct Tally {
 }
 
 /// A [`Tally`]'s counts at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Counts {
     pub shown: u64,
     pub withheld: u64,

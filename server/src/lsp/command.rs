@@ -10,6 +10,7 @@ use tower_lsp_server::ls_types::{Position, Range, Uri};
 use dllm_models::LoadProgress;
 
 use crate::engine::ModelStatus;
+use crate::gate::Counts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Command {
@@ -157,7 +158,8 @@ impl From<LoadProgress> for LoadingProgress {
 
 /// What `dllm.status` answers: the [`Status`]'s fields, then which backend serves requests;
 /// for a remote one, its endpoint (without user, password or query), the last request's
-/// latency and the last error (never the key).
+/// latency and the last error (never the key); and what the confidence gate has shown and
+/// withheld since the server started.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StatusReport {
@@ -172,6 +174,7 @@ pub(crate) struct StatusReport {
     pub last_latency_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    pub suggestions: Counts,
 }
 
 impl LoadingProgress {

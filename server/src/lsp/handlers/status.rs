@@ -17,6 +17,7 @@ pub(crate) fn status(backend: &Backend) -> LspResult<StatusReport> {
             api: None,
             last_latency_ms: None,
             last_error: None,
+            suggestions: backend.state().gate.counts(),
         },
         Infiller::Remote(remote) => {
             let fared = backend
@@ -47,6 +48,7 @@ pub(crate) fn status(backend: &Backend) -> LspResult<StatusReport> {
                 api: Some(remote.settings().api.name().to_string()),
                 last_latency_ms: fared.last_latency.map(|d| d.as_secs_f64() * 1e3),
                 last_error: fared.last_error,
+                suggestions: backend.state().gate.counts(),
             }
         }
     };
