@@ -14,6 +14,7 @@ pub mod hub;
 pub mod infill;
 mod kernels;
 pub mod model;
+pub mod net;
 mod preflight;
 pub mod progress;
 pub mod quant;

@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 
 use super::error::{HubError, TokenSent};
 use super::settings::HubSettings;
+use crate::net;
 
 /// Headers the hub sends (huggingface_hub's constants.py names the same).
 const X_REPO_COMMIT: &str = "x-repo-commit";
@@ -60,7 +61,8 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        let loopback = is_loopback(&settings.endpoint);
+        let loopback =
+            reqwest::Url::parse(&settings.endpoint).is_ok_and(|url| net::is_loopback(&url));
         let builder = || {
             let builder = Http::builder()
                 .user_agent(concat!("dllm-ls/", env!("CARGO_PKG_VERSION")))
@@ -273,19 +275,6 @@ fn copy(
     }
 }
 
-/// Whether a hub address is this machine (a local mirror, the tests' hub).
-fn is_loopback(endpoint: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(endpoint) else {
-        return false;
-    };
-    let host = url.host_str().unwrap_or_default();
-    let ip = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || ip
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// An error and its causes on one line: reqwest's own message is only "error sending request".
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -296,18 +285,4 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback;
-
-    #[test]
-    fn loopback_endpoints_are_told_apart() {
-        assert!(is_loopback("http://127.0.0.1:8080"));
-        assert!(is_loopback("http://localhost:8080/"));
-        assert!(is_loopback("http://[::1]:8080"));
-        assert!(!is_loopback("https://huggingface.co"));
-        assert!(!is_loopback("https://hf-mirror.com"));
-    }
 }

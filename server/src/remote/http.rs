@@ -46,12 +46,7 @@ pub struct Exchange<'a> {
 fn client(url: &reqwest::Url) -> &'static reqwest::Client {
     static PROXIED: OnceLock<reqwest::Client> = OnceLock::new();
     static DIRECT: OnceLock<reqwest::Client> = OnceLock::new();
-    let host = url.host_str().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = dllm_models::net::is_loopback(url);
     let build = |direct: bool| {
         let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
         let builder = if direct { builder.no_proxy() } else { builder };
@@ -98,8 +93,10 @@ impl Exchange<'_> {
             .header(ACCEPT, "text/event-stream, application/json")
             .body(serde_json::to_vec(self.body).expect("JSON serialises"));
         if let Some(key) = &self.key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.value))
-                .map_err(|_| RemoteError::KeyMissing(format!("{} (not a valid header value)", key.var)))?;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", key.value)).map_err(|_| {
+                    RemoteError::KeyMissing(format!("{} (not a valid header value)", key.var))
+                })?;
             // Kept out of reqwest's and hyper's Debug output.
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
@@ -112,8 +109,8 @@ impl Exchange<'_> {
 
     /// Posts until an answer that is not 429 or 5xx, or the attempts or the time run out.
     async fn send_with_retries(&self, deadline: Instant) -> Result<Response, RemoteError> {
-        let url = reqwest::Url::parse(&self.url)
-            .map_err(|_| RemoteError::BadEndpoint(self.shown()))?;
+        let url =
+            reqwest::Url::parse(&self.url).map_err(|_| RemoteError::BadEndpoint(self.shown()))?;
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
             let response = self.send_once(&url).await?;
