@@ -142,6 +142,18 @@ pub const LARGE_DOCUMENT_BYTES: usize = 128 << 10;
 /// How much of a document's start [`Document::line_ending`] reads: enough lines to tell.
 const LINE_ENDING_SAMPLE_BYTES: usize = 64 << 10;
 
+/// What one change of a `didChange` batch replaced, in the text just before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub range: std::ops::Range<usize>,
+    /// The replaced text, up to [`REPLACED_TEXT_BYTES`]; `None` above (a whole-document sync
+    /// of a large file is not copied out).
+    pub old_text: Option<String>,
+}
+
+/// The most replaced text [`Document::apply_changes`] copies out for the edit history.
+pub const REPLACED_TEXT_BYTES: usize = crate::history::MAX_EDIT_BYTES;
+
 /// An open document: its rope (for edits, position conversion and windows of large documents)
 /// and, up to [`LARGE_DOCUMENT_BYTES`], the same text as one string (what snapshots share and
 /// the parser reads) and its syntax tree, kept up to date incrementally.
@@ -252,14 +264,16 @@ impl Document {
     }
 
     /// Applies a `didChange` batch: every change or none. On error the document is unchanged.
+    /// Answers what each change replaced, in order, for the edit history.
     pub fn apply_changes(
         &mut self,
         version: i32,
         changes: &[TextDocumentContentChangeEvent],
         enc: Encoding,
-    ) -> Result<(), EditError> {
+    ) -> Result<Vec<Replaced>, EditError> {
         let mut text = self.text.clone();
         let mut edits = Vec::with_capacity(changes.len());
+        let mut replaced = Vec::with_capacity(changes.len());
         for change in changes {
             let range = match change.range {
                 Some(range) => {
@@ -280,6 +294,11 @@ impl Document {
             let start_point = point(&text, range.start);
             let old_end_point = point(&text, range.end);
             let (cs, ce) = (text.byte_to_char(range.start), text.byte_to_char(range.end));
+            replaced.push(Replaced {
+                old_text: (range.len() <= REPLACED_TEXT_BYTES)
+                    .then(|| text.slice(cs..ce).to_string()),
+                range: range.clone(),
+            });
             text.remove(cs..ce);
             text.insert(cs, &change.text);
             let new_end = range.start + change.text.len();
@@ -295,7 +314,7 @@ impl Document {
         self.text = text;
         self.version = version;
         self.refresh(&edits);
-        Ok(())
+        Ok(replaced)
     }
 
     /// Brings the flat copy and the tree up to the rope: reparsed incrementally while the

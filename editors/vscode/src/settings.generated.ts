@@ -25,6 +25,7 @@ export const SERVER_KEYS = [
   'contextTokens',
   'repairRounds',
   'minConfidence',
+  'nextEditSuggestions',
   'backend',
   'endpoint',
   'api',
@@ -60,6 +61,7 @@ export interface ServerSettings {
   contextTokens: number;
   repairRounds: number;
   minConfidence: number;
+  nextEditSuggestions: boolean;
   backend: string;
   endpoint: string | null;
   api: string;
@@ -93,6 +95,7 @@ export const SERVER_DEFAULTS: ServerSettings = {
   contextTokens: 1024,
   repairRounds: 2,
   minConfidence: 0.7,
+  nextEditSuggestions: true,
   backend: 'local',
   endpoint: null,
   api: 'fim',
@@ -107,6 +110,7 @@ export const CLIENT_KEYS = [
   'serverPath',
   'inlineCompletion.enabled',
   'inlineCompletion.debounceMs',
+  'nextEdit.debounceMs',
   'completionItems.enabled',
   'trace.server',
 ] as const;

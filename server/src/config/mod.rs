@@ -44,6 +44,8 @@ pub struct Config {
     pub repair_rounds: usize,
     /// `minConfidence`: the confidence gate's threshold ([`crate::gate`]).
     pub min_confidence: f32,
+    /// `nextEditSuggestions`: whether `dllm/nextEdit` answers.
+    pub next_edit: bool,
     /// `logLevel`.
     pub log_level: String,
     /// `backend`: "local" or "remote" ([`Config::remote`]).
@@ -97,6 +99,7 @@ impl Config {
             context_tokens: 0,
             repair_rounds: 0,
             min_confidence: 0.0,
+            next_edit: false,
             log_level: String::new(),
             backend: String::new(),
             endpoint: None,

@@ -589,6 +589,18 @@ pub const SETTINGS: &[Setting] = &[
         )
     },
     Setting {
+        doc: "Suggest the edit that follows the one you just made (`dllm/nextEdit`): after a \
+              rename, the same name at the next use; after a new parameter, a call site; after \
+              a changed literal, the same change in a parallel line. Editors ask after a pause \
+              in typing; `false` turns the feature off.",
+        ..server(
+            "nextEditSuggestions",
+            Kind::Bool,
+            DefaultValue::Bool(true),
+            |c| Field::Bool(&mut c.next_edit)
+        )
+    },
+    Setting {
         doc: "Where completions and code actions come from: the local model, or a remote \
               engine over HTTP (`endpoint`, `api`, `remoteModel`, `apiKeyEnv`). Rename here \
               needs the local model and is not offered while this is `remote`.",
@@ -729,6 +741,20 @@ pub const EDITOR_SETTINGS: &[Setting] = &[
                 max: Some(5000),
             },
             DefaultValue::Int(150),
+        )
+    },
+    Setting {
+        doc: "Wait this long after typing stops before asking for a next-edit suggestion \
+              (`dllm.nextEditSuggestions`).",
+        // Longer than the inline debounce: a next edit follows a finished change, not a
+        // keystroke.
+        ..editor(
+            "nextEdit.debounceMs",
+            Kind::Int {
+                min: 0,
+                max: Some(5000),
+            },
+            DefaultValue::Int(500),
         )
     },
     Setting {

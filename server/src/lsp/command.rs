@@ -175,6 +175,8 @@ pub(crate) struct StatusReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub suggestions: Counts,
+    /// Whether `dllm/nextEdit` answers (`nextEditSuggestions`).
+    pub next_edit: bool,
 }
 
 impl LoadingProgress {

@@ -99,6 +99,14 @@ impl Backend {
         )
         .await
     }
+
+    /// `dllm/nextEdit`, registered as a custom method in `serve_stdio`.
+    pub(crate) async fn next_edit(
+        &self,
+        params: super::ext::NextEditParams,
+    ) -> RpcResult<Option<super::ext::NextEdit>> {
+        guarded("nextEdit", handlers::next_edit(self, params)).await
+    }
 }
 
 /// A command's typed result as the JSON `workspace/executeCommand` answers with.

@@ -8,7 +8,7 @@
 //! - `state.rs` the shared `State`; `snapshot.rs` `DocumentSnapshot`, what a request reads;
 //!   `backend.rs` `Backend` and model loading.
 //! - `capabilities.rs`, `command.rs` (the `dllm.*` commands and their typed answers),
-//!   `error.rs` (named error codes).
+//!   `ext.rs` (dllm-ls's own requests, `dllm/nextEdit`), `error.rs` (named error codes).
 //! - `from_proto.rs` / `to_proto.rs`: LSP types in and out, at the edge.
 //! - `inline.rs` and `actions.rs`: the work two handlers share; `loading.rs`: requests wait
 //!   for a loading model.
@@ -19,6 +19,7 @@ mod capabilities;
 mod command;
 mod dispatch;
 mod error;
+mod ext;
 mod from_proto;
 mod handlers;
 mod inline;
@@ -45,6 +46,7 @@ const CLOSED_INPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 pub async fn serve_stdio() -> i32 {
     let (service, socket) = LspService::build(Backend::new)
         .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+        .custom_method(ext::NEXT_EDIT, Backend::next_edit)
         .finish();
     let lifecycle = Lifecycle::new();
     let guarded =

@@ -6,6 +6,7 @@ use tower_lsp_server::ls_types::Uri;
 use super::state::OpenDocument;
 use crate::config::Config;
 use crate::document::{Document, Encoding};
+use crate::history::PastEdit;
 use crate::pipeline::Snapshot;
 
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub(crate) struct DocumentSnapshot {
     pub config: Config,
     /// What the pipeline reads: the same text, shared; its cache key is the URI.
     pub pipeline: Snapshot,
+    /// The document's recent edits, oldest first.
+    pub history: Vec<PastEdit>,
 }
 
 impl DocumentSnapshot {
@@ -33,6 +36,7 @@ impl DocumentSnapshot {
             encoding,
             config: config.clone(),
             pipeline,
+            history: open.history.edits().cloned().collect(),
         }
     }
 

@@ -12,6 +12,13 @@ use super::snapshot::DocumentSnapshot;
 use crate::config::Config;
 use crate::document::{Document, Encoding};
 use crate::gate::Tally;
+use crate::history::EditHistory;
+use crate::next_edit::{window, Snippet};
+
+/// How many other documents a next-edit request shows the engine, and how many lines on each
+/// side of their latest edit.
+const RECENT_SNIPPETS: usize = 3;
+const SNIPPET_LINES: usize = 10;
 
 /// An open document and which opening of its URI this is.
 #[derive(Debug, Clone)]
@@ -21,6 +28,10 @@ pub(crate) struct OpenDocument {
     /// client's version 1, so the version alone cannot tell its texts apart; version and
     /// generation together can.
     pub generation: u64,
+    /// Its recent edits, for next-edit suggestions.
+    pub history: EditHistory,
+    /// When it was last edited, on the state's edit clock ([`State::tick`]); 0: never.
+    pub edited_at: u64,
 }
 
 #[derive(Default)]
@@ -38,6 +49,8 @@ pub(crate) struct State {
     openings: u64,
     /// Inline suggestions the confidence gate has shown and withheld.
     pub gate: Tally,
+    /// Counts edits across documents, to tell which were edited most recently.
+    edit_clock: u64,
 }
 
 impl State {
@@ -46,7 +59,14 @@ impl State {
         self.cancel_inflight(&uri);
         self.openings += 1;
         let generation = self.openings;
-        self.docs.insert(uri, OpenDocument { doc, generation });
+        let history = EditHistory::default();
+        let open = OpenDocument {
+            doc,
+            generation,
+            history,
+            edited_at: 0,
+        };
+        self.docs.insert(uri, open);
     }
 
     pub(crate) fn close(&mut self, uri: &Uri) {
@@ -87,6 +107,36 @@ impl State {
             old.cancel();
         }
         flag
+    }
+
+    /// The next reading of the edit clock, for a document edited now.
+    pub(crate) fn tick(&mut self) -> u64 {
+        self.edit_clock += 1;
+        self.edit_clock
+    }
+
+    /// The lines around the latest edit of each other open document, most recently edited
+    /// first: what a next-edit engine is shown as "recently viewed".
+    pub(crate) fn recently_edited(&self, uri: &Uri) -> Vec<Snippet> {
+        let mut others: Vec<_> = self
+            .docs
+            .iter()
+            .filter(|(u, open)| *u != uri && open.edited_at > 0 && open.doc.flat.is_some())
+            .collect();
+        others.sort_by_key(|(_, open)| std::cmp::Reverse(open.edited_at));
+        others
+            .into_iter()
+            .take(RECENT_SNIPPETS)
+            .filter_map(|(u, open)| {
+                let text = open.doc.flat.as_deref()?;
+                let at = open.history.latest()?.start.min(text.len());
+                let lines = window::around(text, at, SNIPPET_LINES);
+                Some(Snippet {
+                    path: u.path().to_string(),
+                    text: text.get(lines)?.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// Everything a request on `uri` needs, copied out (a rope clone shares its structure).

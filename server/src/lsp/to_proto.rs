@@ -5,8 +5,10 @@
 use tower_lsp_server::ls_types::*;
 
 use super::actions::ActionData;
+use super::ext::NextEdit;
 use super::inline::Suggestion;
 use crate::document::{Document, Encoding};
+use crate::next_edit::Proposal;
 use crate::pipeline::{Edit, Task};
 
 /// The LSP edit of a pipeline edit, in positions of `doc`.
@@ -60,6 +62,28 @@ pub(crate) fn workspace_edit(
             edits,
         }])),
         ..Default::default()
+    })
+}
+
+/// A next-edit proposal in positions of `doc`, its text written with the document's line
+/// breaks; `None` if it does not pass [`checked`].
+pub(crate) fn next_edit(
+    uri: &Uri,
+    doc: &Document,
+    proposal: Proposal,
+    enc: Encoding,
+) -> Option<NextEdit> {
+    let edit = TextEdit {
+        range: doc.lsp_range(proposal.range, enc),
+        new_text: doc.line_ending().convert(&proposal.text).into_owned(),
+    };
+    let edit = checked(doc, edit, enc)?;
+    Some(NextEdit {
+        uri: uri.clone(),
+        range: edit.range,
+        new_text: edit.new_text,
+        version: doc.version,
+        label: proposal.label,
     })
 }
 

@@ -20,6 +20,7 @@ mod execute_command;
 mod initialize;
 mod initialized;
 mod inline_completion;
+mod next_edit;
 mod shutdown;
 mod status;
 
@@ -34,5 +35,6 @@ pub(crate) use execute_command::execute_command;
 pub(crate) use initialize::initialize;
 pub(crate) use initialized::initialized;
 pub(crate) use inline_completion::inline_completion;
+pub(crate) use next_edit::next_edit;
 pub(crate) use shutdown::shutdown;
 pub(crate) use status::status;

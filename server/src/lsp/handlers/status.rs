@@ -18,6 +18,7 @@ pub(crate) fn status(backend: &Backend) -> LspResult<StatusReport> {
             last_latency_ms: None,
             last_error: None,
             suggestions: backend.state().gate.counts(),
+            next_edit: config.next_edit,
         },
         Infiller::Remote(remote) => {
             let fared = backend
@@ -49,6 +50,7 @@ pub(crate) fn status(backend: &Backend) -> LspResult<StatusReport> {
                 last_latency_ms: fared.last_latency.map(|d| d.as_secs_f64() * 1e3),
                 last_error: fared.last_error,
                 suggestions: backend.state().gate.counts(),
+            next_edit: config.next_edit,
             }
         }
     };

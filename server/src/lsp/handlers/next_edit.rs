@@ -1,0 +1,66 @@
+//! `dllm/nextEdit`: the edit that follows the document's recent edits ([`crate::next_edit`]),
+//! versioned so that an editor never applies it to another text.
+
+use crate::lsp::backend::Backend;
+use crate::lsp::error::{classify, Failure, LspError, LspResult};
+use crate::lsp::ext::{NextEdit, NextEditParams};
+use crate::lsp::from_proto;
+use crate::lsp::loading::{self, Unready};
+use crate::lsp::state::CancelOnDrop;
+use crate::lsp::to_proto;
+use crate::next_edit::{self, Context};
+
+pub(crate) async fn next_edit(
+    backend: &Backend,
+    params: NextEditParams,
+) -> LspResult<Option<NextEdit>> {
+    let uri = params.text_document.uri;
+    let snap = backend.snapshot(&uri)?;
+    if !snap.config.next_edit || !snap.language_enabled() {
+        return Ok(None);
+    }
+    let cursor = from_proto::offset(&snap, params.position)?;
+    let (cancel, recently_viewed) = {
+        let mut state = backend.state();
+        (state.track(&uri), state.recently_edited(&uri))
+    };
+    let _guard = CancelOnDrop(cancel.clone());
+    let infiller = backend.infiller(&snap.config);
+    if let Some(engine) = infiller.loading_engine() {
+        match loading::model_ready(engine, &cancel).await {
+            Ok(()) => {}
+            Err(Unready::Cancelled) => return Err(LspError::cancelled()),
+            Err(unready) => {
+                tracing::info!("next edit: {}", unready.message());
+                return Ok(None);
+            }
+        }
+    }
+    let context = Context {
+        snapshot: snap.pipeline.clone(),
+        history: snap.history.clone(),
+        cursor,
+        path: uri.path().to_string(),
+        recently_viewed,
+    };
+    let suggested = next_edit::suggest(&infiller, &context, &snap.config, &cancel).await;
+    backend.show_remote_message().await;
+    let proposal = match suggested {
+        Ok(Some(proposal)) => proposal,
+        Ok(None) => return Ok(None),
+        Err(e) => match classify(e) {
+            Failure::Empty(why) => {
+                tracing::debug!("next edit: {why}");
+                return Ok(None);
+            }
+            Failure::Error(err) => return Err(err),
+        },
+    };
+    tracing::info!(
+        "next edit: {} at bytes {:?} of version {}",
+        proposal.label,
+        proposal.range,
+        snap.doc.version
+    );
+    Ok(to_proto::next_edit(&uri, &snap.doc, proposal, snap.encoding))
+}
