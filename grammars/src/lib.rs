@@ -20,6 +20,9 @@
 //!   `panic("not implemented")` and `TODO` / `FIXME` comments, found by [`find_holes`] with
 //!   configurable [`HoleMarkers`]; the function body to search for "fill every hole in this
 //!   function" is [`SpanRequest::EnclosingFunctionBody`]'s span.
+//! - [`tokens`]: what an edit changed and what should change with it, for next-edit
+//!   suggestions: the identifier or literal around an edit, the other tokens spelled the same,
+//!   the parameter list an edit changed and the calls of its function.
 //! - [`check`]: whether a candidate edit adds syntax errors ([`check_edit`], [`check_edits`]),
 //!   and where ([`EditCheck::error_ranges`]), so a caller can re-mask around them;
 //!   [`count_errors_in`] counts ERROR / MISSING nodes touching a range.
@@ -42,6 +45,7 @@ pub mod holes;
 pub mod language;
 pub mod span;
 pub mod syntax_tree;
+pub mod tokens;
 
 pub use check::{check_edit, check_edits, check_edits_on, count_errors_in, EditCheck};
 pub use holes::{find_holes, Hole, HoleKind, HoleMarkers};
