@@ -41,6 +41,7 @@
 //! ```
 
 pub mod check;
+pub mod edits;
 pub mod holes;
 pub mod language;
 pub mod span;
