@@ -16,6 +16,7 @@ import {
 } from 'vscode-languageclient/node';
 
 import { normalizeItems, LspInlineItem } from './inline';
+import { NextEditView } from './nextEditView';
 import {
   completeBlockParams,
   configurationChangeParams,
@@ -26,6 +27,7 @@ import {
   LANGUAGES,
   MessageLevel,
   parseCommandResult,
+  parseNextEditEnabled,
   parseStatus,
   rewriteParams,
   statusParams,
@@ -84,6 +86,7 @@ class DllmExtension implements vscode.Disposable {
   private readonly statusItem: vscode.StatusBarItem;
   private readonly status = new StatusModel();
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly nextEdit: NextEditView;
   private client: LanguageClient | undefined;
   private statusTimer: ReturnType<typeof setTimeout> | undefined;
   private statusQuery = false;
@@ -108,6 +111,13 @@ class DllmExtension implements vscode.Disposable {
     command(EXTENSION_COMMANDS.showLog, () => this.output.show(true));
     command(EXTENSION_COMMANDS.statusMenu, () => this.statusMenu());
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => this.configurationChanged(e)));
+    this.nextEdit = new NextEditView({
+      request: (method, params, token) =>
+        this.client?.state === State.Running ? this.client.sendRequest(method, params, token) : undefined,
+      uri: (document) => this.client?.code2ProtocolConverter.asUri(document.uri) ?? document.uri.toString(),
+      log: (line) => this.log(line),
+    });
+    this.disposables.push(this.nextEdit);
   }
 
   dispose(): void {
@@ -225,6 +235,7 @@ class DllmExtension implements vscode.Disposable {
   private async doStop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.nextEdit.reset();
     if (this.statusTimer) {
       clearTimeout(this.statusTimer);
       this.statusTimer = undefined;
@@ -269,6 +280,7 @@ class DllmExtension implements vscode.Disposable {
         return;
       }
       this.status.modelState(parseStatus(raw));
+      this.status.nextEditEnabled(parseNextEditEnabled(raw));
       this.render();
     } catch (e) {
       this.log(`dllm.status failed: ${String(e)}`);
@@ -382,6 +394,8 @@ class DllmExtension implements vscode.Disposable {
             this.status.modelState({ state: 'loading', model: '' });
             this.render();
             setTimeout(() => void this.refreshStatus(), 200);
+          } else if (server.includes('nextEditSuggestions')) {
+            void this.refreshStatus(); // the tooltip says whether next edits are on
           }
         });
     }

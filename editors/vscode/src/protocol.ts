@@ -28,7 +28,12 @@ export const EXTENSION_COMMANDS = {
   restartServer: 'dllm.restartServer',
   showLog: 'dllm.showLog',
   statusMenu: 'dllm.statusMenu',
+  acceptNextEdit: 'dllm.acceptNextEdit',
+  dismissNextEdit: 'dllm.dismissNextEdit',
 } as const;
+
+/** The context key that is set while a next-edit suggestion shows: Tab accepts, Escape dismisses. */
+export const NEXT_EDIT_CONTEXT = 'dllm.nextEditVisible';
 
 /** The languages the server serves (grammars/, through the generated settings); the document selector. */
 export const LANGUAGES = LANGUAGE_IDS;
@@ -185,6 +190,12 @@ export function parseStatus(value: unknown): ModelState {
     default:
       return { state: 'unknown', raw: value };
   }
+}
+
+/** `dllm.status`'s `nextEdit`: whether the server answers `dllm/nextEdit` (undefined: not said). */
+export function parseNextEditEnabled(value: unknown): boolean | undefined {
+  const v = (value ?? {}) as { nextEdit?: unknown };
+  return typeof v.nextEdit === 'boolean' ? v.nextEdit : undefined;
 }
 
 /** Only `line` and `character`: VS Code's Position and Range objects carry more (and Range serialises as an array). */

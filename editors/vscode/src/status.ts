@@ -32,6 +32,8 @@ export class StatusModel {
   busy = 0;
   /** The last inline completion's round trip, ms (undefined: none yet). */
   lastMs: number | undefined;
+  /** `dllm.status`'s `nextEdit` (undefined: the server did not say). */
+  nextEdit: boolean | undefined;
 
   starting(): void {
     this.phase = 'starting';
@@ -97,6 +99,10 @@ export class StatusModel {
     }
   }
 
+  nextEditEnabled(on: boolean | undefined): void {
+    this.nextEdit = on;
+  }
+
   begin(): void {
     this.busy += 1;
   }
@@ -120,6 +126,8 @@ export class StatusModel {
       this.lastMs === undefined
         ? 'No inline completion yet.'
         : `Last inline completion: ${this.lastMs} ms.`;
+    const nextEdit =
+      this.nextEdit === undefined ? '' : `\nNext-edit suggestions: ${this.nextEdit ? 'on' : 'off (dllm.nextEditSuggestions)'}.`;
     const click = 'Click for the log, restart and settings.';
     switch (this.phase) {
       case 'stopped':
@@ -150,8 +158,8 @@ export class StatusModel {
         };
       case 'ready':
         return this.busy > 0
-          ? { text: `$(sync~spin) dllm${last}`, tooltip: `dllm-ls: working… (${this.detail})\n${lastLine}\n${click}`, severity: 'normal' }
-          : { text: `$(check) dllm${last}`, tooltip: `dllm-ls: ready (${this.detail})\n${lastLine}\n${click}`, severity: 'normal' };
+          ? { text: `$(sync~spin) dllm${last}`, tooltip: `dllm-ls: working… (${this.detail})\n${lastLine}${nextEdit}\n${click}`, severity: 'normal' }
+          : { text: `$(check) dllm${last}`, tooltip: `dllm-ls: ready (${this.detail})\n${lastLine}${nextEdit}\n${click}`, severity: 'normal' };
     }
   }
 }

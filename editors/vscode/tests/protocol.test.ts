@@ -12,7 +12,9 @@ import {
   fillHolesParams,
   inlineCompletionParams,
   LANGUAGES,
+  NEXT_EDIT_CONTEXT,
   parseCommandResult,
+  parseNextEditEnabled,
   describeLoadingProgress,
   type LoadingProgress,
   parseStatus,
@@ -21,7 +23,8 @@ import {
   statusParams,
 } from '../src/protocol';
 import { COMMAND_ARGUMENT_FIELDS, LOADING_PHASES, LOADING_PROGRESS_FIELDS, STATUS_STATES } from '../src/protocol.generated';
-import { packageJson } from './paths';
+import { NEXT_EDIT_METHOD } from '../src/nextEdit';
+import { packageJson, readRepoFile } from './paths';
 
 /** Like VS Code's Position/Range: extra members, and Range serialises as an array. */
 class FakePosition {
@@ -170,6 +173,34 @@ describe('protocol', () => {
     // Every state the server can answer is one parseStatus knows.
     for (const state of STATUS_STATES) {
       assert.notEqual(parseStatus({ state, model: '/m', error: 'e' }).state, 'unknown', state);
+    }
+  });
+
+  test('dllm/nextEdit: the method and answer fields the server declares, nextEdit in dllm.status', () => {
+    const ext = readRepoFile('server/src/lsp/ext.rs');
+    assert.ok(ext.includes(`const NEXT_EDIT: &str = "${NEXT_EDIT_METHOD}";`), 'the method name of ext.rs');
+    const answer = ext.slice(ext.indexOf('pub(crate) struct NextEdit {'));
+    const fields = [...answer.slice(0, answer.indexOf('}')).matchAll(/pub (\w+):/g)].map((m) =>
+      m[1].replace(/_(\w)/g, (_, c: string) => c.toUpperCase()),
+    );
+    // What parseNextEdit reads (nextEdit.test.ts): every field, camelCase on the wire.
+    assert.deepEqual(fields.sort(), ['label', 'newText', 'range', 'uri', 'version']);
+    assert.equal(parseNextEditEnabled({ state: 'ready', nextEdit: false }), false);
+    assert.equal(parseNextEditEnabled({ state: 'ready', nextEdit: true }), true);
+    assert.equal(parseNextEditEnabled({ state: 'ready' }), undefined);
+  });
+
+  test('Tab and Escape act on a next edit only while one is shown', () => {
+    const pkg = packageJson() as ReturnType<typeof packageJson> & {
+      contributes: { keybindings: { command: string; key: string; when: string }[] };
+    };
+    const keys = Object.fromEntries(pkg.contributes.keybindings.map((k) => [k.key, k]));
+    assert.equal(keys.tab.command, EXTENSION_COMMANDS.acceptNextEdit);
+    assert.equal(keys.escape.command, EXTENSION_COMMANDS.dismissNextEdit);
+    for (const k of pkg.contributes.keybindings) {
+      assert.ok(k.when.startsWith(`${NEXT_EDIT_CONTEXT} && editorTextFocus`), k.when);
+      // Tab and Escape keep their meaning for VS Code's own inline suggestions and suggest widget.
+      assert.match(k.when, /!inlineSuggestionVisible && !suggestWidgetVisible/);
     }
   });
 });

@@ -85,4 +85,15 @@ describe('status model', () => {
     assert.equal(s.view().severity, 'error');
     assert.match(s.view().tooltip, /server binary not found/);
   });
+
+  test('the tooltip says whether next-edit suggestions are on, once dllm.status said', () => {
+    const s = new StatusModel();
+    s.modelState({ state: 'ready', model: 'm' });
+    assert.doesNotMatch(s.view().tooltip, /Next-edit/);
+    s.nextEditEnabled(true);
+    assert.match(s.view().tooltip, /\nNext-edit suggestions: on\.\n/);
+    s.nextEditEnabled(false);
+    assert.match(s.view().tooltip, /Next-edit suggestions: off \(dllm\.nextEditSuggestions\)\./);
+    assert.equal(s.view().text, '$(check) dllm');
+  });
 });
