@@ -16,6 +16,10 @@ vim.api.nvim_create_user_command("DllmComplete", function()
   require("dllm").complete_block()
 end, { desc = "dllm: complete the block at the cursor" })
 
+vim.api.nvim_create_user_command("DllmNextEdit", function()
+  require("dllm").next_edit()
+end, { desc = "dllm: suggest the next edit now (it also comes by itself after a pause in editing)" })
+
 vim.api.nvim_create_user_command("DllmRestart", function()
   require("dllm").restart()
 end, { desc = "dllm: restart the language server" })

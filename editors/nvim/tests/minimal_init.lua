@@ -15,4 +15,5 @@ require("dllm").setup({
     steps = 8,
   },
   ghost_text = { debounce_ms = 0 },
+  next_edit = { debounce_ms = 100 },
 })

@@ -3,6 +3,7 @@
 local dllm = require("dllm")
 local client_mod = require("dllm.client")
 local ghost = require("dllm.ghost")
+local next_edit = require("dllm.next_edit")
 
 local results = { passed = 0, failed = 0 }
 local tmp = vim.fn.tempname()
@@ -127,6 +128,72 @@ test("ghost text is shown, then accepted", function()
   assert(buffer_text() == "fn f() -> i32 {\n    aaaaaa\n}", buffer_text())
   assert(#vim.api.nvim_buf_get_extmarks(0, ghost.ns, 0, -1, {}) == 0, "ghost text stays after accepting")
   assert(not dllm.accept(), "a second accept must find nothing")
+end)
+
+--- The next-edit extmarks: { struck = {row, col, end_row, end_col} or nil, text = the virtual texts }.
+local function next_edit_marks()
+  local out = { text = {} }
+  for _, m in ipairs(vim.api.nvim_buf_get_extmarks(0, next_edit.ns, 0, -1, { details = true })) do
+    local d = m[4]
+    if d.hl_group == "DllmNextEditDelete" then
+      out.struck = { m[2], m[3], d.end_row, d.end_col }
+    end
+    for _, chunk in ipairs(d.virt_text or {}) do
+      table.insert(out.text, chunk[1])
+    end
+  end
+  return out
+end
+
+local RENAME = "fn f(x: i32) -> i32 {\n    let y = x + 1;\n    y * 2\n}"
+
+test("a next edit is drawn, checked against the buffer's version, and accepted as one undo step", function()
+  open("next_unit.rs", RENAME)
+  vim.api.nvim_win_set_cursor(0, { 2, 8 })
+  local version = vim.lsp.util.buf_versions[vim.api.nvim_get_current_buf()]
+  local edit = {
+    uri = vim.uri_from_bufnr(0),
+    range = { start = { line = 2, character = 4 }, ["end"] = { line = 2, character = 5 } },
+    newText = "total",
+    version = version,
+    label = "rename `y` → `total`",
+  }
+  local bufnr = vim.api.nvim_get_current_buf()
+  -- An answer for another version, or to a request older than the last change, is not shown.
+  assert(not next_edit.handle(bufnr, next_edit.tick, vim.tbl_extend("force", edit, { version = version - 1 })))
+  assert(not next_edit.handle(bufnr, next_edit.tick - 1, edit))
+  assert(#vim.api.nvim_buf_get_extmarks(0, next_edit.ns, 0, -1, {}) == 0, "nothing drawn for a stale answer")
+  assert(next_edit.handle(bufnr, next_edit.tick, edit))
+  local marks = next_edit_marks()
+  assert(vim.deep_equal(marks.struck, { 2, 4, 2, 5 }), vim.inspect(marks))
+  assert(table.concat(marks.text):find("total", 1, true), vim.inspect(marks))
+  assert(table.concat(marks.text):find("rename `y` → `total`", 1, true), vim.inspect(marks))
+  assert(buffer_text() == RENAME, "a suggestion must not change the buffer")
+  -- A new undo block, so that undo takes back the accepted edit alone.
+  vim.cmd("let &undolevels = &undolevels")
+  assert(dllm.accept_next_edit(), "accept found no suggestion")
+  assert(buffer_text() == "fn f(x: i32) -> i32 {\n    let y = x + 1;\n    total * 2\n}", buffer_text())
+  assert(vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 3, 9 }), vim.inspect(vim.api.nvim_win_get_cursor(0)))
+  assert(#vim.api.nvim_buf_get_extmarks(0, next_edit.ns, 0, -1, {}) == 0, "the marks stay after accepting")
+  assert(not dllm.accept_next_edit(), "a second accept must find nothing")
+  vim.cmd("silent undo")
+  assert(buffer_text() == RENAME, "undo takes the edit back: " .. buffer_text())
+
+  -- Shown, then the buffer changes under it: the marks go and accepting does nothing.
+  version = vim.lsp.util.buf_versions[bufnr]
+  assert(next_edit.handle(bufnr, next_edit.tick, vim.tbl_extend("force", edit, { version = version })))
+  vim.api.nvim_buf_set_text(0, 0, 0, 0, 0, { "// x" })
+  vim.wait(1000, function()
+    return next_edit.current == nil
+  end, 10)
+  assert(#vim.api.nvim_buf_get_extmarks(0, next_edit.ns, 0, -1, {}) == 0, "the marks stay after a change")
+  assert(not dllm.accept_next_edit())
+  -- Shown, then a change the plugin has not heard of yet: the version check refuses it.
+  version = vim.lsp.util.buf_versions[bufnr]
+  assert(next_edit.handle(bufnr, next_edit.tick, vim.tbl_extend("force", edit, { version = version })))
+  vim.lsp.util.buf_versions[bufnr] = version + 1
+  assert(not dllm.accept_next_edit(), "a suggestion for an older version was applied")
+  vim.lsp.util.buf_versions[bufnr] = version
 end)
 
 test(":DllmRewrite rewrites the visual selection", function()

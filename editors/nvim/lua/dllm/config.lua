@@ -17,6 +17,15 @@ M.defaults = {
     request_key = "<M-\\>",
     hl_group = "Comment",
   },
+  -- Next-edit suggestions (dllm/nextEdit): after a pause in editing, the edit that follows the
+  -- last one, drawn where it applies. The server's nextEditSuggestions = false turns them off too.
+  next_edit = {
+    enabled = true,
+    -- Ask this many ms after the last change (VS Code's dllm.nextEdit.debounceMs).
+    debounce_ms = 500,
+    accept_key = "<M-n>",
+    dismiss_key = "<M-N>",
+  },
 }
 
 M.options = vim.deepcopy(M.defaults)

@@ -1,9 +1,11 @@
--- dllm-ls for Neovim: starts and attaches the language server, adds ghost-text suggestions and
--- the :DllmRewrite / :DllmFillHoles / :DllmComplete commands. Its code actions (Fill holes,
--- Complete this block, Rewrite selection, Rename here) appear in vim.lsp.buf.code_action().
+-- dllm-ls for Neovim: starts and attaches the language server, adds ghost-text and next-edit
+-- suggestions and the :DllmRewrite / :DllmFillHoles / :DllmComplete commands. Its code actions
+-- (Fill holes, Complete this block, Rewrite selection, Rename here) appear in
+-- vim.lsp.buf.code_action().
 local config = require("dllm.config")
 local client_mod = require("dllm.client")
 local ghost = require("dllm.ghost")
+local next_edit = require("dllm.next_edit")
 
 local M = {}
 
@@ -77,6 +79,7 @@ function M.setup(opts)
     callback = function(args)
       if client_mod.attach(args.buf) then
         ghost.setup(args.buf)
+        next_edit.setup(args.buf)
       end
     end,
   })
@@ -85,6 +88,7 @@ function M.setup(opts)
     if vim.api.nvim_buf_is_loaded(buf) and vim.tbl_contains(config.options.filetypes, vim.bo[buf].filetype) then
       if client_mod.attach(buf) then
         ghost.setup(buf)
+        next_edit.setup(buf)
       end
     end
   end
@@ -93,5 +97,8 @@ end
 M.restart = client_mod.restart
 M.suggest = ghost.request
 M.accept = ghost.accept
+M.next_edit = next_edit.request
+M.accept_next_edit = next_edit.accept
+M.dismiss_next_edit = next_edit.clear
 
 return M
