@@ -21,15 +21,10 @@ import {
   Selection,
   WorkspaceEdit,
 } from './fakeVscode';
-import { EXTENSION_ROOT, packageJson } from './paths';
+import { contributedDefaults, EXTENSION_ROOT, packageJson } from './paths';
 import { fixtures, TIMEOUT_MS } from './server';
 
 const BUNDLE = path.join(EXTENSION_ROOT, 'dist', 'extension.js');
-
-function contributedDefaults(): Record<string, unknown> {
-  const props = packageJson().contributes.configuration.properties;
-  return Object.fromEntries(Object.entries(props).map(([k, p]) => [k, p.default]));
-}
 
 async function until(what: string, pred: () => boolean, ms = TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + ms;

@@ -259,6 +259,50 @@ export class FakeDocument {
   }
 }
 
+/** A decoration type, as createTextEditorDecorationType returns it. */
+export class FakeDecorationType {
+  constructor(readonly options: any) {}
+  dispose(): void {
+    /* nothing to free */
+  }
+}
+
+export class MarkdownString {
+  constructor(readonly value = '') {}
+}
+
+/** A text editor: its document, selection, decorations, and edits applied as VS Code applies them. */
+export class FakeEditor {
+  readonly decorations = new Map<FakeDecorationType, any[]>();
+  revealed: Range[] = [];
+  constructor(
+    private readonly fake: FakeVscode,
+    readonly document: FakeDocument,
+    public selection: Selection,
+  ) {}
+  setDecorations(type: FakeDecorationType, ranges: any[]): void {
+    this.decorations.set(type, ranges);
+  }
+  /** The decorations of every type that has some: what the user sees. */
+  shown(): { type: FakeDecorationType; ranges: any[] }[] {
+    return [...this.decorations].filter(([, r]) => r.length > 0).map(([type, ranges]) => ({ type, ranges }));
+  }
+  /** TextEditor.edit: one undo step in VS Code; here a WorkspaceEdit applied to the document. */
+  edit(build: (b: { replace(r: Range, t: string): void; insert(p: Position, t: string): void; delete(r: Range): void }) => void): Promise<boolean> {
+    const edit = new WorkspaceEdit();
+    build({
+      replace: (r, t) => edit.replace(this.document.uri, r, t),
+      insert: (p, t) => edit.insert(this.document.uri, p, t),
+      delete: (r) => edit.replace(this.document.uri, r, ''),
+    });
+    this.fake.editCalls += 1;
+    return Promise.resolve(this.fake.applyEdit(edit));
+  }
+  revealRange(range: Range): void {
+    this.revealed.push(range);
+  }
+}
+
 /** Callable, constructible, any property: for API the test does not care about. */
 function inert(): any {
   const cache = new Map<PropertyKey, unknown>();
@@ -339,7 +383,13 @@ export class FakeVscode {
   readonly statusItems: any[] = [];
   readonly output: string[] = [];
   readonly documents: FakeDocument[] = [];
-  activeTextEditor: { document: FakeDocument; selection: Selection } | undefined;
+  activeTextEditor: FakeEditor | { document: FakeDocument; selection: Selection } | undefined;
+  readonly editors: FakeEditor[] = [];
+  /** Context keys set with `setContext`. */
+  readonly context = new Map<string, unknown>();
+  /** Calls of TextEditor.edit (the editor's own, undoable edits). */
+  editCalls = 0;
+  readonly onDidChangeActiveEditor = new EventEmitter<unknown>();
   /** What showInputBox answers (undefined: Escape). */
   inputBoxAnswer: string | undefined;
   /** Chooses a button of a message (undefined: dismissed). */
@@ -385,6 +435,8 @@ export class FakeVscode {
         constructor(readonly id: string) {}
       },
       InlineCompletionTriggerKind: { Invoke: 0, Automatic: 1 },
+      MarkdownString,
+      TextEditorRevealType: { Default: 0, InCenter: 1, InCenterIfOutsideViewport: 2, AtTop: 3 },
       StatusBarAlignment: { Left: 1, Right: 2 },
       ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
       env: namespace({ appName: 'Visual Studio Code', language: 'en', openExternal: () => Promise.resolve(true) }),
@@ -398,6 +450,9 @@ export class FakeVscode {
         },
         executeCommand(id: string, ...args: unknown[]) {
           fake.executed.push({ id, args });
+          if (id === 'setContext') {
+            fake.context.set(args[0] as string, args[1]);
+          }
           const fn = fake.commands.get(id);
           return Promise.resolve(fn ? fn(...args) : undefined);
         },
@@ -407,7 +462,10 @@ export class FakeVscode {
         get activeTextEditor() {
           return fake.activeTextEditor;
         },
-        visibleTextEditors: [],
+        get visibleTextEditors() {
+          return fake.editors;
+        },
+        createTextEditorDecorationType: (options: unknown) => new FakeDecorationType(options),
         createOutputChannel: (name: string) => ({
           name,
           append: (s: string) => fake.output.push(s),
@@ -430,7 +488,7 @@ export class FakeVscode {
         showQuickPick: () => Promise.resolve(undefined),
         withProgress: (_options: unknown, task: (p: unknown, t: unknown) => unknown) =>
           Promise.resolve(task({ report: () => undefined }, new CancellationTokenSource().token)),
-        onDidChangeActiveTextEditor: new EventEmitter<unknown>().event,
+        onDidChangeActiveTextEditor: fake.onDidChangeActiveEditor.event,
       }),
       workspace: namespace({
         get textDocuments() {
@@ -508,6 +566,16 @@ export class FakeVscode {
       this.onDidChange.fire({ document: doc, contentChanges, reason: undefined });
     }
     return true;
+  }
+
+  /** Shows `doc` in an editor with the cursor at `cursor`, and makes it the active one. */
+  showEditor(doc: FakeDocument, cursor: [number, number]): FakeEditor {
+    const at = new Position(...cursor);
+    const editor = new FakeEditor(this, doc, new Selection(at, at));
+    this.editors.push(editor);
+    this.activeTextEditor = editor;
+    this.onDidChangeActiveEditor.fire(editor);
+    return editor;
   }
 
   /** A settings change, as VS Code reports it. */

@@ -27,6 +27,12 @@ export function packageJson(): PackageJson {
   return JSON.parse(fs.readFileSync(path.join(EXTENSION_ROOT, 'package.json'), 'utf8')) as PackageJson;
 }
 
+/** Every `dllm.*` setting at its contributed default. */
+export function contributedDefaults(): Record<string, unknown> {
+  const props = packageJson().contributes.configuration.properties;
+  return Object.fromEntries(Object.entries(props).map(([k, p]) => [k, p.default]));
+}
+
 /** A getter like `workspace.getConfiguration('dllm').get`: the contributed default unless overridden. */
 export function vscodeGetter(overrides: Record<string, unknown> = {}): (key: string) => unknown {
   const properties = packageJson().contributes.configuration.properties;
