@@ -48,6 +48,16 @@ pub enum RemoteError {
     StreamCut { url: String, detail: String },
     #[error("the request to {url} failed: {detail}")]
     Other { url: String, detail: String },
+    /// Next edit was asked of an `api` without Inception's `/edit/completions`.
+    #[error("the `{0}` api has no next-edit endpoint: next edits over a remote engine need `api: fim` and a server with /edit/completions (Inception's)")]
+    NoNextEdit(String),
+    /// The server answered 404 at `/edit/completions`: a FIM server without next edit, or a
+    /// model it does not offer there. Inline completion may work all the same.
+    #[error("{url} answered 404: this server (or `remoteModel`) has no next edit; not asked again until the endpoint or model changes. {detail}")]
+    NoEditEndpoint { url: String, detail: String },
+    /// A next-edit answer without a rewritten region in it.
+    #[error("{url} answered without a usable rewritten region: {detail}")]
+    NoRegion { url: String, detail: String },
 }
 
 impl RemoteError {

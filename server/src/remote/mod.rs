@@ -4,6 +4,9 @@
 //! left to right, each request seeing the spans already filled: the engines fill one hole per
 //! request, so this is sequential, not the local model's joint fill.
 
+pub mod edit;
+#[cfg(any(test, feature = "testing"))]
+pub mod edit_fixtures;
 pub mod error;
 mod http;
 pub mod protocol;
@@ -44,6 +47,9 @@ pub struct RemoteStatus {
     unshown: Option<String>,
     /// The last message shown: the same problem is not shown again until a request succeeds.
     shown: Option<String>,
+    /// The endpoint and model whose `/edit/completions` answered 404: next edits are not asked
+    /// of them again (see [`edit`]).
+    edits_refused: Option<String>,
 }
 
 impl RemoteStatus {
@@ -191,14 +197,6 @@ impl RemoteEngine {
         sampler: &SamplerOptions,
         enough: impl Fn(&str) -> bool,
     ) -> Result<String, RemoteError> {
-        let endpoint = self
-            .settings
-            .endpoint
-            .as_deref()
-            .ok_or(RemoteError::NoEndpoint)?;
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(RemoteError::BadEndpoint(http::shown_url(endpoint)));
-        }
         let params = Params {
             model: self.settings.model.as_deref(),
             max_tokens,
@@ -207,10 +205,29 @@ impl RemoteEngine {
             stop,
         };
         let (path, wire, body) = protocol::request(self.settings.api, prompt, &params);
+        self.post(path, wire, &body, enough).await
+    }
+
+    /// POSTs `body` to `path` under the endpoint and reads the answer's text by `wire`.
+    async fn post(
+        &self,
+        path: &str,
+        wire: Wire,
+        body: &serde_json::Value,
+        enough: impl Fn(&str) -> bool,
+    ) -> Result<String, RemoteError> {
+        let endpoint = self
+            .settings
+            .endpoint
+            .as_deref()
+            .ok_or(RemoteError::NoEndpoint)?;
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(RemoteError::BadEndpoint(http::shown_url(endpoint)));
+        }
         let exchange = Exchange {
             url: format!("{}/{path}", endpoint.trim_end_matches('/')),
             wire,
-            body: &body,
+            body,
             key: self.key()?,
             timeout: self.settings.timeout,
         };
@@ -218,7 +235,7 @@ impl RemoteEngine {
         tracing::debug!(
             "remote engine: {} bytes from {} ({})",
             text.len(),
-            exchange.url,
+            exchange.shown(),
             match wire {
                 Wire::Text => "text",
                 Wire::Chat => "chat",
@@ -260,12 +277,20 @@ pub fn output(spans: Vec<String>, elapsed: Duration) -> InfillOutput {
 
 /// The text before and after the next span to fill: the spans before it as `filled`, the
 /// spans after it as the text they replace (`replaced`, where given).
-fn around_next_span(segments: &[Segment], filled: &[String], replaced: &[String]) -> (String, String) {
+fn around_next_span(
+    segments: &[Segment],
+    filled: &[String],
+    replaced: &[String],
+) -> (String, String) {
     let next = filled.len();
     let (mut prefix, mut suffix) = (String::new(), String::new());
     let mut span = 0;
     for segment in segments {
-        let out = if span <= next { &mut prefix } else { &mut suffix };
+        let out = if span <= next {
+            &mut prefix
+        } else {
+            &mut suffix
+        };
         match segment {
             Segment::Text(t) => out.push_str(t),
             Segment::Span { .. } => {
@@ -322,7 +347,11 @@ mod tests {
         s.failed(&refused);
         assert!(s.take_message().is_some(), "shown again after a success");
         s.failed(&RemoteError::NoEndpoint);
-        assert_eq!(s.take_message(), None, "only what the user must fix is shown");
+        assert_eq!(
+            s.take_message(),
+            None,
+            "only what the user must fix is shown"
+        );
         assert!(s.last_error.unwrap().contains("endpoint"));
     }
 }
