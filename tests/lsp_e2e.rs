@@ -3,6 +3,8 @@
 mod common;
 #[path = "lsp_e2e/llama_cpp.rs"]
 mod llama_cpp;
+#[path = "lsp_e2e/next_edit.rs"]
+mod next_edit;
 #[path = "lsp_e2e/remote.rs"]
 mod remote;
 #[path = "lsp_e2e/while_loading.rs"]

@@ -81,8 +81,14 @@ impl Snapshot {
         }
     }
 
+    /// Whether `text` is the whole document (a large document's snapshot reads a window of
+    /// its rope per task instead).
+    pub fn is_whole(&self) -> bool {
+        self.rope.is_none()
+    }
+
     /// The syntax tree, parsed now if the document had none.
-    fn syntax_tree(&self) -> Result<SyntaxTree, PipelineError> {
+    pub(crate) fn syntax_tree(&self) -> Result<SyntaxTree, PipelineError> {
         let lang = self
             .language
             .ok_or_else(|| PipelineError::UnsupportedLanguage(self.language_id.clone()))?;
@@ -539,7 +545,11 @@ const RENAME_TOKENS: usize = 6;
 const BYTES_PER_TOKEN_GENEROUS: usize = 8;
 
 /// Builds the infill request for `regions` of `text`, with at most `context_tokens` of context.
-fn request_for(text: &str, regions: &[Region], context_tokens: usize) -> InfillRequest {
+pub(crate) fn request_for(
+    text: &str,
+    regions: &[Region],
+    context_tokens: usize,
+) -> InfillRequest {
     let first = regions.first().map_or(0, |r| r.range.start);
     let last = regions.last().map_or(0, |r| r.range.end);
     // Cut at line starts so the model never sees half a line at the far ends.
@@ -576,7 +586,7 @@ fn request_for(text: &str, regions: &[Region], context_tokens: usize) -> InfillR
 }
 
 /// The request with all its spans tied to one text (a rename: one name everywhere).
-fn tie_all(mut request: InfillRequest) -> InfillRequest {
+pub(crate) fn tie_all(mut request: InfillRequest) -> InfillRequest {
     let spans = request
         .segments
         .iter()

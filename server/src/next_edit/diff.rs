@@ -58,7 +58,12 @@ mod tests {
 
     #[test]
     fn repeated_text_and_non_ascii_keep_whole_characters() {
-        for (b, a) in [("aaa", "aaaa"), ("aaaa", "aa"), ("é😀é", "é😀😀é"), ("x = 'é'", "x = 'è'")] {
+        for (b, a) in [
+            ("aaa", "aaaa"),
+            ("aaaa", "aa"),
+            ("é😀é", "é😀😀é"),
+            ("x = 'é'", "x = 'è'"),
+        ] {
             let edit = smallest_edit(b, a);
             assert_eq!(apply(b, edit), a, "{b} -> {a}");
         }

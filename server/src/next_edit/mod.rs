@@ -13,6 +13,9 @@
 //! a missing one, so every doubt ends in no suggestion.
 
 pub mod diff;
+pub mod local;
+pub mod remask;
+pub mod remote;
 pub mod window;
 
 use std::ops::Range;
@@ -60,6 +63,8 @@ pub async fn suggest(
     config: &Config,
     cancel: &CancelFlag,
 ) -> Result<Option<Proposal>, PipelineError> {
-    let _ = (infiller, ctx, config, cancel);
-    Ok(None)
+    match infiller {
+        Infiller::Local(_) => local::suggest(infiller, ctx, config, cancel).await,
+        Infiller::Remote(engine) => remote::suggest(engine, ctx, cancel).await,
+    }
 }

@@ -1,0 +1,220 @@
+//! The local engine: the tokens [`remask`] finds inconsistent are masked in the document and
+//! denoised by the local model with everything else in view, tied where they are one name. The
+//! answer becomes a suggestion only when it agrees with the edit that caused it:
+//! - a respelled token's mask must come back spelled as the user spelled it at the edit (the
+//!   model decides *whether* this occurrence follows, the user already said *how*);
+//! - a call's argument list must come back with its old arguments kept, only new ones added,
+//!   as many as the function now takes, and parse.
+
+use std::ops::Range;
+
+use dllm_grammars::tokens::{calls_to, LeafKind, Parameters};
+use dllm_grammars::{check_edits_on, SyntaxTree};
+use dllm_models::CancelFlag;
+
+use super::diff::smallest_edit;
+use super::remask::{self, Followup, Remask};
+use super::window::{self, WINDOW_LINES};
+use super::{Context, Proposal};
+use crate::config::Config;
+use crate::gate;
+use crate::infiller::{Ask, Infiller, Stop};
+use crate::pipeline::{first_line, request_for, tie_all, PipelineError, Region};
+use crate::repetition::repetition_in;
+
+/// Token budget of a respelled token's mask: room for a name a little longer than the new one
+/// (names end early with an end token). The floor is the rename action's budget.
+fn name_budget(new: &str) -> usize {
+    (new.len() / 2 + 2).max(6)
+}
+
+/// The model's next edit for `ctx`, or `None` (nothing inconsistent, or an answer that does
+/// not agree with the edit).
+pub async fn suggest(
+    infiller: &Infiller,
+    ctx: &Context,
+    config: &Config,
+    cancel: &CancelFlag,
+) -> Result<Option<Proposal>, PipelineError> {
+    let snapshot = &ctx.snapshot;
+    if !snapshot.is_whole() {
+        return Err(PipelineError::NothingToDo(
+            "next edits look at documents up to 128 KiB".into(),
+        ));
+    }
+    let Some(remask) = plan(ctx)? else {
+        return Ok(None);
+    };
+    let text: &str = &snapshot.text;
+    let budget = budget(&remask, config);
+    let regions: Vec<Region> = remask
+        .spans
+        .iter()
+        .map(|range| Region {
+            range: range.clone(),
+            max_tokens: budget,
+        })
+        .collect();
+    let mut request = request_for(text, &regions, config.context_tokens);
+    if matches!(remask.followup, Followup::Respelled { .. }) {
+        request = tie_all(request);
+    }
+    let ask = Ask {
+        request,
+        replaced: remask
+            .spans
+            .iter()
+            .map(|r| text[r.clone()].to_string())
+            .collect(),
+        sampler: config.sampler_for(true),
+        stop: Stop::Line,
+    };
+    let out = infiller.infill(ask, cancel, None).await?;
+    let Some(raw) = out.spans.get(remask.target) else {
+        return Ok(None);
+    };
+    let answer = first_line(raw);
+    let confidence = out
+        .confidence
+        .get(remask.target)
+        .map(|c| gate::SCORE.of(&c.first_line().scores()));
+    tracing::debug!(
+        "next edit: the model answered {answer:?} for {:?} (confidence {confidence:?}, {} ms)",
+        &text[remask.spans[remask.target].clone()],
+        out.elapsed.as_millis()
+    );
+    Ok(agreeing(snapshot.syntax_tree()?, text, &remask, &answer))
+}
+
+/// The inconsistent tokens around the latest edit, where the window around the cursor holds
+/// that edit.
+fn plan(ctx: &Context) -> Result<Option<Remask>, PipelineError> {
+    let Some(edit) = remask::latest_edit(&ctx.history) else {
+        return Ok(None);
+    };
+    let text: &str = &ctx.snapshot.text;
+    let tree = ctx.snapshot.syntax_tree()?;
+    let Some(followup) = remask::understand(&tree, text, edit) else {
+        return Ok(None);
+    };
+    let window = window::around(text, ctx.cursor, WINDOW_LINES);
+    let edited = followup.edited();
+    if edited.start < window.start || edited.end > window.end {
+        // The cursor moved on: the edit is no longer what the user is working on.
+        return Ok(None);
+    }
+    Ok(remask::inconsistent(&tree, text, followup, window))
+}
+
+fn budget(remask: &Remask, config: &Config) -> usize {
+    match &remask.followup {
+        Followup::Respelled { new, .. } => name_budget(new),
+        Followup::Parameters { .. } => {
+            let arguments = remask.spans[remask.target].len();
+            // Room for the old arguments and a new one like them (about 3 bytes a token).
+            (arguments / 2 + 8).min(config.max_tokens_block)
+        }
+    }
+}
+
+/// The suggestion the answer makes, when it agrees with the edit.
+fn agreeing(tree: SyntaxTree, text: &str, remask: &Remask, answer: &str) -> Option<Proposal> {
+    let target = remask.spans[remask.target].clone();
+    let proposal = match &remask.followup {
+        Followup::Respelled { old, new, kind, .. } => {
+            if answer.trim() != new {
+                tracing::debug!("next edit: the model did not follow {old} → {new}");
+                return None;
+            }
+            let verb = match kind {
+                LeafKind::Identifier | LeafKind::Member => "rename",
+                _ => "change",
+            };
+            Proposal {
+                range: target,
+                text: new.clone(),
+                label: format!("{verb} `{old}` → `{new}`"),
+            }
+        }
+        Followup::Parameters { params, .. } => {
+            let (range, inserted) = added_arguments(&text[target.clone()], answer)?;
+            let at = target.start + range.start;
+            let added = Proposal {
+                range: at..at,
+                text: inserted,
+                label: format!("pass the new argument to `{}`", params.function),
+            };
+            takes_all_parameters(&tree, text, &added, &target, params)?;
+            added
+        }
+    };
+    vetted(&tree, text, proposal)
+}
+
+/// The text the answer adds to the old arguments, when it only adds.
+fn added_arguments(old: &str, answer: &str) -> Option<(Range<usize>, String)> {
+    let (range, inserted) = smallest_edit(old, answer.trim_end())?;
+    (range.is_empty() && inserted.contains(|c: char| !c.is_whitespace()))
+        .then_some((range, inserted))
+}
+
+/// Whether the call, with the proposal applied, passes as many arguments as the function takes.
+fn takes_all_parameters(
+    tree: &SyntaxTree,
+    text: &str,
+    proposal: &Proposal,
+    arguments: &Range<usize>,
+    params: &Parameters,
+) -> Option<()> {
+    let mut new_text = text.to_string();
+    new_text.replace_range(proposal.range.clone(), &proposal.text);
+    let new_tree = SyntaxTree::parse(tree.language, &new_text).ok()?;
+    let open = arguments.start - 1;
+    let call = calls_to(&new_tree, &new_text, &params.function, open..new_text.len())
+        .into_iter()
+        .find(|c| c.arguments.start == open)?;
+    (call.count == params.count).then_some(())
+}
+
+/// The proposal if it adds no syntax errors and does not repeat itself.
+fn vetted(tree: &SyntaxTree, text: &str, proposal: Proposal) -> Option<Proposal> {
+    if let Some(repeated) = repetition_in(&proposal.text) {
+        tracing::debug!("next edit: withheld, it repeats {repeated:?}");
+        return None;
+    }
+    let edits = [(proposal.range.clone(), proposal.text.clone())];
+    match check_edits_on(tree, text, &edits) {
+        Ok(check) if check.ok => Some(proposal),
+        Ok(_) => {
+            tracing::debug!("next edit: withheld, it adds syntax errors");
+            None
+        }
+        Err(e) => {
+            tracing::debug!("next edit: withheld, the syntax check failed: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_added_arguments_count() {
+        assert_eq!(
+            added_arguments("1, 2", "1, 2, 3"),
+            Some((4..4, ", 3".into()))
+        );
+        assert_eq!(added_arguments("1, 2", "1, 2"), None);
+        // Changing or dropping an old argument is not what a new parameter asks.
+        assert_eq!(added_arguments("1, 2", "1, 5, 3"), None);
+        assert_eq!(added_arguments("1, 2", "1"), None);
+    }
+
+    #[test]
+    fn a_name_budget_has_room_for_the_new_name() {
+        assert_eq!(name_budget("aaaaaa"), 6);
+        assert!(name_budget(&"x".repeat(40)) >= 20);
+    }
+}
