@@ -242,9 +242,10 @@ mod tests {
         // Unchanged, a syntax error, a rewrite of every line, a loop.
         assert_eq!(ask(&ctx, CODE), None);
         assert_eq!(ask(&ctx, &CODE.replace("count + 1;", "count + ;")), None);
-        let rewritten: String = CODE.lines().map(|l| format!("{l} // x\n")).collect();
+        let mut rewritten: String = CODE.lines().map(|l| format!("{l} // x\n")).collect();
+        rewritten.push_str("// five lines changed\n");
         assert_eq!(ask(&ctx, &rewritten), None);
-        let looping = CODE.replace("    a * 2\n", &"    a.b();\n".repeat(3));
+        let looping = CODE.replace("    a * 2\n", &"    a.bump();\n".repeat(3));
         assert_eq!(ask(&ctx, &looping), None);
         // Undoing the edit just made.
         let at = CODE.find("total").unwrap();

@@ -125,7 +125,10 @@ impl EditPrompt<'_> {
         out.push_str(&format!("<|{CODE_TO_EDIT}|>\n"));
         out.push_str(&text[region.start..cursor]);
         out.push_str(CURSOR);
-        push_lines(out, &text[cursor..region.end]);
+        out.push_str(&text[cursor..region.end]);
+        if !text[region.clone()].ends_with('\n') {
+            out.push('\n');
+        }
         out.push_str(&format!("<|/{CODE_TO_EDIT}|>\n"));
         push_lines(out, &text[region.end..after.end.max(region.end)]);
     }

@@ -359,4 +359,6 @@ mod tests {
 #[cfg(test)]
 mod contract_tests;
 #[cfg(test)]
+mod edit_tests;
+#[cfg(test)]
 mod failure_tests;
