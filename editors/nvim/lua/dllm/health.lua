@@ -41,6 +41,9 @@ function M.check()
     else
       warn(M.status_text(status))
     end
+    if status and status.nextEdit ~= nil then
+      info(M.next_edit_text(status.nextEdit))
+    end
   end
   info("languages (parsers are built into the server): " .. table.concat(config.options.filetypes, ", "))
   if vim.lsp.inline_completion then
@@ -48,6 +51,18 @@ function M.check()
   else
     info("ghost text: drawn with extmarks (Neovim < 0.12); accept with " .. config.options.ghost_text.accept_key)
   end
+end
+
+--- Whether the server answers dllm/nextEdit (dllm.status's nextEdit), and the keys.
+function M.next_edit_text(on)
+  local keys = config.options.next_edit
+  if not on then
+    return "next edits: off (the server setting nextEditSuggestions)"
+  end
+  if not keys.enabled then
+    return "next edits: on in the server, off in the plugin (next_edit.enabled)"
+  end
+  return "next edits: on; accept with " .. keys.accept_key .. ", dismiss with " .. keys.dismiss_key
 end
 
 --- "model loading: owner/name (downloading model.safetensors: 120 of 1261 MB, 9%)": a status
