@@ -288,3 +288,100 @@ fn after_each_failure_the_next_request_answers_and_the_key_stays_secret() {
     );
     assert!(!logged.contains(KEY), "the key reached the log file");
 }
+
+/// `uri`'s text changed at `range` (start and end positions) to `text`, bringing it to `version`.
+fn change(c: &mut Client, version: i32, start: Value, end: Value, text: &str) {
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": version},
+               "contentChanges": [{"range": {"start": start, "end": end}, "text": text}]}),
+    );
+}
+
+#[test]
+fn next_edit_is_the_change_in_the_region_the_remote_engine_rewrote() {
+    const TEXT: &str = "fn scale(count: f64, values: &[f64]) -> Vec<f64> {\n    \
+                        values.iter().map(|v| v * count).collect()\n}\n";
+    const REWRITTEN: &str = "```rust\nfn scale(factor: f64, values: &[f64]) -> Vec<f64> {\n    \
+                             values.iter().map(|v| v * factor).collect()\n}\n```";
+    let server = TestServer::start(|request: &Recorded, _| match request.path.as_str() {
+        "/v1/edit/completions" => Reply::json(
+            200,
+            json!({"object": "edit.completion", "model": "mercury-edit-2",
+                   "choices": [{"index": 0, "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": REWRITTEN}}]}),
+        ),
+        _ => reply(Mode::Answer),
+    });
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut c = remote_client(&server.url(), log.path(), json!({}));
+    c.open(URI, "rust", TEXT);
+    // `count` selected and typed over with `factor`, one keystroke at a time.
+    change(&mut c, 2, pos(0, 9), pos(0, 14), "f");
+    for (i, letter) in "actor".chars().enumerate() {
+        let col = 10 + i as u32;
+        change(
+            &mut c,
+            3 + i as i32,
+            pos(0, col),
+            pos(0, col),
+            &letter.to_string(),
+        );
+    }
+    let r = c.request(
+        "dllm/nextEdit",
+        json!({"textDocument": {"uri": URI}, "position": pos(0, 15)}),
+    );
+    let suggestion = &r["result"];
+    let use_at = TEXT.lines().nth(1).unwrap().find("count").unwrap() as u32;
+    assert_eq!(suggestion["uri"], URI, "{r}");
+    assert_eq!(suggestion["version"], 7, "{r}");
+    assert_eq!(suggestion["newText"], "factor", "{r}");
+    assert_eq!(
+        suggestion["range"],
+        json!({"start": pos(1, use_at), "end": pos(1, use_at + 5)})
+    );
+    assert!(
+        suggestion["label"]
+            .as_str()
+            .unwrap()
+            .contains("rename `count` → `factor`"),
+        "{r}"
+    );
+
+    // One request, to /edit/completions, with the rename as the history's diff.
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v1/edit/completions");
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+    let body = requests[0].json();
+    assert_eq!(body["model"], "mercury-edit-2");
+    let message = body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        message.contains("current_file_path: /tmp/e2e/lib.rs\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("fn scale(factor<|cursor|>: f64"),
+        "{message}"
+    );
+    assert!(
+        message
+            .contains("-fn scale(count: f64, values: &[f64]) -> Vec<f64> {\n+fn scale(factor: f64"),
+        "{message}"
+    );
+    let s = status(&mut c);
+    assert!(s["result"].get("lastError").is_none(), "{s}");
+    let everything = format!("{r}{s}{:?}{:?}", c.notifications, c.server_requests);
+    assert!(!everything.contains(KEY), "the key reached a message");
+    c.shutdown();
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        logged.contains("next edit"),
+        "the suggestion is logged: {logged}"
+    );
+    assert!(!logged.contains(KEY), "the key reached the log file");
+}
