@@ -161,7 +161,7 @@ fn chat_request(
 
 /// Runs `work` until it ends or `cancel` is set, whichever comes first; on cancellation the
 /// work (and its HTTP request) is dropped at once.
-async fn until_cancelled<T>(
+pub(crate) async fn until_cancelled<T>(
     cancel: &CancelFlag,
     work: impl Future<Output = Result<T, RemoteError>>,
 ) -> Result<T, EngineError> {

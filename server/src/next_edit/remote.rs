@@ -3,18 +3,16 @@
 //! edits and the other files' snippets; the region comes back rewritten, and what changed is
 //! the proposal, once it passes every check (precision over recall: a doubt is no proposal).
 
-use std::future::Future;
 use std::ops::Range;
-use std::time::Duration;
 
 use dllm_grammars::{check_edit, check_edits_on};
 use dllm_models::CancelFlag;
 
 use super::{diff, window, Context, Proposal};
-use crate::engine::EngineError;
+use crate::infiller::until_cancelled;
 use crate::pipeline::PipelineError;
 use crate::remote::edit::EditPrompt;
-use crate::remote::{RemoteEngine, RemoteError};
+use crate::remote::RemoteEngine;
 use crate::repetition::repetition_in;
 
 /// Lines on each side of the cursor's line that the engine may rewrite: the nearby uses of a
@@ -31,9 +29,6 @@ pub const MAX_CHANGED_LINES: usize = 4;
 
 /// Recently viewed snippets sent at most (Inception's guide asks for 3 to 5).
 pub const MAX_SNIPPETS: usize = 5;
-
-/// How often the request looks at its cancel flag; dropping it closes its connection.
-const CANCEL_POLL: Duration = Duration::from_millis(5);
 
 /// The remote engine's next edit for `ctx`, or `None` (with a debug log saying why).
 pub async fn suggest(
@@ -183,22 +178,6 @@ pub fn label(text: &str, range: &Range<usize>, replacement: &str) -> String {
         (false, true) => format!("delete lines {line}–{last}"),
         _ if last == line => format!("edit line {line}"),
         _ => format!("edit lines {line}–{last}"),
-    }
-}
-
-/// `work` until it ends or `cancel` is set: cancelling drops the request and its connection.
-async fn until_cancelled<T>(
-    cancel: &CancelFlag,
-    work: impl Future<Output = Result<T, RemoteError>>,
-) -> Result<T, PipelineError> {
-    let cancelled = async {
-        while !cancel.is_cancelled() {
-            tokio::time::sleep(CANCEL_POLL).await;
-        }
-    };
-    tokio::select! {
-        result = work => result.map_err(|e| PipelineError::Engine(EngineError::Remote(e))),
-        () = cancelled => Err(PipelineError::Engine(EngineError::Cancelled)),
     }
 }
 
