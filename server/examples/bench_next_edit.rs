@@ -42,7 +42,7 @@ use dllm_models::CancelFlag;
 use next_edit_cases::grade::grade;
 use next_edit_cases::make::{self, Quota, Source};
 use next_edit_cases::report::{Graded, Report};
-use next_edit_cases::typing::type_edit;
+use next_edit_cases::typing::{type_edit, Typing};
 use next_edit_cases::{rule, Case, Replacement, Rng};
 use serde::Deserialize;
 use serde_json::json;
@@ -66,6 +66,9 @@ struct Args {
     /// The engines and baselines to run.
     #[arg(long, value_delimiter = ',', default_value = "never,rule,local")]
     engines: Vec<EngineName>,
+    /// How the user's edit reaches the server's edit history.
+    #[arg(long, value_enum, default_value = "keystrokes")]
+    typing: Typing,
     /// Write every case and each engine's answer here (JSON lines).
     #[arg(long)]
     dump: Option<PathBuf>,
@@ -82,6 +85,9 @@ enum EngineName {
     Rule,
     /// The embedded default model, through `next_edit::suggest`.
     Local,
+    /// Inception's `/edit/completions` on its contract fixtures only (needs the `testing`
+    /// feature); not run on the held-out cases.
+    Remote,
 }
 
 impl EngineName {
@@ -90,6 +96,7 @@ impl EngineName {
             EngineName::Never => "never suggest",
             EngineName::Rule => "rule only",
             EngineName::Local => "local (default model)",
+            EngineName::Remote => "remote (contract fixtures)",
         }
     }
 }
@@ -123,8 +130,8 @@ fn language_of(file: &SourceFile) -> Option<Language> {
 }
 
 /// What the server sees for `case`: the document after the edit, its history and the cursor.
-fn context_of(case: &Case) -> Context {
-    let (history, version) = type_edit(&case.before, &case.edit);
+fn context_of(case: &Case, typing: Typing) -> Context {
+    let (history, version) = type_edit(&case.before, &case.edit, typing);
     let language = Language::from_path(Path::new(&case.path));
     let language_id = language.map_or(case.lang.as_str(), |l| l.name());
     let doc = Document::open(
@@ -142,39 +149,63 @@ fn context_of(case: &Case) -> Context {
     }
 }
 
-/// Asks `engine` about `case`: its suggestion and how long the whole request took.
+/// An engine's answer to a case.
+struct Answer {
+    suggestion: Option<Replacement>,
+    /// The whole request, from building the context to the proposal.
+    took: Duration,
+    /// The error the request ended in, if it did (an editor gets an error, no suggestion).
+    error: Option<String>,
+}
+
+/// Asks `engine` about `case`.
 fn ask(
     engine: EngineName,
     infiller: Option<&Infiller>,
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     case: &Case,
-) -> Result<(Option<Replacement>, Duration)> {
+    typing: Typing,
+) -> Result<Answer> {
     let started = Instant::now();
-    let suggestion = match engine {
-        EngineName::Never => None,
+    let (suggestion, error) = match engine {
+        EngineName::Never | EngineName::Remote => (None, None),
         EngineName::Rule => {
             let (edited, old) = case.edited();
-            rule::suggest(&case.after, edited, old)
+            (rule::suggest(&case.after, edited, old), None)
         }
         EngineName::Local => {
             let infiller = infiller.context("the local engine is not loaded")?;
-            let ctx = context_of(case);
+            let ctx = context_of(case, typing);
             let cancel = CancelFlag::new();
-            let proposal = runtime.block_on(next_edit::suggest(infiller, &ctx, config, &cancel))?;
-            proposal.map(|p| Replacement {
-                range: p.range,
-                text: p.text,
-            })
+            match runtime.block_on(next_edit::suggest(infiller, &ctx, config, &cancel)) {
+                Ok(proposal) => (
+                    proposal.map(|p| Replacement {
+                        range: p.range,
+                        text: p.text,
+                    }),
+                    None,
+                ),
+                Err(e) => (None, Some(e.to_string())),
+            }
         }
     };
-    Ok((suggestion, started.elapsed()))
+    Ok(Answer {
+        suggestion,
+        took: started.elapsed(),
+        error,
+    })
 }
 
 fn main() -> Result<()> {
     // Before any thread exists: candle's per-product core count is costly (see the function).
     dllm_models::pin_thread_count();
     let args = Args::parse();
+    // Engines' debug logs on stderr when asked (RUST_LOG=dllm_ls::next_edit=debug).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let files = load_files(&args.corpus, &args.langs)?;
     let sources: Vec<Source> = files
         .iter()
@@ -220,20 +251,31 @@ fn main() -> Result<()> {
     let started = Instant::now();
     for (i, case) in cases.iter().enumerate() {
         let mut answers = serde_json::Map::new();
-        for &engine in &args.engines {
-            let (suggestion, took) = ask(engine, infiller.as_ref(), &runtime, &config, case)?;
-            let outcome = grade(case, suggestion.as_ref());
+        for &engine in args.engines.iter().filter(|&&e| e != EngineName::Remote) {
+            let answer = ask(
+                engine,
+                infiller.as_ref(),
+                &runtime,
+                &config,
+                case,
+                args.typing,
+            )?;
+            let outcome = grade(case, answer.suggestion.as_ref());
             report.add(Graded {
                 engine: engine.name(),
                 lang: case.lang.clone(),
                 kind: case.kind,
                 outcome,
-                took,
+                took: answer.took,
+                errored: answer.error.is_some(),
             });
+            let suggestion = answer
+                .suggestion
+                .map(|s| json!({"range": [s.range.start, s.range.end], "text": s.text}));
             answers.insert(
                 engine.name().into(),
-                json!({"outcome": outcome.name(), "ms": took.as_secs_f64() * 1e3,
-                       "suggestion": suggestion.map(|s| json!({"range": [s.range.start, s.range.end], "text": s.text}))}),
+                json!({"outcome": outcome.name(), "ms": answer.took.as_secs_f64() * 1e3,
+                       "suggestion": suggestion, "error": answer.error}),
             );
         }
         if let Some(w) = dump.as_mut() {
@@ -250,12 +292,33 @@ fn main() -> Result<()> {
         }
     }
     report.print(&cases);
+    let remote = if args.engines.contains(&EngineName::Remote) {
+        Some(remote_fixtures(&runtime)?)
+    } else {
+        None
+    };
     if let Some(path) = &args.json {
         let summary = json!({"corpus": args.corpus, "seed": args.seed, "per_kind": args.per_kind,
-            "per_none_kind": args.per_none_kind, "cases": cases.len(), "engines": report.json()});
+            "per_none_kind": args.per_none_kind, "typing": format!("{:?}", args.typing), "cases": cases.len(), "engines": report.json(),
+            "remote_fixtures": remote});
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
     }
     Ok(())
+}
+
+#[cfg(feature = "testing")]
+fn remote_fixtures(runtime: &tokio::runtime::Runtime) -> Result<serde_json::Value> {
+    let replayed = next_edit_cases::fixtures::replay(runtime)?;
+    let rows: Vec<_> = replayed
+        .iter()
+        .map(|r| (r.name, r.outcome, r.took))
+        .collect();
+    Ok(next_edit_cases::report::fixtures(&rows))
+}
+
+#[cfg(not(feature = "testing"))]
+fn remote_fixtures(_: &tokio::runtime::Runtime) -> Result<serde_json::Value> {
+    bail!("the remote engine's fixtures need the `testing` feature (scripts/bench-next-edit.sh)")
 }
 
 fn case_json(

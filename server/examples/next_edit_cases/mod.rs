@@ -1,6 +1,8 @@
 //! The next-edit benchmark's cases: held-out files, one edit a user made in each, and the edit
 //! that should follow it (or none), with how a suggestion is graded and the rule-only baseline.
 
+#[cfg(feature = "testing")]
+pub mod fixtures;
 pub mod grade;
 pub mod make;
 pub mod naming;

@@ -17,6 +17,8 @@ pub struct Graded {
     pub kind: Kind,
     pub outcome: Outcome,
     pub took: Duration,
+    /// The request ended in an error (graded as no suggestion).
+    pub errored: bool,
 }
 
 /// Counts and latencies of a group of graded answers.
@@ -24,12 +26,14 @@ pub struct Graded {
 struct Tally {
     counts: BTreeMap<Outcome, usize>,
     millis: Vec<f64>,
+    errors: usize,
 }
 
 impl Tally {
     fn add(&mut self, g: &Graded) {
         *self.counts.entry(g.outcome).or_default() += 1;
         self.millis.push(g.took.as_secs_f64() * 1e3);
+        self.errors += usize::from(g.errored);
     }
 
     fn count(&self, o: Outcome) -> usize {
@@ -100,8 +104,8 @@ impl Report {
             cases.len() - expecting
         );
         println!();
-        println!("| engine | precision | recall | wrong | right / suggested | p50 ms | p95 ms |");
-        println!("|---|---|---|---|---|---|---|");
+        println!("| engine | precision | recall | wrong | right / suggested | errors | p50 ms | p95 ms |");
+        println!("|---|---|---|---|---|---|---|---|");
         for e in &self.engines {
             let t = &self.all[e];
             println!("| {e} | {} |", row(t, self.expecting_all[e]));
@@ -111,8 +115,8 @@ impl Report {
             "Per kind (recall over the kind's cases; for the \"none\" kinds only wrong counts):"
         );
         println!();
-        println!("| engine | kind | n | precision | recall | wrong | right / suggested | p50 ms | p95 ms |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| engine | kind | n | precision | recall | wrong | right / suggested | errors | p50 ms | p95 ms |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for e in &self.engines {
             for kind in Kind::ALL {
                 if let Some(t) = self.by_kind.get(&(*e, kind)) {
@@ -127,8 +131,8 @@ impl Report {
             }
         }
         println!();
-        println!("| engine | language | n | precision | recall | wrong | right / suggested | p50 ms | p95 ms |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| engine | language | n | precision | recall | wrong | right / suggested | errors | p50 ms | p95 ms |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for ((e, lang), t) in &self.by_lang {
             let expecting = self.expecting_lang[&(*e, lang.clone())];
             println!("| {e} | {lang} | {} | {} |", t.cases(), row(t, expecting));
@@ -141,7 +145,7 @@ impl Report {
                    "right": t.count(Outcome::Right), "wrong": t.count(Outcome::Wrong),
                    "missed": t.count(Outcome::Missed), "quiet": t.count(Outcome::Quiet),
                    "precision": t.precision(), "recall": t.recall(expecting),
-                   "wrong_share": t.wrong_share(),
+                   "wrong_share": t.wrong_share(), "errors": t.errors,
                    "p50_ms": t.percentile(0.5), "p95_ms": t.percentile(0.95)})
         };
         let engines: Vec<_> = self
@@ -180,13 +184,51 @@ fn percent(x: Option<f64>) -> String {
 fn row(t: &Tally, expecting: usize) -> String {
     let suggested = t.count(Outcome::Right) + t.count(Outcome::Wrong);
     format!(
-        "{} | {} | {:.1}% | {}/{} | {:.1} | {:.1}",
+        "{} | {} | {:.1}% | {}/{} | {} | {:.2} | {:.2}",
         percent(t.precision()),
         percent(t.recall(expecting)),
         100.0 * t.wrong_share(),
         t.count(Outcome::Right),
         suggested,
+        t.errors,
         t.percentile(0.5),
         t.percentile(0.95)
     )
+}
+
+/// The remote engine's figures over its contract fixtures (`(name, outcome, latency)` each):
+/// printed, and as JSON.
+pub fn fixtures(rows: &[(&str, Outcome, Duration)]) -> serde_json::Value {
+    let mut t = Tally::default();
+    let mut expecting = 0;
+    for (_, outcome, took) in rows {
+        *t.counts.entry(*outcome).or_default() += 1;
+        t.millis.push(took.as_secs_f64() * 1e3);
+        // Every documented fixture expects a proposal, except where it answers "no edit"
+        // (quiet); a wrong one may have expected either, and counts as expecting one.
+        expecting += usize::from(*outcome != Outcome::Quiet);
+    }
+    println!();
+    println!(
+        "Remote engine (Inception /edit/completions), contract fixtures only: {} cases, each \
+         answered by a loopback server with the documented reply (latency is the client's, \
+         not a model's):",
+        rows.len()
+    );
+    println!();
+    println!(
+        "| engine | precision | recall | wrong | right / suggested | errors | p50 ms | p95 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!("| remote (fixtures) | {} |", row(&t, expecting));
+    let cases: Vec<_> = rows
+        .iter()
+        .map(|(name, outcome, took)| {
+            json!({"name": name, "outcome": outcome.name(), "ms": took.as_secs_f64() * 1e3})
+        })
+        .collect();
+    json!({"engine": "remote (contract fixtures)", "cases": cases,
+           "precision": t.precision(), "recall": t.recall(expecting),
+           "wrong_share": t.wrong_share(), "p50_ms": t.percentile(0.5),
+           "p95_ms": t.percentile(0.95)})
 }
