@@ -197,6 +197,29 @@ test("a next edit is drawn, checked against the buffer's version, and accepted a
   vim.lsp.util.buf_versions[bufnr] = version
 end)
 
+test("after a rename the server's next edit is shown, accepted, and the next one asked for", function()
+  open("next.rs", RENAME)
+  vim.api.nvim_win_set_cursor(0, { 2, 8 })
+  local asked = next_edit.requests
+  -- The rename, as typing it would change the buffer; the cursor after the new name.
+  vim.api.nvim_buf_set_text(0, 1, 8, 1, 9, { "aaaaaa" })
+  vim.api.nvim_win_set_cursor(0, { 2, 14 })
+  assert(vim.wait(20000, function()
+    return next_edit.current ~= nil
+  end, 20), "no next edit arrived (" .. (next_edit.requests - asked) .. " requests)")
+  assert(next_edit.requests - asked == 1, "asked once after the pause, not on every change")
+  local marks = next_edit_marks()
+  assert(vim.deep_equal(marks.struck, { 2, 4, 2, 5 }), vim.inspect(marks))
+  assert(table.concat(marks.text):find("aaaaaa", 1, true), vim.inspect(marks))
+  assert(dllm.accept_next_edit(), "accept found no suggestion")
+  assert(buffer_text() == "fn f(x: i32) -> i32 {\n    let aaaaaa = x + 1;\n    aaaaaa * 2\n}", buffer_text())
+  assert(vim.deep_equal(vim.api.nvim_win_get_cursor(0), { 3, 10 }), vim.inspect(vim.api.nvim_win_get_cursor(0)))
+  -- The accepted edit is a change like another: after the pause the next one is asked for.
+  assert(vim.wait(5000, function()
+    return next_edit.requests - asked == 2
+  end, 20), "no request after accepting")
+end)
+
 test(":DllmRewrite rewrites the visual selection", function()
   open("rewrite.rs", "fn k() -> i32 {\n    1 + 2\n}")
   vim.api.nvim_win_set_cursor(0, { 2, 4 })

@@ -103,6 +103,7 @@ describe('the extension bundle', () => {
       'dllm.maxTokensInline': 6,
       'dllm.maxTokensBlock': 6,
       'dllm.trace.server': 'verbose', // the LSP traffic goes to the output channel, checked below
+      'dllm.nextEdit.debounceMs': 50,
     });
     const lib = fake.open('file:///tmp/dllm-fake/lib.rs', 'rust', 'fn f() -> i32 {\n    \n}\n');
     const ext = loadExtension(fake, BUNDLE);
@@ -110,6 +111,7 @@ describe('the extension bundle', () => {
       await ext.activate(extensionContext(EXTENSION_ROOT));
       await until('the model to be ready', () => fake.statusText() === '$(check) dllm');
       assert.match(fake.statusItems[0].tooltip, /ready/);
+      assert.match(fake.statusItems[0].tooltip, /Next-edit suggestions: on\./);
 
       // Inline completion through vscode-languageclient's provider and the extension's middleware.
       assert.equal(fake.inlineProviders.length, 1);
@@ -180,6 +182,28 @@ describe('the extension bundle', () => {
       fake.activeTextEditor = editor(block, [1, 4]);
       await fake.commands.get(EXTENSION_COMMANDS.completeBlock)!();
       assert.ok(block.text.includes('aaaaaa') && !block.text.includes('let z'), block.text);
+
+      // Next edit: after a rename at the definition, the same name at the next use, drawn where
+      // it applies; Tab (the accept command) applies it with the editor's own edit, the cursor
+      // goes to its end, and after the pause the next one is asked for.
+      const nx = fake.open('file:///tmp/dllm-fake/next.rs', 'rust', 'fn f(x: i32) -> i32 {\n    let y = x + 1;\n    y * 2\n}\n');
+      const nxEditor = fake.showEditor(nx, [1, 8]);
+      const asked = () => fake.output.join('').match(/Sending request 'dllm\/nextEdit/g)?.length ?? 0;
+      await nxEditor.edit((b) => b.replace(new Range(1, 8, 1, 9), 'aaaaaa'));
+      nxEditor.selection = new Selection(new Position(1, 14), new Position(1, 14));
+      await until('the next edit to show', () => nxEditor.shown().length === 2);
+      assert.equal(asked(), 1, 'asked once, after the pause');
+      const shown = Object.fromEntries(nxEditor.shown().map(({ type, ranges }) => [type.options.textDecoration ?? 'after', ranges[0]]));
+      const struck = shown['line-through'].range;
+      assert.deepEqual([struck.start.line, struck.start.character, struck.end.line, struck.end.character], [2, 4, 2, 5]);
+      assert.equal(shown.after.renderOptions.after.contentText, 'aaaaaa');
+      assert.equal(fake.context.get('dllm.nextEditVisible'), true);
+      assert.equal(await fake.commands.get(EXTENSION_COMMANDS.acceptNextEdit)!(), true);
+      assert.equal(nx.text, 'fn f(x: i32) -> i32 {\n    let aaaaaa = x + 1;\n    aaaaaa * 2\n}\n');
+      assert.deepEqual([nxEditor.selection.active.line, nxEditor.selection.active.character], [2, 10]);
+      assert.deepEqual(nxEditor.shown(), []);
+      assert.equal(fake.context.get('dllm.nextEditVisible'), false);
+      await until('the next request after accepting', () => asked() === 2);
 
       // A settings change reaches the server without a restart (an empty block is a multi-line
       // span: its budget is maxTokensBlock).

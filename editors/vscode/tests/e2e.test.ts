@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import type { CodeAction, InitializeResult, WorkspaceEdit } from 'vscode-languageserver-protocol';
 
 import { applyToLine, normalizeItems } from '../src/inline';
+import { endOfEdit, NEXT_EDIT_METHOD, nextEditParams, parseNextEdit } from '../src/nextEdit';
 import {
   codeActionParams,
   completeBlockParams,
@@ -18,6 +19,7 @@ import {
   fillHolesParams,
   inlineCompletionParams,
   parseCommandResult,
+  parseNextEditEnabled,
   parseStatus,
   rewriteParams,
   SERVER_COMMANDS,
@@ -222,6 +224,34 @@ describe('dllm-ls end to end', { skip, timeout: 5 * TIMEOUT_MS }, () => {
     const r = await command(s, 'Fill holes', fillHolesParams(uri, pos(0, hole)));
     assert.equal(r.result.applied, true);
     assert.equal(s.docs.get(uri)!.text, 'fn f() -> i32 { /* 😀 größe */ aaaaaa }\n');
+  });
+
+  test('dllm/nextEdit: after a rename at the definition, the same name at the next use, for this version', async () => {
+    const uri = 'file:///tmp/dllm-vscode-e2e/next.rs';
+    await s.open(uri, 'rust', 'fn f(x: i32) -> i32 {\n    let y = x + 1;\n    y * 2\n}\n');
+    assert.equal(parseNextEditEnabled(await s.request('workspace/executeCommand', statusParams())), true);
+    // The rename as VS Code sends it, then the request at the cursor after the new name.
+    await s.edit(uri, [{ range: range(1, 8, 1, 9), newText: 'aaaaaa' }]);
+    const doc = s.docs.get(uri)!;
+    const next = parseNextEdit(await s.request(NEXT_EDIT_METHOD, nextEditParams(uri, pos(1, 14))));
+    assert.ok(next, 'a suggestion');
+    assert.deepEqual({ ...next, label: '' }, { uri, range: range(2, 4, 2, 5), newText: 'aaaaaa', version: doc.version, label: '' });
+    assert.notEqual(next.label, '', 'a label to show beside it');
+    // Accepted as the extension does: the edit, then the cursor at its end.
+    await s.edit(uri, [{ range: next.range, newText: next.newText }]);
+    assert.equal(doc.text, 'fn f(x: i32) -> i32 {\n    let aaaaaa = x + 1;\n    aaaaaa * 2\n}\n');
+    assert.deepEqual(endOfEdit(next), pos(2, 10));
+    // Asked again from there: the rename is complete, nothing more to suggest.
+    assert.equal(await s.request(NEXT_EDIT_METHOD, nextEditParams(uri, endOfEdit(next))), null);
+
+    // dllm.nextEditSuggestions = false: the request answers null, and dllm.status says so.
+    await s.edit(uri, [{ range: range(1, 8, 1, 14), newText: 'y' }]);
+    await s.edit(uri, [{ range: range(2, 4, 2, 10), newText: 'y' }]);
+    await s.configure(settings({ nextEditSuggestions: false }));
+    await s.edit(uri, [{ range: range(1, 8, 1, 9), newText: 'aaaaaa' }]);
+    assert.equal(await s.request(NEXT_EDIT_METHOD, nextEditParams(uri, pos(1, 14))), null);
+    assert.equal(parseNextEditEnabled(await s.request('workspace/executeCommand', statusParams())), false);
+    await s.configure(settings());
   });
 
   test('shutdown and exit: the server ends cleanly', async () => {
