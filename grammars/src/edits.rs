@@ -54,9 +54,17 @@ const RECEIVERS: [&str; 4] = ["self", "cls", "this", "_"];
 
 /// Every node of the tree, depth first in text order.
 fn nodes(tree: &SyntaxTree) -> Vec<Node<'_>> {
+    nodes_within(tree, 0..usize::MAX)
+}
+
+/// The nodes that overlap `within`, depth first in text order (subtrees outside it skipped).
+fn nodes_within(tree: &SyntaxTree, within: Range<usize>) -> Vec<Node<'_>> {
     let mut out = Vec::new();
     let mut stack = vec![tree.root()];
     while let Some(n) = stack.pop() {
+        if n.end_byte() < within.start || n.start_byte() > within.end {
+            continue;
+        }
         out.push(n);
         let mut cursor = n.walk();
         let children: Vec<Node> = n.children(&mut cursor).collect();
@@ -255,7 +263,7 @@ pub fn variable_uses(
     name: &str,
     within: Range<usize>,
 ) -> Vec<Range<usize>> {
-    nodes(tree)
+    nodes_within(tree, within.clone())
         .into_iter()
         .filter(|n| {
             n.kind() == "identifier"
@@ -323,7 +331,7 @@ pub fn field_uses(
     name: &str,
     within: Range<usize>,
 ) -> Vec<Range<usize>> {
-    nodes(tree)
+    nodes_within(tree, within.clone())
         .into_iter()
         .filter(|n| {
             n.start_byte() >= within.start
@@ -356,7 +364,7 @@ fn is_member_name(n: Node, language: Language) -> bool {
 /// Whether a shorthand spelled `name` (`Foo { name }`, `{ name }`) lies inside `within`: a
 /// field there is also a variable, so renaming it takes more than one edit.
 pub fn has_shorthand(tree: &SyntaxTree, text: &str, name: &str, within: Range<usize>) -> bool {
-    nodes(tree).into_iter().any(|n| {
+    nodes_within(tree, within.clone()).into_iter().any(|n| {
         n.kind().starts_with("shorthand_")
             && n.start_byte() >= within.start
             && n.end_byte() <= within.end

@@ -78,6 +78,14 @@ impl Maker<'_> {
     /// At most one case of each kind from this file, each picked at random among its
     /// candidates.
     fn one_of_each(&self, rng: &mut Rng) -> Vec<Case> {
+        self.candidates(rng)
+            .into_values()
+            .map(|mut list| list.swap_remove(rng.below(list.len())))
+            .collect()
+    }
+
+    /// Every case this file offers, by kind.
+    fn candidates(&self, rng: &mut Rng) -> BTreeMap<Kind, Vec<Case>> {
         let mut candidates: BTreeMap<Kind, Vec<Case>> = BTreeMap::new();
         let mut add = |case: Option<Case>| {
             if let Some(c) = case {
@@ -106,9 +114,6 @@ impl Maker<'_> {
             add(self.blank_line(d));
         }
         candidates
-            .into_values()
-            .map(|mut list| list.swap_remove(rng.below(list.len())))
-            .collect()
     }
 
     fn case(&self, kind: Kind, edit: Replacement, expected: Expected) -> Case {
@@ -154,9 +159,7 @@ impl Maker<'_> {
             range: at.clone(),
             text: new.clone(),
         };
-        let Some(next) = nearest(&uses, at.start, at.end) else {
-            return None;
-        };
+        let next = nearest(&uses, at.start, at.end)?;
         let between_end = if next.start >= at.end {
             next.start
         } else {
@@ -501,4 +504,126 @@ fn shape(line: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "\
+class Counter:
+    def __init__(self, start):
+        self.value = start
+
+    def bump(self, step):
+        self.value += step
+        return self.value
+
+
+def scale(count, factor):
+    total = count * factor
+    return total
+
+
+def unused(flag):
+    # this one is never called here
+    return 1
+
+
+def caller():
+    a = scale(1, 2)
+    sizes = [
+        pad(3, 10),
+        pad(4, 10),
+        pad(5, 10),
+    ]
+    return a
+";
+
+    fn candidates() -> BTreeMap<Kind, Vec<Case>> {
+        let source = Source {
+            lang: "python",
+            path: "m.py",
+            text: FILE,
+            language: Language::Python,
+        };
+        let tree = SyntaxTree::parse(Language::Python, FILE).unwrap();
+        let maker = Maker {
+            file: &source,
+            tree: &tree,
+        };
+        maker.candidates(&mut Rng(1))
+    }
+
+    /// The old and new spelling of each case's edit and where its expected edit lies (the old
+    /// text there, its line).
+    fn summary(c: &Case) -> (String, String, Option<(String, usize)>) {
+        let (edited, old) = c.edited();
+        let line = |at: usize| c.after[..at].matches('\n').count() + 1;
+        let expected = match &c.expected {
+            Expected::Nothing => None,
+            Expected::Replace(r) => {
+                Some((c.after[r.range.clone()].to_string(), line(r.range.start)))
+            }
+            Expected::AppendArgument { arguments } => Some((
+                c.after[arguments.clone()].to_string(),
+                line(arguments.start),
+            )),
+        };
+        (old.to_string(), c.after[edited].to_string(), expected)
+    }
+
+    fn find<'a>(all: &'a BTreeMap<Kind, Vec<Case>>, kind: Kind, old: &str) -> &'a Case {
+        all[&kind]
+            .iter()
+            .find(|c| c.edited().1 == old)
+            .unwrap_or_else(|| panic!("no {kind:?} case of {old}"))
+    }
+
+    #[test]
+    fn each_kind_expects_the_next_place_in_the_text_after_the_edit() {
+        let all = candidates();
+        let (_, new, expected) = summary(find(&all, Kind::RenameParameter, "count"));
+        assert!(new.ends_with("_count"), "{new}");
+        assert_eq!(expected, Some(("count".into(), 11)));
+        let (_, _, expected) = summary(find(&all, Kind::RenameField, "value"));
+        assert_eq!(expected, Some(("value".into(), 6)));
+        let added = &all[&Kind::AddArgument];
+        assert_eq!(added.len(), 1, "only scale has a call");
+        assert_eq!(summary(&added[0]).2, Some(("(1, 2)".into(), 21)));
+        assert_eq!(summary(&added[0]).1, ", extra");
+        let literal = find(&all, Kind::ParallelLiteral, "10");
+        let (_, new, expected) = summary(literal);
+        assert_eq!(new, "20");
+        let line = |at: usize| FILE[..at].matches('\n').count() + 1;
+        let edited_line = line(literal.edit.range.start);
+        let next = if edited_line == 25 {
+            24
+        } else {
+            edited_line + 1
+        };
+        assert_eq!(expected, Some(("10".into(), next)));
+    }
+
+    #[test]
+    fn edits_after_which_nothing_should_follow() {
+        let all = candidates();
+        assert_eq!(summary(find(&all, Kind::NoneUnused, "flag")).2, None);
+        let no_call: Vec<_> = all[&Kind::NoneNoCall]
+            .iter()
+            .map(|c| summary(c).2)
+            .collect();
+        assert!(no_call.iter().all(Option::is_none) && !no_call.is_empty());
+        for kind in [
+            Kind::NoneComment,
+            Kind::NoneWhitespace,
+            Kind::NoneLoneLiteral,
+        ] {
+            assert!(
+                all[&kind].iter().all(|c| c.expected == Expected::Nothing),
+                "{kind:?}"
+            );
+        }
+        assert!(!all.contains_key(&Kind::NoneOtherFunction));
+    }
 }

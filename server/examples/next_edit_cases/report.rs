@@ -196,6 +196,7 @@ fn row(t: &Tally, expecting: usize) -> String {
     )
 }
 
+#[cfg(feature = "testing")]
 /// The remote engine's figures over its contract fixtures (`(name, outcome, latency)` each):
 /// printed, and as JSON.
 pub fn fixtures(rows: &[(&str, Outcome, Duration)]) -> serde_json::Value {
