@@ -15,7 +15,7 @@
 //! share of cases with an expected edit that got it), the share of cases where a suggestion
 //! was wrong, and latency at p50 and p95; per kind and per language.
 //!
-//!     bash scripts/bench-next-edit.sh [--per-kind 12] [--engines never,rule,local] [--json F]
+//!     bash scripts/bench-next-edit.sh [--per-kind 14] [--engines never,rule,local] [--json F]
 //!
 //! (which builds the corpus when it is missing, then runs this example in release).
 
@@ -53,10 +53,10 @@ struct Args {
     #[arg(long, default_value = "/work/corpus/files/test.jsonl")]
     corpus: PathBuf,
     /// Cases per language of each kind that has an expected edit.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 14)]
     per_kind: usize,
     /// Cases per language of each kind after which nothing should follow.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     per_none_kind: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
