@@ -37,6 +37,7 @@ impl SpecialTokens {
     }
 }
 
+#[derive(Clone)]
 pub struct CodeTokenizer {
     inner: tokenizers::Tokenizer,
     path: PathBuf,

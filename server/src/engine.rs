@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use dllm_models::{
-    CancelFlag, CanvasCache, ChatTemplate, DType, DiffusionModel, InfillOutput, InfillRequest,
-    LoadOptions, LoadProgress, ModelSource, QuantKind, SamplerOptions,
+    CancelFlag, CanvasCache, ChatTemplate, CodeTokenizer, DType, DiffusionModel, InfillOutput,
+    InfillRequest, LoadOptions, LoadProgress, ModelSource, QuantKind, SamplerOptions,
 };
 use tokio::sync::oneshot;
 
@@ -98,6 +98,8 @@ pub struct Engine {
     progress: Arc<Mutex<Option<LoadProgress>>>,
     /// The loaded checkpoint's chat template, for prompts built off the worker thread.
     chat: Arc<Mutex<Option<ChatTemplate>>>,
+    /// The loaded checkpoint's tokenizer, to size spans off the worker thread.
+    tokenizer: Arc<Mutex<Option<Arc<CodeTokenizer>>>>,
 }
 
 pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -145,6 +147,7 @@ struct Worker {
     status: Arc<Mutex<ModelStatus>>,
     progress: Arc<Mutex<Option<LoadProgress>>>,
     chat: Arc<Mutex<Option<ChatTemplate>>>,
+    tokenizer: Arc<Mutex<Option<Arc<CodeTokenizer>>>>,
 }
 
 impl Worker {
@@ -195,6 +198,7 @@ impl Worker {
         self.model = None;
         self.caches.clear();
         *self.chat.lock().unwrap() = None;
+        *self.tokenizer.lock().unwrap() = None;
         #[cfg(feature = "testing")]
         crate::testing::slow_load();
         let shared = &self.progress;
@@ -210,6 +214,7 @@ impl Worker {
         match result {
             Ok((model, description)) => {
                 *self.chat.lock().unwrap() = model.chat_template().cloned();
+                *self.tokenizer.lock().unwrap() = Some(Arc::new(model.tokenizer().clone()));
                 let loaded = LoadedModel {
                     description: description.clone(),
                     resident_bytes: model.resident_bytes() as u64,
@@ -290,12 +295,14 @@ impl Engine {
         let status = Arc::new(Mutex::new(ModelStatus::NotLoaded));
         let progress = Arc::new(Mutex::new(None));
         let chat = Arc::new(Mutex::new(None));
+        let tokenizer = Arc::new(Mutex::new(None));
         let worker = Worker {
             model: None,
             caches: DocumentCaches::default(),
             status: status.clone(),
             progress: progress.clone(),
             chat: chat.clone(),
+            tokenizer: tokenizer.clone(),
         };
         thread::Builder::new()
             .name("dllm-engine".into())
@@ -306,6 +313,7 @@ impl Engine {
             status,
             progress,
             chat,
+            tokenizer,
         }
     }
 
@@ -322,6 +330,13 @@ impl Engine {
     /// The chat template of the loaded model (only instruction-following checkpoints have one).
     pub fn chat_template(&self) -> Option<ChatTemplate> {
         self.chat.lock().unwrap().clone()
+    }
+
+    /// How many tokens the loaded model's tokenizer makes of `text`; `None` without a model
+    /// (or for text it cannot encode).
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        let tokenizer = self.tokenizer.lock().unwrap().clone()?;
+        tokenizer.encode(text).ok().map(|ids| ids.len())
     }
 
     pub fn is_ready(&self) -> bool {

@@ -63,6 +63,15 @@ impl Infiller {
         }
     }
 
+    /// How many tokens the local model makes of `text`, to size a span that must hold it;
+    /// `None` for a remote engine (or a model not loaded).
+    pub fn count_tokens(&self, text: &str) -> Option<usize> {
+        match self {
+            Infiller::Local(engine) => engine.count_tokens(text),
+            Infiller::Remote(_) => None,
+        }
+    }
+
     /// Whether several spans can be tied to one text (a rename): only a model that fills them
     /// together can.
     pub fn ties_spans(&self) -> bool {

@@ -22,10 +22,14 @@ use crate::infiller::{Ask, Infiller, Stop};
 use crate::pipeline::{first_line, request_for, tie_all, PipelineError, Region};
 use crate::repetition::repetition_in;
 
-/// Token budget of a respelled token's mask: room for a name a little longer than the new one
-/// (names end early with an end token). The floor is the rename action's budget.
-fn name_budget(new: &str) -> usize {
-    (new.len() / 2 + 2).max(6)
+/// Token budget of a respelled token's mask: exactly the new spelling's tokens, so that the
+/// model can write it and nothing longer (only the new spelling is kept anyway); without a
+/// tokenizer at hand, room for a name a little longer than it.
+fn name_budget(infiller: &Infiller, new: &str) -> usize {
+    infiller
+        .count_tokens(new)
+        .filter(|&n| n > 0)
+        .unwrap_or((new.len() / 2 + 2).max(6))
 }
 
 /// The model's next edit for `ctx`, or `None` (nothing inconsistent, or an answer that does
@@ -46,7 +50,7 @@ pub async fn suggest(
         return Ok(None);
     };
     let text: &str = &snapshot.text;
-    let budget = budget(&remask, config);
+    let budget = budget(infiller, &remask, config);
     let regions: Vec<Region> = remask
         .spans
         .iter()
@@ -106,9 +110,9 @@ fn plan(ctx: &Context) -> Result<Option<Remask>, PipelineError> {
     Ok(remask::inconsistent(&tree, text, followup, window))
 }
 
-fn budget(remask: &Remask, config: &Config) -> usize {
+fn budget(infiller: &Infiller, remask: &Remask, config: &Config) -> usize {
     match &remask.followup {
-        Followup::Respelled { new, .. } => name_budget(new),
+        Followup::Respelled { new, .. } => name_budget(infiller, new),
         Followup::Parameters { .. } => {
             let arguments = remask.spans[remask.target].len();
             // Room for the old arguments and a new one like them (about 3 bytes a token).
@@ -213,8 +217,19 @@ mod tests {
     }
 
     #[test]
-    fn a_name_budget_has_room_for_the_new_name() {
-        assert_eq!(name_budget("aaaaaa"), 6);
-        assert!(name_budget(&"x".repeat(40)) >= 20);
+    fn without_a_tokenizer_a_name_budget_has_room_for_the_new_name() {
+        let settings = crate::remote::RemoteSettings {
+            endpoint: None,
+            api: crate::remote::Api::Fim,
+            model: None,
+            api_key_env: None,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        let remote = Infiller::Remote(crate::remote::RemoteEngine::new(
+            settings,
+            Default::default(),
+        ));
+        assert_eq!(name_budget(&remote, "aaaaaa"), 6);
+        assert!(name_budget(&remote, &"x".repeat(40)) >= 20);
     }
 }

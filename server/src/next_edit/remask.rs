@@ -59,6 +59,9 @@ pub struct Remask {
     pub target: usize,
 }
 
+/// At most this many masks in one request.
+const MAX_SPANS: usize = 8;
+
 /// How many lines apart a literal's parallel lines may be.
 const PARALLEL_LINES: usize = 8;
 
@@ -75,9 +78,12 @@ pub fn understand(tree: &SyntaxTree, text: &str, edit: &PastEdit) -> Option<Foll
     if text.get(range.clone()) != Some(edit.new_text.as_str()) {
         return None;
     }
-    if let Some(leaf) = leaf_around(tree, text, range.clone()).ok().flatten() {
-        return respelled(text, edit, leaf);
+    let leaf = leaf_around(tree, text, range.clone()).ok().flatten();
+    if let Some(followup) = leaf.and_then(|leaf| respelled(text, edit, leaf)) {
+        return Some(followup);
     }
+    // Not a token respelled (a new parameter typed word by word ends on a new name, `usize`
+    // of `, extra: usize`): a change of a parameter list, if it is in one.
     let params = parameters_around(tree, text, range.clone())
         .ok()
         .flatten()?;
@@ -145,11 +151,23 @@ pub fn inconsistent(
         .iter()
         .position(|s| s.start >= edited.end)
         .or_else(|| spans.len().checked_sub(1))?;
+    let (spans, target) = nearest(spans, target, MAX_SPANS);
     Some(Remask {
         followup,
         spans,
         target,
     })
+}
+
+/// At most `max` of `spans` (in order): the target and those nearest it. Each mask costs
+/// its budget of the model's context, and a name used everywhere would crowd out the code
+/// around it. Answers the kept spans and the target's index among them.
+fn nearest(spans: Vec<Range<usize>>, target: usize, max: usize) -> (Vec<Range<usize>>, usize) {
+    if spans.len() <= max {
+        return (spans, target);
+    }
+    let first = target.saturating_sub(max / 2).min(spans.len() - max);
+    (spans[first..first + max].to_vec(), target - first)
 }
 
 /// The other tokens of `kind` spelled `old` in the edited token's scope.
@@ -349,6 +367,41 @@ mod tests {
         assert_eq!(spans, ["1, 2"]);
         assert_eq!(target, 0);
         assert!(text.contains("def add(a, b, c)"));
+    }
+
+    #[test]
+    fn at_most_a_few_masks_around_the_target() {
+        let spans: Vec<_> = (0..20).map(|i| i * 10..i * 10 + 3).collect();
+        let (kept, target) = nearest(spans.clone(), 15, 8);
+        assert_eq!((kept.len(), &kept[target]), (8, &spans[15]));
+        assert_eq!(kept[0], spans[11]);
+        let (kept, target) = nearest(spans.clone(), 1, 8);
+        assert_eq!((kept[0].clone(), target), (spans[0].clone(), 1));
+        let (kept, target) = nearest(spans[..3].to_vec(), 2, 8);
+        assert_eq!((kept.len(), target), (3, 2));
+    }
+
+    #[test]
+    fn a_parameter_typed_word_by_word_is_a_parameter_list_change() {
+        // `, extra: usize` typed: the history's latest edit is the word `usize`.
+        let before = "fn add(a: i32) -> i32 { a }
+fn g() { add(1); }
+";
+        let text = before.replacen("a: i32)", "a: i32, extra: usize)", 1);
+        let tree = SyntaxTree::parse(Language::Rust, &text).unwrap();
+        let at = text.find("usize").unwrap();
+        let edit = PastEdit {
+            start: at,
+            old_text: String::new(),
+            new_text: "usize".into(),
+            version: 9,
+            overwritten: false,
+            elided: false,
+        };
+        let followup = understand(&tree, &text, &edit).unwrap();
+        assert!(matches!(&followup, Followup::Parameters { params, .. } if params.count == 2));
+        let r = inconsistent(&tree, &text, followup, 0..text.len()).unwrap();
+        assert_eq!(&text[r.spans[r.target].clone()], "1");
     }
 
     #[test]

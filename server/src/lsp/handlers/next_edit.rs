@@ -1,6 +1,7 @@
 //! `dllm/nextEdit`: the edit that follows the document's recent edits ([`crate::next_edit`]),
 //! versioned so that an editor never applies it to another text.
 
+use crate::engine::EngineError;
 use crate::lsp::backend::Backend;
 use crate::lsp::error::{classify, Failure, LspError, LspResult};
 use crate::lsp::ext::{NextEdit, NextEditParams};
@@ -9,6 +10,7 @@ use crate::lsp::loading::{self, Unready};
 use crate::lsp::state::CancelOnDrop;
 use crate::lsp::to_proto;
 use crate::next_edit::{self, Context};
+use crate::pipeline::PipelineError;
 
 pub(crate) async fn next_edit(
     backend: &Backend,
@@ -48,6 +50,14 @@ pub(crate) async fn next_edit(
     let proposal = match suggested {
         Ok(Some(proposal)) => proposal,
         Ok(None) => return Ok(None),
+        // The masks are the server's choice, not the user's: one that does not fit is no
+        // suggestion, not an error.
+        Err(
+            e @ (PipelineError::TooLarge { .. } | PipelineError::Engine(EngineError::Model(_))),
+        ) => {
+            tracing::info!("next edit: none, the request does not fit the model: {e}");
+            return Ok(None);
+        }
         Err(e) => match classify(e) {
             Failure::Empty(why) => {
                 tracing::debug!("next edit: {why}");
@@ -62,5 +72,10 @@ pub(crate) async fn next_edit(
         proposal.range,
         snap.doc.version
     );
-    Ok(to_proto::next_edit(&uri, &snap.doc, proposal, snap.encoding))
+    Ok(to_proto::next_edit(
+        &uri,
+        &snap.doc,
+        proposal,
+        snap.encoding,
+    ))
 }
