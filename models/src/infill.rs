@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use candle_core::DType;
+
 use crate::error::{Error, Result};
 use crate::model::{DiffusionModel, TokenPredictor};
 use crate::sampler::{
@@ -154,6 +156,43 @@ impl DiffusionModel {
             trace: out.trace,
             reused_tokens,
         })
+    }
+
+    /// How likely the model finds `text` in span `span` of `request`, every span masked: the
+    /// probability of each of `text`'s tokens at its position, all predicted in one full pass
+    /// (each token's confidence given the unmasked rest). The span must be exactly as many
+    /// tokens long as `text`. What the sampler would weigh before committing anything, so two
+    /// spellings of one hole can be compared without writing either.
+    pub fn fill_probabilities(
+        &self,
+        request: &InfillRequest,
+        span: usize,
+        text: &str,
+    ) -> Result<Vec<f32>> {
+        let tokens = self.tokenizer().encode(text)?;
+        let canvas = self.canvas_for(request)?;
+        let Some(range) = canvas.spans.get(span) else {
+            return Err(Error::InvalidRequest(format!(
+                "span {span} of a request with {} spans",
+                canvas.spans.len()
+            )));
+        };
+        if range.len() != tokens.len() {
+            return Err(Error::InvalidRequest(format!(
+                "span {span} has {} tokens, the text to score {}",
+                range.len(),
+                tokens.len()
+            )));
+        }
+        let positions: Vec<usize> = range.clone().collect();
+        let logits = self.predict(&canvas.tokens, &positions)?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
+        let rows = probabilities.to_vec2::<f32>()?;
+        Ok(tokens
+            .iter()
+            .zip(rows)
+            .map(|(&t, row)| row.get(t as usize).copied().unwrap_or(0.0))
+            .collect())
     }
 
     /// Whether each token's text holds a line break (decoded on its own: a line break is a

@@ -681,3 +681,36 @@ fn an_end_token_below_its_least_probability_gives_way() {
     assert_eq!(out.spans[0].len(), 3);
     assert!(out.spans[0].iter().all(|t| (7..11).contains(t)));
 }
+
+#[test]
+fn fill_probabilities_are_the_first_steps_distribution_of_the_texts_tokens() {
+    let model = load("dream-tiny");
+    let text = "ab";
+    let tokens = model.tokenizer().encode(text).unwrap();
+    let request = InfillRequest::single("fn main() { let x = ", tokens.len(), "; }");
+    let probabilities = model.fill_probabilities(&request, 0, text).unwrap();
+    assert_eq!(probabilities.len(), tokens.len());
+    // The same numbers as the model's own logits at the masked positions, softmaxed here.
+    let mask = model.special_tokens().mask;
+    let mut canvas = model.tokenizer().encode("fn main() { let x = ").unwrap();
+    let start = canvas.len();
+    canvas.extend(std::iter::repeat_n(mask, tokens.len()));
+    canvas.extend(model.tokenizer().encode("; }").unwrap());
+    let positions: Vec<usize> = (start..start + tokens.len()).collect();
+    let logits = model.predict(&canvas, &positions).unwrap().to_vec2::<f32>().unwrap();
+    for ((row, &token), p) in logits.iter().zip(&tokens).zip(&probabilities) {
+        let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|l| (l - max).exp()).sum();
+        let expected = (row[token as usize] - max).exp() / sum;
+        assert!((expected - p).abs() < 1e-5, "{expected} vs {p}");
+    }
+    // A span of another length than the text is refused, and so is a span that is not there.
+    assert!(matches!(
+        model.fill_probabilities(&request, 0, "abcdefgh"),
+        Err(Error::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        model.fill_probabilities(&request, 1, text),
+        Err(Error::InvalidRequest(_))
+    ));
+}

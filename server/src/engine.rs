@@ -84,6 +84,15 @@ enum Job {
         document: Option<String>,
         reply: oneshot::Sender<Result<InfillOutput, EngineError>>,
     },
+    /// How likely the model finds `text` in one span of the request
+    /// (`DiffusionModel::fill_probabilities`).
+    Score {
+        request: Box<InfillRequest>,
+        span: usize,
+        text: String,
+        cancel: CancelFlag,
+        reply: oneshot::Sender<Result<Vec<f32>, EngineError>>,
+    },
 }
 
 /// The last request's KV cache of each of the most recently used documents: as the user types,
@@ -178,6 +187,20 @@ impl Worker {
                     };
                     let _ = reply.send(result);
                 }
+                Job::Score {
+                    request,
+                    span,
+                    text,
+                    cancel,
+                    reply,
+                } => {
+                    let result = if cancel.is_cancelled() {
+                        Err(EngineError::Cancelled)
+                    } else {
+                        self.score(&request, span, &text)
+                    };
+                    let _ = reply.send(result);
+                }
             }
         }
     }
@@ -260,6 +283,28 @@ impl Worker {
             Ok(Err(dllm_models::Error::Cancelled)) => Err(EngineError::Cancelled),
             Ok(out) => Ok(out?),
         }
+    }
+}
+
+impl Worker {
+    /// Scores one request; a panic costs this request only.
+    fn score(
+        &self,
+        request: &InfillRequest,
+        span: usize,
+        text: &str,
+    ) -> Result<Vec<f32>, EngineError> {
+        let Some(model) = &self.model else {
+            return Err(EngineError::NotReady(format!(
+                "{:?}",
+                self.status.lock().unwrap()
+            )));
+        };
+        catch_unwind(AssertUnwindSafe(|| {
+            model.fill_probabilities(request, span, text)
+        }))
+        .map_err(|p| EngineError::Panicked(panic_message(p)))?
+        .map_err(EngineError::from)
     }
 }
 
@@ -429,6 +474,26 @@ impl Engine {
         self.submit(request, options, cancel, document)
             .await
             .map_err(|_| EngineError::WorkerGone)?
+    }
+
+    /// How likely the model finds `text` in span `span` of `request`, every span masked and
+    /// as long as `text`: each of its tokens' probability, from one pass.
+    pub async fn fill_probabilities(
+        &self,
+        request: InfillRequest,
+        span: usize,
+        text: String,
+        cancel: CancelFlag,
+    ) -> Result<Vec<f32>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.jobs.send(Job::Score {
+            request: Box::new(request),
+            span,
+            text,
+            cancel,
+            reply,
+        });
+        rx.await.map_err(|_| EngineError::WorkerGone)?
     }
 
     /// The blocking form, for the CLI.

@@ -72,6 +72,25 @@ impl Infiller {
         }
     }
 
+    /// How likely the local model finds `text` in span `span` of `request` (every span masked
+    /// and as long as `text`): each of its tokens' probability. `None` from a remote engine,
+    /// which reports no probabilities.
+    pub async fn fill_probabilities(
+        &self,
+        request: InfillRequest,
+        span: usize,
+        text: &str,
+        cancel: &CancelFlag,
+    ) -> Result<Option<Vec<f32>>, EngineError> {
+        match self {
+            Infiller::Local(engine) => engine
+                .fill_probabilities(request, span, text.to_string(), cancel.clone())
+                .await
+                .map(Some),
+            Infiller::Remote(_) => Ok(None),
+        }
+    }
+
     /// Whether several spans can be tied to one text (a rename): only a model that fills them
     /// together can.
     pub fn ties_spans(&self) -> bool {

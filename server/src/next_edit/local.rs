@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use dllm_grammars::tokens::{calls_to, LeafKind, Parameters};
 use dllm_grammars::{check_edits_on, SyntaxTree};
-use dllm_models::CancelFlag;
+use dllm_models::{CancelFlag, InfillRequest};
 
 use super::diff::smallest_edit;
 use super::remask::{self, Followup, Remask};
@@ -50,7 +50,42 @@ pub async fn suggest(
         return Ok(None);
     };
     let text: &str = &snapshot.text;
-    let budget = budget(infiller, &remask, config);
+    let tree = snapshot.syntax_tree()?;
+    let answer = denoise(infiller, text, &remask, config, cancel).await?;
+    if let Some(proposal) = agreeing(&tree, text, &remask, &answer) {
+        return Ok(Some(proposal));
+    }
+    // The model wrote something else; it may still find the user's spelling likelier here
+    // than the old one.
+    let Followup::Respelled { old, new, kind, .. } = &remask.followup else {
+        return Ok(None);
+    };
+    let preferred = prefers(infiller, text, &remask, [new, old], config, cancel).await?;
+    let target = remask.spans[remask.target].clone();
+    Ok(preferred
+        .then(|| respelled_proposal(target, old, new, *kind))
+        .and_then(|p| vetted(&tree, text, p)))
+}
+
+/// The re-mask rule's own answer, without the model: the new spelling at the target of a
+/// respelled token (vetted like the model's), nothing for a new parameter (only a model can
+/// write the argument). The baseline the model has to beat: it adds recall only where it
+/// writes what the rule cannot, and precision only where it turns down what the rule offers.
+pub fn without_model(ctx: &Context) -> Result<Option<Proposal>, PipelineError> {
+    let Some(remask) = plan(ctx)? else {
+        return Ok(None);
+    };
+    let Followup::Respelled { old, new, kind, .. } = &remask.followup else {
+        return Ok(None);
+    };
+    let tree = ctx.snapshot.syntax_tree()?;
+    let target = remask.spans[remask.target].clone();
+    let proposal = respelled_proposal(target, old, new, *kind);
+    Ok(vetted(&tree, &ctx.snapshot.text, proposal))
+}
+
+/// The masks of `remask`, `budget` tokens each, in a request with the text around them.
+fn request(text: &str, remask: &Remask, budget: usize, config: &Config) -> InfillRequest {
     let regions: Vec<Region> = remask
         .spans
         .iter()
@@ -59,12 +94,24 @@ pub async fn suggest(
             max_tokens: budget,
         })
         .collect();
-    let mut request = request_for(text, &regions, config.context_tokens);
-    if matches!(remask.followup, Followup::Respelled { .. }) {
-        request = tie_all(request);
+    let request = request_for(text, &regions, config.context_tokens);
+    match remask.followup {
+        Followup::Respelled { .. } => tie_all(request),
+        Followup::Parameters { .. } => request,
     }
+}
+
+/// What the model writes in the target mask, first line only.
+async fn denoise(
+    infiller: &Infiller,
+    text: &str,
+    remask: &Remask,
+    config: &Config,
+    cancel: &CancelFlag,
+) -> Result<String, PipelineError> {
+    let budget = budget(infiller, remask, config);
     let ask = Ask {
-        request,
+        request: request(text, remask, budget, config),
         replaced: remask
             .spans
             .iter()
@@ -74,10 +121,10 @@ pub async fn suggest(
         stop: Stop::Line,
     };
     let out = infiller.infill(ask, cancel, None).await?;
-    let Some(raw) = out.spans.get(remask.target) else {
-        return Ok(None);
-    };
-    let answer = first_line(raw);
+    let answer = out
+        .spans
+        .get(remask.target)
+        .map_or(String::new(), |raw| first_line(raw));
     let confidence = out
         .confidence
         .get(remask.target)
@@ -87,7 +134,47 @@ pub async fn suggest(
         &text[remask.spans[remask.target].clone()],
         out.elapsed.as_millis()
     );
-    Ok(agreeing(snapshot.syntax_tree()?, text, &remask, &answer))
+    Ok(answer)
+}
+
+/// Whether the model finds the first of two spellings likelier than the second in the target
+/// mask (every mask as long as the spelling weighed): per token, so that a longer name is
+/// not held against itself. `false` where the engine cannot tell.
+async fn prefers(
+    infiller: &Infiller,
+    text: &str,
+    remask: &Remask,
+    [first, second]: [&str; 2],
+    config: &Config,
+    cancel: &CancelFlag,
+) -> Result<bool, PipelineError> {
+    let mut likelihood = [0.0f32; 2];
+    for (i, spelling) in [first, second].into_iter().enumerate() {
+        let Some(tokens) = infiller.count_tokens(spelling).filter(|&n| n > 0) else {
+            return Ok(false);
+        };
+        let request = request(text, remask, tokens, config);
+        let scored = infiller.fill_probabilities(request, remask.target, spelling, cancel);
+        let Some(probabilities) = scored.await? else {
+            return Ok(false);
+        };
+        likelihood[i] = per_token(&probabilities);
+    }
+    tracing::debug!(
+        "next edit: {first:?} has likelihood {:.3} per token, {second:?} {:.3}",
+        likelihood[0],
+        likelihood[1]
+    );
+    Ok(likelihood[0] > likelihood[1])
+}
+
+/// The geometric mean of token probabilities: the likelihood of a text per token.
+fn per_token(probabilities: &[f32]) -> f32 {
+    if probabilities.is_empty() {
+        return 0.0;
+    }
+    let log_sum: f32 = probabilities.iter().map(|p| p.max(1e-12).ln()).sum();
+    (log_sum / probabilities.len() as f32).exp()
 }
 
 /// The inconsistent tokens around the latest edit, where the window around the cursor holds
@@ -122,23 +209,15 @@ fn budget(infiller: &Infiller, remask: &Remask, config: &Config) -> usize {
 }
 
 /// The suggestion the answer makes, when it agrees with the edit.
-fn agreeing(tree: SyntaxTree, text: &str, remask: &Remask, answer: &str) -> Option<Proposal> {
+fn agreeing(tree: &SyntaxTree, text: &str, remask: &Remask, answer: &str) -> Option<Proposal> {
     let target = remask.spans[remask.target].clone();
     let proposal = match &remask.followup {
         Followup::Respelled { old, new, kind, .. } => {
             if answer.trim() != new {
-                tracing::debug!("next edit: the model did not follow {old} → {new}");
+                tracing::debug!("next edit: the model did not write {old} → {new}");
                 return None;
             }
-            let verb = match kind {
-                LeafKind::Identifier | LeafKind::Member => "rename",
-                _ => "change",
-            };
-            Proposal {
-                range: target,
-                text: new.clone(),
-                label: format!("{verb} `{old}` → `{new}`"),
-            }
+            respelled_proposal(target, old, new, *kind)
         }
         Followup::Parameters { params, .. } => {
             let (range, inserted) = added_arguments(&text[target.clone()], answer)?;
@@ -146,13 +225,29 @@ fn agreeing(tree: SyntaxTree, text: &str, remask: &Remask, answer: &str) -> Opti
             let added = Proposal {
                 range: at..at,
                 text: inserted,
-                label: format!("pass the new argument to `{}`", params.function),
+                label: format!(
+                    "pass the new argument to `{}`",
+                    params.function.as_deref().unwrap_or("the function")
+                ),
             };
-            takes_all_parameters(&tree, text, &added, &target, params)?;
+            takes_all_parameters(tree, text, &added, &target, params)?;
             added
         }
     };
-    vetted(&tree, text, proposal)
+    vetted(tree, text, proposal)
+}
+
+/// The target respelled as the user spelled the edited token.
+fn respelled_proposal(target: Range<usize>, old: &str, new: &str, kind: LeafKind) -> Proposal {
+    let verb = match kind {
+        LeafKind::Identifier | LeafKind::Member => "rename",
+        LeafKind::Number | LeafKind::String => "change",
+    };
+    Proposal {
+        range: target,
+        text: new.to_string(),
+        label: format!("{verb} `{old}` → `{new}`"),
+    }
 }
 
 /// The text the answer adds to the old arguments, when it only adds.
@@ -162,7 +257,8 @@ fn added_arguments(old: &str, answer: &str) -> Option<(Range<usize>, String)> {
         .then_some((range, inserted))
 }
 
-/// Whether the call, with the proposal applied, passes as many arguments as the function takes.
+/// Whether the call, with the proposal applied, passes as many arguments as the function
+/// requires.
 fn takes_all_parameters(
     tree: &SyntaxTree,
     text: &str,
@@ -174,10 +270,11 @@ fn takes_all_parameters(
     new_text.replace_range(proposal.range.clone(), &proposal.text);
     let new_tree = SyntaxTree::parse(tree.language, &new_text).ok()?;
     let open = arguments.start - 1;
-    let call = calls_to(&new_tree, &new_text, &params.function, open..new_text.len())
+    let name = params.function.as_deref()?;
+    let call = calls_to(&new_tree, &new_text, name, open..new_text.len())
         .into_iter()
         .find(|c| c.arguments.start == open)?;
-    (call.count == params.count).then_some(())
+    (call.count == params.required).then_some(())
 }
 
 /// The proposal if it adds no syntax errors and does not repeat itself.
