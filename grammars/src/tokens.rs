@@ -121,18 +121,24 @@ fn is_member_position(language: Language, n: Node) -> bool {
         })
 }
 
-/// A function definition's parameter list.
+/// A function's parameter list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parameters {
-    /// The function's name.
-    pub function: String,
+    /// The function's name; `None` for an anonymous one (a closure, a lambda, an arrow
+    /// function), which no call names.
+    pub function: Option<String>,
+    /// The whole function, where its parameters are in scope.
+    pub owner: Range<usize>,
     /// The list, parentheses included.
     pub list: Range<usize>,
-    /// How many parameters it has (a method's receiver not counted).
+    /// How many parameters a call passes: a method's `self` or receiver not counted.
     pub count: usize,
+    /// How many of those a call must pass: those without a default value, before any
+    /// variadic one.
+    pub required: usize,
 }
 
-/// The parameter list of a function definition that holds `range`, if one does.
+/// The parameter list of a function (named or not) that holds `range`, if one does.
 pub fn parameters_around(
     tree: &SyntaxTree,
     text: &str,
@@ -144,18 +150,87 @@ pub fn parameters_around(
         .descendant_for_byte_range(range.start, range.end)
         .unwrap_or(tree.root());
     let found = std::iter::successors(Some(node), |n| n.parent()).find_map(|n| {
-        let list = n
-            .parent()?
+        let owner = n.parent()?;
+        let list = owner
             .child_by_field_name("parameters")
             .filter(|l| *l == n)?;
-        let function = n.parent()?.child_by_field_name("name")?;
+        let function = owner
+            .child_by_field_name("name")
+            .and_then(|name| text.get(name.byte_range()))
+            .map(str::to_string);
+        let (count, required) = parameter_counts(tree.language, list, text);
         Some(Parameters {
-            function: text.get(function.byte_range())?.to_string(),
+            function,
+            owner: owner.byte_range(),
             list: list.byte_range(),
-            count: list_items(list),
+            count,
+            required,
         })
     });
     Ok(found.filter(|p| p.list.start < range.start && range.end < p.list.end))
+}
+
+/// How many parameters of `list` a call passes, and how many it must pass.
+fn parameter_counts(language: Language, list: Node, text: &str) -> (usize, usize) {
+    let mut cursor = list.walk();
+    let mut count = 0;
+    let mut required = 0;
+    let mut optional_seen = false;
+    for (i, p) in list.named_children(&mut cursor).enumerate() {
+        let kind = p.kind();
+        if kind.contains("comment") || is_receiver(language, p, i, text) {
+            continue;
+        }
+        let names = go_names(p);
+        count += names;
+        optional_seen |= is_optional(p);
+        if !optional_seen {
+            required += names;
+        }
+    }
+    (count, required)
+}
+
+/// `self` in Rust; Python's first `self` or `cls`: what a method call passes before the
+/// parentheses.
+fn is_receiver(language: Language, p: Node, index: usize, text: &str) -> bool {
+    match language {
+        Language::Rust => p.kind() == "self_parameter",
+        Language::Python => {
+            index == 0
+                && p.kind() == "identifier"
+                && matches!(text.get(p.byte_range()), Some("self" | "cls"))
+        }
+        _ => false,
+    }
+}
+
+/// A parameter with a default value, or a variadic one: calls may leave it out.
+fn is_optional(p: Node) -> bool {
+    matches!(
+        p.kind(),
+        "default_parameter"
+            | "typed_default_parameter"
+            | "list_splat_pattern"
+            | "dictionary_splat_pattern"
+            | "keyword_separator"
+            | "assignment_pattern"
+            | "rest_pattern"
+            | "optional_parameter"
+            | "variadic_parameter_declaration"
+            | "variadic_parameter"
+    ) || p.child_by_field_name("value").is_some()
+        || p.named_child(0).is_some_and(|c| c.kind() == "rest_pattern")
+}
+
+/// How many parameters one declaration declares: Go's `a, b int` declares two.
+fn go_names(p: Node) -> usize {
+    if p.kind() != "parameter_declaration" {
+        return 1;
+    }
+    let mut cursor = p.walk();
+    let names = p.children_by_field_name("name", &mut cursor).count();
+    names.max(1)
 }
 
 /// A call of a function by name.
@@ -276,11 +351,64 @@ mod tests {
             let b = text.find("b").unwrap();
             let params = parameters_around(&t, text, b..b + 1).unwrap();
             let params = params.unwrap_or_else(|| panic!("{language:?}"));
-            assert_eq!((params.function.as_str(), params.count), ("add", 2), "{language:?}");
+            assert_eq!(
+                (params.function.as_deref(), params.count, params.required),
+                (Some("add"), 2, 2),
+                "{language:?}"
+            );
             let calls = calls_to(&t, text, "add", 0..text.len());
             let args: Vec<_> = calls.iter().map(|c| (&text[c.arguments.clone()], c.count)).collect();
             assert_eq!(args, [("(1, 2)", 2), ("(3, 4)", 2)], "{language:?}");
         }
+    }
+
+    #[test]
+    fn receivers_defaults_and_variadics_are_not_required() {
+        for (language, text, count, required) in [
+            (
+                Language::Python,
+                "class A:\n    def f(self, a, b=1, *rest):\n        pass\n",
+                3,
+                1,
+            ),
+            (Language::Rust, "impl A { fn f(&self, a: u8) {} }\n", 1, 1),
+            (
+                Language::JavaScript,
+                "function f(a, b = 2, ...rest) {}\n",
+                3,
+                1,
+            ),
+            (
+                Language::TypeScript,
+                "function f(a: number, b?: number) {}\n",
+                2,
+                1,
+            ),
+            (
+                Language::Go,
+                "package p\nfunc f(a, b int, rest ...int) {}\n",
+                3,
+                2,
+            ),
+        ] {
+            let t = tree(language, text);
+            // Just inside the list's opening parenthesis.
+            let a = text.find('(').unwrap() + 1;
+            let params = parameters_around(&t, text, a..a + 1).unwrap();
+            let params = params.unwrap_or_else(|| panic!("{language:?}"));
+            assert_eq!(
+                (params.count, params.required),
+                (count, required),
+                "{language:?}"
+            );
+        }
+        // An anonymous function's list has no name, and its owner is the function.
+        let text = "xs.map(function (key, value) { return key; });\n";
+        let t = tree(Language::JavaScript, text);
+        let key = text.find("key").unwrap();
+        let params = parameters_around(&t, text, key..key + 3).unwrap().unwrap();
+        assert_eq!(params.function, None);
+        assert_eq!(&text[params.owner], "function (key, value) { return key; }");
     }
 
     #[test]

@@ -195,16 +195,16 @@ fn same_spelling(
         .collect()
 }
 
-/// Where a variable named at `edited` lives: the function whose parameters or body hold it.
-/// A function's own name (or anything else in its signature) is seen outside it: `None`.
+/// Where a variable named at `edited` lives: the function whose parameter list or body holds
+/// it (named or not). A function's own name (or anything else in its signature) is seen
+/// outside it: `None`.
 fn variable_scope(tree: &SyntaxTree, text: &str, edited: &Range<usize>) -> Option<Range<usize>> {
+    if let Some(params) = parameters_around(tree, text, edited.clone()).ok().flatten() {
+        return Some(params.owner);
+    }
     let function = enclosing_function(tree, text, edited.start).ok()??;
     let in_body = function.body.start <= edited.start && edited.end <= function.body.end;
-    let in_parameters = parameters_around(tree, text, edited.clone())
-        .ok()
-        .flatten()
-        .is_some_and(|p| function.whole.start <= p.list.start && p.list.end <= function.whole.end);
-    (in_body || in_parameters).then_some(function.whole)
+    in_body.then_some(function.whole)
 }
 
 /// Whether the lines holding `a` and `b` are parallel: close, equally indented, and alike
@@ -238,7 +238,7 @@ fn same_shape(a: &str, b: &str) -> bool {
 }
 
 /// The call of `params.function` nearest after the edit (else before) that passes fewer
-/// arguments than the function now takes: its argument list, parentheses excluded.
+/// arguments than the function now requires: its argument list, parentheses excluded.
 fn short_call(
     tree: &SyntaxTree,
     text: &str,
@@ -246,9 +246,10 @@ fn short_call(
     edited: &Range<usize>,
     window: Range<usize>,
 ) -> Option<Range<usize>> {
-    let calls: Vec<Call> = calls_to(tree, text, &params.function, window)
+    let name = params.function.as_deref()?;
+    let calls: Vec<Call> = calls_to(tree, text, name, window)
         .into_iter()
-        .filter(|c| c.count < params.count && !c.arguments.contains(&edited.start))
+        .filter(|c| c.count < params.required && !c.arguments.contains(&edited.start))
         .collect();
     let call = calls
         .iter()
@@ -399,9 +400,32 @@ fn g() { add(1); }
             elided: false,
         };
         let followup = understand(&tree, &text, &edit).unwrap();
-        assert!(matches!(&followup, Followup::Parameters { params, .. } if params.count == 2));
+        assert!(matches!(&followup, Followup::Parameters { params, .. } if params.required == 2));
         let r = inconsistent(&tree, &text, followup, 0..text.len()).unwrap();
         assert_eq!(&text[r.spans[r.target].clone()], "1");
+    }
+
+    #[test]
+    fn an_anonymous_functions_parameter_is_in_scope_in_that_function_only() {
+        let before =
+            "a.forEach(function (key) { use(key); });\nb.forEach(function (key) { use(key); });\n";
+        let (_, spans, _) = remask(Language::JavaScript, before, "(key)", "key", "name").unwrap();
+        assert_eq!(spans.len(), 1);
+        let before =
+            "package p\nfunc f() {\n\tg(func(c int) { h(c) })\n\tg(func(c int) { h(c) })\n}\n";
+        let (text, spans, target) = remask(Language::Go, before, "(c int", "c", "ctx").unwrap();
+        assert_eq!(spans, ["c"]);
+        let first = text.find("h(").unwrap();
+        assert!(text[first..].starts_with("h(c)") && target == 0);
+    }
+
+    #[test]
+    fn a_new_parameter_with_a_default_asks_nothing_of_the_calls() {
+        let before = "def add(a, b):\n    return a + b\n\nadd(1, 2)\n";
+        assert_eq!(
+            remask(Language::Python, before, "a, b", "b", "b, c=0"),
+            None
+        );
     }
 
     #[test]
