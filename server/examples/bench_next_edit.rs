@@ -15,7 +15,7 @@
 //! share of cases with an expected edit that got it), the share of cases where a suggestion
 //! was wrong, and latency at p50 and p95; per kind and per language.
 //!
-//!     bash scripts/bench-next-edit.sh [--per-kind 14] [--engines never,rule,local] [--json F]
+//!     bash scripts/bench-next-edit.sh [--per-kind 14] [--engines never,rule,scoped,local] [--json F]
 //!
 //! (which builds the corpus when it is missing, then runs this example in release).
 
@@ -64,7 +64,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     langs: Vec<String>,
     /// The engines and baselines to run.
-    #[arg(long, value_delimiter = ',', default_value = "never,rule,local")]
+    #[arg(long, value_delimiter = ',', default_value = "never,rule,scoped,local")]
     engines: Vec<EngineName>,
     /// How the user's edit reaches the server's edit history.
     #[arg(long, value_enum, default_value = "keystrokes")]
@@ -83,6 +83,9 @@ enum EngineName {
     Never,
     /// The rule-only baseline, no model.
     Rule,
+    /// The local engine's re-mask rule answering without the model
+    /// (`next_edit::local::without_model`): what the model has to beat.
+    Scoped,
     /// The embedded default model, through `next_edit::suggest`.
     Local,
     /// Inception's `/edit/completions` on its contract fixtures only (needs the `testing`
@@ -95,6 +98,7 @@ impl EngineName {
         match self {
             EngineName::Never => "never suggest",
             EngineName::Rule => "rule only",
+            EngineName::Scoped => "re-mask rule, no model",
             EngineName::Local => "local (default model)",
             EngineName::Remote => "remote (contract fixtures)",
         }
@@ -169,13 +173,27 @@ fn ask(
 ) -> Result<Answer> {
     // The document and its history exist before the request (the server keeps them as
     // edits arrive): the clock runs over the suggestion only.
-    let ctx = (engine == EngineName::Local).then(|| context_of(case, typing));
+    let ctx =
+        matches!(engine, EngineName::Local | EngineName::Scoped).then(|| context_of(case, typing));
     let started = Instant::now();
     let (suggestion, error) = match engine {
         EngineName::Never | EngineName::Remote => (None, None),
         EngineName::Rule => {
             let (edited, old) = case.edited();
             (rule::suggest(&case.after, edited, old), None)
+        }
+        EngineName::Scoped => {
+            let ctx = ctx.as_ref().expect("made above");
+            match next_edit::local::without_model(ctx) {
+                Ok(proposal) => (
+                    proposal.map(|p| Replacement {
+                        range: p.range,
+                        text: p.text,
+                    }),
+                    None,
+                ),
+                Err(e) => (None, Some(e.to_string())),
+            }
         }
         EngineName::Local => {
             let infiller = infiller.context("the local engine is not loaded")?;
