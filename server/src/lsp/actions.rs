@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Uri, WorkspaceEdit};
 
 use super::backend::Backend;
-use super::error::{classify, Failure, LspError, LspResult};
-use super::loading::{self, Unready};
+use super::error::{classify, Failure, LspResult};
+use super::loading;
 use super::snapshot::DocumentSnapshot;
 use super::state::CancelOnDrop;
 use super::to_proto;
@@ -62,12 +62,8 @@ pub(crate) async fn compute(
     let infiller = backend.infiller(&snap.config);
     let cancel = backend.state().track(&snap.uri);
     let _guard = CancelOnDrop(cancel.clone());
-    if let Some(engine) = infiller.loading_engine() {
-        match loading::model_ready(engine, &cancel).await {
-            Ok(()) => {}
-            Err(Unready::Cancelled) => return Err(LspError::cancelled()),
-            Err(unready) => return Ok(Computed::Nothing(unready.message())),
-        }
+    if let Some(unready) = loading::ready(&infiller, &cancel).await? {
+        return Ok(Computed::Nothing(unready.message()));
     }
     let run = pipeline::run(&infiller, &snap.pipeline, task, &snap.config, &cancel);
     let outcome = run.await;

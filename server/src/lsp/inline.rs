@@ -4,9 +4,9 @@
 use tower_lsp_server::ls_types::{Position, Range, Uri};
 
 use super::backend::Backend;
-use super::error::{classify, Failure, LspError, LspResult};
+use super::error::{classify, Failure, LspResult};
 use super::from_proto;
-use super::loading::{self, Unready};
+use super::loading;
 use super::state::CancelOnDrop;
 use super::to_proto;
 use crate::gate::{self, Verdict};
@@ -35,15 +35,9 @@ pub(crate) async fn suggest(
     let offset = from_proto::offset(&snap, position)?;
     let cancel = backend.state().track_inline(uri);
     let _guard = CancelOnDrop(cancel.clone());
-    if let Some(engine) = infiller.loading_engine() {
-        match loading::model_ready(engine, &cancel).await {
-            Ok(()) => {}
-            Err(Unready::Cancelled) => return Err(LspError::cancelled()),
-            Err(unready) => {
-                tracing::info!("inline completion: {}", unready.message());
-                return Ok(None);
-            }
-        }
+    if let Some(unready) = loading::ready(&infiller, &cancel).await? {
+        tracing::info!("inline completion: {}", unready.message());
+        return Ok(None);
     }
     let task = Task::Inline { offset };
     let run = pipeline::run(&infiller, &snap.pipeline, &task, &snap.config, &cancel);

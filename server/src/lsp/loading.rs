@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use dllm_models::CancelFlag;
 
+use super::error::{LspError, LspResult};
 use crate::engine::{Engine, ModelStatus};
+use crate::infiller::Infiller;
 
 /// How long a request waits for a loading model. A checkpoint on a fast disk loads within it
 /// (the 7B ones in about 10-20 s); a download or a slow disk takes longer, and the request then
@@ -39,6 +41,20 @@ impl Unready {
             ),
             Unready::Unavailable(why) => format!("the model is not ready ({why})"),
         }
+    }
+}
+
+/// Waits for `infiller`'s model where it has one to load (a remote engine is always there to
+/// ask): `None` once it can answer, why not otherwise; a cancellation while waiting is the
+/// request's cancelled error.
+pub(crate) async fn ready(infiller: &Infiller, cancel: &CancelFlag) -> LspResult<Option<Unready>> {
+    let Some(engine) = infiller.loading_engine() else {
+        return Ok(None);
+    };
+    match model_ready(engine, cancel).await {
+        Ok(()) => Ok(None),
+        Err(Unready::Cancelled) => Err(LspError::cancelled()),
+        Err(unready) => Ok(Some(unready)),
     }
 }
 

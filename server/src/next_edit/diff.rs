@@ -34,6 +34,21 @@ pub fn smallest_edit(before: &str, after: &str) -> Option<(Range<usize>, String)
     Some((range, text))
 }
 
+/// How many items `old` and `new` share at their start, and then at their end (never reaching
+/// into what the start shares): what a line diff leaves out as unchanged.
+pub fn common_ends<T: PartialEq>(old: &[T], new: &[T]) -> (usize, usize) {
+    let head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let room = old.len().min(new.len()) - head;
+    let tail = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(room);
+    (head, tail)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +69,13 @@ mod tests {
         assert_eq!(smallest_edit("same", "same"), None);
         assert_eq!(smallest_edit("f(a)", "f(a, b)"), Some((3..3, ", b".into())));
         assert_eq!(smallest_edit("f(a, b)", "f(a)"), Some((3..6, "".into())));
+    }
+
+    #[test]
+    fn common_ends_never_overlap() {
+        assert_eq!(common_ends(&[1, 2, 3], &[1, 9, 3]), (1, 1));
+        assert_eq!(common_ends(&[1, 1], &[1, 1, 1]), (2, 0));
+        assert_eq!(common_ends::<u8>(&[], &[]), (0, 0));
     }
 
     #[test]

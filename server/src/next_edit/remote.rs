@@ -126,15 +126,7 @@ fn parses_as_well(
 pub fn changed_lines(old: &str, new: &str) -> usize {
     let old: Vec<&str> = old.split_inclusive('\n').collect();
     let new: Vec<&str> = new.split_inclusive('\n').collect();
-    let head = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let room = old.len().min(new.len()) - head;
-    let tail = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count()
-        .min(room);
+    let (head, tail) = diff::common_ends(&old, &new);
     let (old, new) = (&old[head..old.len() - tail], &new[head..new.len() - tail]);
     let differing = old.iter().zip(new).filter(|(a, b)| a != b).count();
     differing + old.len().abs_diff(new.len())

@@ -38,6 +38,7 @@ use serde_json::{json, Value};
 use super::protocol::{Api, Wire};
 use super::{RemoteEngine, RemoteError};
 use crate::history::PastEdit;
+use crate::next_edit::diff::common_ends;
 use crate::next_edit::{window, Snippet};
 
 /// The path under the endpoint.
@@ -193,15 +194,7 @@ pub fn unified_diff(text: &str, path: &str, edit: &PastEdit) -> Option<String> {
     let old: Vec<&str> = old_block.split_inclusive('\n').collect();
     let new: Vec<&str> = text[first..last].split_inclusive('\n').collect();
     // Lines both sides share at the ends are context, not change.
-    let head = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let room = old.len().min(new.len()) - head;
-    let tail = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count()
-        .min(room);
+    let (head, tail) = common_ends(&old, &new);
     let above = window::around(text, first, DIFF_CONTEXT_LINES).start;
     let below = match last > first {
         true => window::around(text, last - 1, DIFF_CONTEXT_LINES).end,

@@ -3,10 +3,10 @@
 
 use crate::engine::EngineError;
 use crate::lsp::backend::Backend;
-use crate::lsp::error::{classify, Failure, LspError, LspResult};
+use crate::lsp::error::{classify, Failure, LspResult};
 use crate::lsp::ext::{NextEdit, NextEditParams};
 use crate::lsp::from_proto;
-use crate::lsp::loading::{self, Unready};
+use crate::lsp::loading;
 use crate::lsp::state::CancelOnDrop;
 use crate::lsp::to_proto;
 use crate::next_edit::{self, Context};
@@ -28,15 +28,9 @@ pub(crate) async fn next_edit(
     };
     let _guard = CancelOnDrop(cancel.clone());
     let infiller = backend.infiller(&snap.config);
-    if let Some(engine) = infiller.loading_engine() {
-        match loading::model_ready(engine, &cancel).await {
-            Ok(()) => {}
-            Err(Unready::Cancelled) => return Err(LspError::cancelled()),
-            Err(unready) => {
-                tracing::info!("next edit: {}", unready.message());
-                return Ok(None);
-            }
-        }
+    if let Some(unready) = loading::ready(&infiller, &cancel).await? {
+        tracing::info!("next edit: {}", unready.message());
+        return Ok(None);
     }
     let context = Context {
         snapshot: snap.pipeline.clone(),
