@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
+use crate::next_edit::diff::shared_affixes;
+
 /// How many edits a document keeps; older ones are dropped first.
 pub const MAX_EDITS: usize = 16;
 
@@ -54,6 +56,26 @@ pub struct Change<'a> {
     pub new_text: &'a str,
 }
 
+impl Change<'_> {
+    /// The change without the text it writes back as it was: a client that sends whole lines,
+    /// or the whole document, for one changed word records that word. A change within a line
+    /// stays as it is: typing `t` over a selected `count` is that, not a deletion of `coun`.
+    fn trimmed(&self) -> Self {
+        let Some(old) = self.old_text else {
+            return self.clone();
+        };
+        if !(old.contains('\n') && self.new_text.contains('\n')) {
+            return self.clone();
+        }
+        let (prefix, suffix) = shared_affixes(old, self.new_text);
+        Change {
+            range: self.range.start + prefix..self.range.end - suffix,
+            old_text: Some(&old[prefix..old.len() - suffix]),
+            new_text: &self.new_text[prefix..self.new_text.len() - suffix],
+        }
+    }
+}
+
 /// A document's recent edits, oldest first.
 #[derive(Debug, Clone, Default)]
 pub struct EditHistory {
@@ -77,6 +99,7 @@ impl EditHistory {
     /// Records `change`, which brought the document to `version`: merged into the latest edit
     /// when it continues the same word, else kept as a new edit; older edits move with it.
     pub fn record(&mut self, change: Change<'_>, version: i32) {
+        let change = change.trimmed();
         if change.range.is_empty() && change.new_text.is_empty() {
             return;
         }
@@ -233,7 +256,10 @@ mod tests {
         type_in(&mut h, &mut text, 0..1, "x");
         type_in(&mut h, &mut text, 1..1, " ");
         type_in(&mut h, &mut text, 11..12, "3");
-        let edits: Vec<_> = h.edits().map(|e| (e.old_text.as_str(), e.new_text.as_str())).collect();
+        let edits: Vec<_> = h
+            .edits()
+            .map(|e| (e.old_text.as_str(), e.new_text.as_str()))
+            .collect();
         assert_eq!(edits, [("a", "x"), ("", " "), ("2", "3")]);
     }
 
@@ -248,6 +274,25 @@ mod tests {
         assert!(!first.overwritten);
         type_in(&mut h, &mut text, 13..15, "--");
         assert!(h.edits().next().unwrap().overwritten);
+    }
+
+    #[test]
+    fn a_whole_line_or_document_sent_again_records_only_what_changed() {
+        let mut text = "let count = 0;\nlet x = count;\n".to_string();
+        let mut h = EditHistory::default();
+        let whole = text.len();
+        type_in(
+            &mut h,
+            &mut text,
+            0..whole,
+            "let total = 0;\nlet x = count;\n",
+        );
+        assert_eq!(only(&h), ("count", "total", 4));
+        // Sending the same text again records nothing.
+        let whole = text.len();
+        let same = text.clone();
+        type_in(&mut h, &mut text, 0..whole, &same);
+        assert_eq!(h.edits().len(), 1);
     }
 
     #[test]

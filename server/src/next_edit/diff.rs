@@ -9,6 +9,15 @@ pub fn smallest_edit(before: &str, after: &str) -> Option<(Range<usize>, String)
     if before == after {
         return None;
     }
+    let (prefix, suffix) = shared_affixes(before, after);
+    let range = prefix..before.len() - suffix;
+    let text = after[prefix..after.len() - suffix].to_string();
+    Some((range, text))
+}
+
+/// How many bytes `before` and `after` share at their start, and then at their end (never
+/// reaching into what the start shares), in whole characters.
+pub fn shared_affixes(before: &str, after: &str) -> (usize, usize) {
     let prefix = before
         .char_indices()
         .zip(after.chars())
@@ -29,9 +38,7 @@ pub fn smallest_edit(before: &str, after: &str) -> Option<(Range<usize>, String)
         .take_while(|&total| total <= room)
         .last()
         .unwrap_or(0);
-    let range = prefix..before.len() - suffix;
-    let text = after[prefix..after.len() - suffix].to_string();
-    Some((range, text))
+    (prefix, suffix)
 }
 
 /// How many items `old` and `new` share at their start, and then at their end (never reaching
