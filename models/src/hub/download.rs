@@ -240,7 +240,7 @@ impl Client {
     fn network(&self, e: reqwest::Error) -> HubError {
         HubError::Network {
             endpoint: self.endpoint.clone(),
-            reason: chain(&e),
+            reason: crate::net::error_chain(&e),
         }
     }
 }
@@ -275,14 +275,3 @@ fn copy(
     }
 }
 
-/// An error and its causes on one line: reqwest's own message is only "error sending request".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -81,7 +81,7 @@ impl RemoteError {
         if e.is_timeout() {
             return RemoteError::Timeout { url, timeout };
         }
-        let detail = chain(&e);
+        let detail = dllm_models::net::error_chain(&e);
         let lower = detail.to_lowercase();
         if e.is_connect() {
             if lower.contains("dns") || lower.contains("resolve") || lower.contains("lookup") {
@@ -104,18 +104,3 @@ impl RemoteError {
     }
 }
 
-/// An error with its sources, one after another: reqwest's top message alone ("error sending
-/// request") does not say what failed.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
