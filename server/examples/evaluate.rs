@@ -33,7 +33,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dllm_grammars::span::enclosing_function;
 use dllm_grammars::{check_edit, Language, SyntaxTree};
-use dllm_ls::config::Config;
+use dllm_ls::config::{Config, Reach};
 use dllm_ls::repetition::repetition_in;
 use dllm_models::sampler::{ScoreKind, Scores};
 use dllm_models::{CancelFlag, DiffusionModel, InfillOutput, InfillRequest, LoadOptions};
@@ -504,7 +504,11 @@ fn main() -> Result<()> {
     for ((lang, kind), list) in &cases {
         let cell = cells.entry((lang.clone(), *kind)).or_default();
         // The server's settings for such a span (lines decode in their own block length).
-        let sampler = config.sampler_for(*kind == Kind::Line);
+        let reach = match kind {
+            Kind::Line => Reach::Line,
+            Kind::Lines | Kind::Body => Reach::Lines,
+        };
+        let sampler = config.sampler_for(reach);
         for (i, case) in list.iter().enumerate() {
             let file = &files[case.file];
             let text = &file.text;

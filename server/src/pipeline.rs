@@ -17,7 +17,7 @@ use dllm_models::{CancelFlag, InfillOutput, InfillRequest, Segment};
 
 use ropey::Rope;
 
-use crate::config::Config;
+use crate::config::{Config, Reach};
 use crate::document::{outside_line_breaks, Document, LineEnding, LARGE_DOCUMENT_BYTES};
 use crate::engine::EngineError;
 use crate::gate;
@@ -336,8 +336,9 @@ pub struct Region {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub regions: Vec<Region>,
-    /// Keep only the first line of the answer (inline completion of the rest of a line).
-    pub single_line: bool,
+    /// How far the answer reaches: only its first line is kept for `Line` (inline completion
+    /// of the rest of a line).
+    pub reach: Reach,
     /// All regions must receive the same text (rename).
     pub tied: bool,
 }
@@ -378,7 +379,7 @@ impl Plan {
     fn one_line(range: Range<usize>, max_tokens: usize) -> Plan {
         Plan {
             regions: vec![Region { range, max_tokens }],
-            single_line: true,
+            reach: Reach::Line,
             tied: false,
         }
     }
@@ -387,7 +388,7 @@ impl Plan {
     fn multiline(range: Range<usize>, max_tokens: usize) -> Plan {
         Plan {
             regions: vec![Region { range, max_tokens }],
-            single_line: false,
+            reach: Reach::Lines,
             tied: false,
         }
     }
@@ -509,7 +510,7 @@ impl<'a> Planner<'a> {
             .collect();
         Ok(Plan {
             regions,
-            single_line: false,
+            reach: Reach::Lines,
             tied: false,
         })
     }
@@ -532,7 +533,7 @@ impl<'a> Planner<'a> {
             .collect();
         Ok(Plan {
             regions,
-            single_line: true,
+            reach: Reach::Line,
             tied: true,
         })
     }
@@ -545,11 +546,7 @@ const RENAME_TOKENS: usize = 6;
 const BYTES_PER_TOKEN_GENEROUS: usize = 8;
 
 /// Builds the infill request for `regions` of `text`, with at most `context_tokens` of context.
-pub(crate) fn request_for(
-    text: &str,
-    regions: &[Region],
-    context_tokens: usize,
-) -> InfillRequest {
+pub(crate) fn request_for(text: &str, regions: &[Region], context_tokens: usize) -> InfillRequest {
     let first = regions.first().map_or(0, |r| r.range.start);
     let last = regions.last().map_or(0, |r| r.range.end);
     // Cut at line starts so the model never sees half a line at the far ends.
@@ -768,12 +765,12 @@ impl Run<'_> {
         let edits = match self.instructed(task, &plan).await? {
             Some(edits) => edits,
             None => {
-                let answer: fn(&str) -> String = match plan.single_line {
-                    true => first_line,
-                    false => str::to_owned,
+                let answer: fn(&str) -> String = match plan.reach {
+                    Reach::Line => first_line,
+                    Reach::Lines => str::to_owned,
                 };
                 let ask = self.in_place(&plan, Stop::Block);
-                if !plan.single_line && self.infiller.repair() == Repair::AskAgainTighter {
+                if plan.reach == Reach::Lines && self.infiller.repair() == Repair::AskAgainTighter {
                     self.again = Some((self.in_place(&plan, Stop::Tight), answer));
                 }
                 let spans = self.infill(ask).await?;
@@ -789,21 +786,16 @@ impl Run<'_> {
         let text = &self.snapshot.text;
         let request = request_for(text, &plan.regions, self.config.context_tokens);
         Ask {
-            request: if plan.tied {
-                tie_all(request)
-            } else {
-                request
-            },
+            request: if plan.tied { tie_all(request) } else { request },
             replaced: plan
                 .regions
                 .iter()
                 .map(|r| text[r.range.clone()].to_string())
                 .collect(),
-            sampler: self.config.sampler_for(plan.single_line),
-            stop: if plan.single_line {
-                Stop::Line
-            } else {
-                block_stop
+            sampler: self.config.sampler_for(plan.reach),
+            stop: match plan.reach {
+                Reach::Line => Stop::Line,
+                Reach::Lines => block_stop,
             },
         }
     }
@@ -853,7 +845,7 @@ impl Run<'_> {
             &message,
             region.max_tokens,
             self.config.context_tokens,
-            self.config.sampler_for(plan.single_line),
+            self.config.sampler_for(plan.reach),
             self.cancel,
             self.snapshot.cache_key.clone(),
         );
@@ -1089,7 +1081,7 @@ mod tests {
         let s = snap("rust", text);
         let inside = text.find("{\n").unwrap() + 1;
         let p = plan(&s, &Task::Inline { offset: inside + 5 }, &c).unwrap();
-        assert!(!p.single_line);
+        assert_eq!(p.reach, Reach::Lines);
         assert_eq!(p.regions[0].range, inside..inside + 6);
         let hole = text.find("todo!()").unwrap();
         let p = plan(&s, &Task::FillHoles { offset: Some(hole) }, &c).unwrap();

@@ -75,6 +75,13 @@ impl Default for Config {
     }
 }
 
+/// How far an answer reaches: the rest of one line, or lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Line,
+    Lines,
+}
+
 /// What applying settings did: messages to show, and whether the model must be reloaded.
 #[derive(Debug, Default, PartialEq)]
 pub struct Applied {
@@ -175,9 +182,9 @@ impl Config {
 
     /// The sampler settings for one span: a single-line span (an inline completion) decodes in
     /// blocks of `inline_block_length`, a multi-line one in blocks of `sampler.block_length`.
-    pub fn sampler_for(&self, single_line: bool) -> SamplerOptions {
+    pub fn sampler_for(&self, reach: Reach) -> SamplerOptions {
         let mut s = self.sampler.clone();
-        if single_line {
+        if reach == Reach::Line {
             s.block_length = self.inline_block_length;
         }
         s
@@ -286,21 +293,21 @@ mod tests {
             "refreshed every 8 steps by default"
         );
         assert_eq!(c.sampler.block_length, Some(32), "blocks of 32 by default");
-        assert_eq!(c.sampler_for(false).block_length, Some(32));
+        assert_eq!(c.sampler_for(Reach::Lines).block_length, Some(32));
         assert_eq!(
-            c.sampler_for(true).block_length,
+            c.sampler_for(Reach::Line).block_length,
             Some(8),
             "lines in blocks of 8"
         );
         let applied = c.apply(&json!({"inlineBlockLength": null, "blockLength": 16}));
         assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
-        assert_eq!(c.sampler_for(true).block_length, None);
-        assert_eq!(c.sampler_for(false).block_length, Some(16));
+        assert_eq!(c.sampler_for(Reach::Line).block_length, None);
+        assert_eq!(c.sampler_for(Reach::Lines).block_length, Some(16));
         let applied = c.apply(&json!({"inlineBlockLength": 0}));
         assert_eq!(applied.warnings.len(), 1, "{:?}", applied.warnings);
         assert!(applied.warnings[0].contains("inlineBlockLength"));
         assert_eq!(
-            c.sampler_for(true).block_length,
+            c.sampler_for(Reach::Line).block_length,
             None,
             "the old value stays"
         );
@@ -390,10 +397,17 @@ mod tests {
             ("q4", dllm_models::QuantKind::Q4),
         ] {
             let applied = c.apply(&json!({ "dtype": name }));
-            assert!(applied.warnings.is_empty() && applied.reload_model, "{name}");
+            assert!(
+                applied.warnings.is_empty() && applied.reload_model,
+                "{name}"
+            );
             let options = c.load_options();
             assert_eq!(options.quantize, Some(kind));
-            assert_eq!(options.dtype, dllm_models::DType::F32, "activations stay f32");
+            assert_eq!(
+                options.dtype,
+                dllm_models::DType::F32,
+                "activations stay f32"
+            );
         }
         let applied = c.apply(&json!({"dtype": "q3"}));
         assert!(!applied.warnings.is_empty(), "an unknown dtype is refused");

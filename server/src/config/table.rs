@@ -597,7 +597,7 @@ pub const SETTINGS: &[Setting] = &[
             "nextEditSuggestions",
             Kind::Bool,
             DefaultValue::Bool(true),
-            |c| Field::Bool(&mut c.next_edit)
+            |c| Field::Bool(&mut c.next_edit),
         )
     },
     Setting {
@@ -623,9 +623,7 @@ pub const SETTINGS: &[Setting] = &[
         scope: Scope::MachineOverridable,
         ..server(
             "endpoint",
-            Kind::Text {
-                expected: "a URL",
-            },
+            Kind::Text { expected: "a URL" },
             DefaultValue::Null,
             |c| Field::MaybeText(&mut c.endpoint),
         )

@@ -16,7 +16,7 @@ use super::diff::smallest_edit;
 use super::remask::{self, Followup, Remask};
 use super::window::{self, WINDOW_LINES};
 use super::{Context, Proposal};
-use crate::config::Config;
+use crate::config::{Config, Reach};
 use crate::gate;
 use crate::infiller::{Ask, Infiller, Stop};
 use crate::pipeline::{first_line, request_for, tie_all, PipelineError, Region};
@@ -117,7 +117,7 @@ async fn denoise(
             .iter()
             .map(|r| text[r.clone()].to_string())
             .collect(),
-        sampler: config.sampler_for(true),
+        sampler: config.sampler_for(Reach::Line),
         stop: Stop::Line,
     };
     let out = infiller.infill(ask, cancel, None).await?;
