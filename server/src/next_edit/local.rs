@@ -1,8 +1,9 @@
 //! The local engine: the tokens [`remask`] finds inconsistent are masked in the document and
 //! denoised by the local model with everything else in view, tied where they are one name. The
 //! answer becomes a suggestion only when it agrees with the edit that caused it:
-//! - a respelled token's mask must come back spelled as the user spelled it at the edit (the
-//!   model decides *whether* this occurrence follows, the user already said *how*);
+//! - a respelled token's mask must come back spelled as the user spelled it at the edit, or
+//!   the model must find that spelling likelier there than the old one (the model decides
+//!   *whether* this occurrence follows, the user already said *how*);
 //! - a call's argument list must come back with its old arguments kept, only new ones added,
 //!   as many as the function now takes, and parse.
 
