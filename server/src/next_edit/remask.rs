@@ -69,7 +69,7 @@ const PARALLEL_LINES: usize = 8;
 pub fn latest_edit(history: &[PastEdit]) -> Option<&PastEdit> {
     history
         .last()
-        .filter(|e| !e.overwritten && !e.elided && (e.new_text != e.old_text))
+        .filter(|e| !e.overwritten && !e.elided && e.new_text != e.old_text)
 }
 
 /// What `edit` asks of the code around it, read off the current `text` and its `tree`.
