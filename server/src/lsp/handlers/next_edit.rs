@@ -60,12 +60,13 @@ pub(crate) async fn next_edit(
             Failure::Error(err) => return Err(err),
         },
     };
+    // The label quotes the code (a string literal may hold a secret): not at info level.
     tracing::info!(
-        "next edit: {} at bytes {:?} of version {}",
-        proposal.label,
+        "next edit: a suggestion at bytes {:?} of version {}",
         proposal.range,
         snap.doc.version
     );
+    tracing::debug!("next edit: {}", proposal.label);
     Ok(to_proto::next_edit(
         &uri,
         &snap.doc,
