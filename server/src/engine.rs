@@ -262,14 +262,9 @@ impl Worker {
         cancel: &CancelFlag,
         document: Option<String>,
     ) -> Result<InfillOutput, EngineError> {
-        let Some(model) = &self.model else {
-            return Err(EngineError::NotReady(format!(
-                "{:?}",
-                self.status.lock().unwrap()
-            )));
-        };
+        let model = loaded(&self.model, &self.status)?;
         let caches = &mut self.caches;
-        let result = catch_unwind(AssertUnwindSafe(|| match document {
+        guarded(|| match document {
             None => model.infill(request, options, cancel),
             Some(doc) => {
                 let mut reuse = caches.take(&doc);
@@ -277,16 +272,9 @@ impl Worker {
                 caches.put(doc, reuse);
                 out
             }
-        }));
-        match result {
-            Err(p) => Err(EngineError::Panicked(panic_message(p))),
-            Ok(Err(dllm_models::Error::Cancelled)) => Err(EngineError::Cancelled),
-            Ok(out) => Ok(out?),
-        }
+        })
     }
-}
 
-impl Worker {
     /// Scores one request; a panic costs this request only.
     fn score(
         &self,
@@ -294,17 +282,28 @@ impl Worker {
         span: usize,
         text: &str,
     ) -> Result<Vec<f32>, EngineError> {
-        let Some(model) = &self.model else {
-            return Err(EngineError::NotReady(format!(
-                "{:?}",
-                self.status.lock().unwrap()
-            )));
-        };
-        catch_unwind(AssertUnwindSafe(|| {
-            model.fill_probabilities(request, span, text)
-        }))
-        .map_err(|p| EngineError::Panicked(panic_message(p)))?
-        .map_err(EngineError::from)
+        let model = loaded(&self.model, &self.status)?;
+        guarded(|| model.fill_probabilities(request, span, text))
+    }
+}
+
+/// The loaded model, or why there is none.
+fn loaded<'m>(
+    model: &'m Option<DiffusionModel>,
+    status: &Mutex<ModelStatus>,
+) -> Result<&'m DiffusionModel, EngineError> {
+    model
+        .as_ref()
+        .ok_or_else(|| EngineError::NotReady(format!("{:?}", status.lock().unwrap())))
+}
+
+/// Runs `work` on the model, turning a panic into this request's error and a cancelled run
+/// into [`EngineError::Cancelled`].
+fn guarded<T>(work: impl FnOnce() -> dllm_models::Result<T>) -> Result<T, EngineError> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Err(p) => Err(EngineError::Panicked(panic_message(p))),
+        Ok(Err(dllm_models::Error::Cancelled)) => Err(EngineError::Cancelled),
+        Ok(out) => Ok(out?),
     }
 }
 
