@@ -47,11 +47,10 @@ pub async fn suggest(
             "next edits look at documents up to 128 KiB".into(),
         ));
     }
-    let Some(remask) = plan(ctx)? else {
+    let Some((tree, remask)) = plan(ctx)? else {
         return Ok(None);
     };
     let text: &str = &snapshot.text;
-    let tree = snapshot.syntax_tree()?;
     let answer = denoise(infiller, text, &remask, config, cancel).await?;
     if let Some(proposal) = agreeing(&tree, text, &remask, &answer) {
         return Ok(Some(proposal));
@@ -73,13 +72,12 @@ pub async fn suggest(
 /// write the argument). The baseline the model has to beat: it adds recall only where it
 /// writes what the rule cannot, and precision only where it turns down what the rule offers.
 pub fn without_model(ctx: &Context) -> Result<Option<Proposal>, PipelineError> {
-    let Some(remask) = plan(ctx)? else {
+    let Some((tree, remask)) = plan(ctx)? else {
         return Ok(None);
     };
     let Followup::Respelled { old, new, kind, .. } = &remask.followup else {
         return Ok(None);
     };
-    let tree = ctx.snapshot.syntax_tree()?;
     let target = remask.spans[remask.target].clone();
     let proposal = respelled_proposal(target, old, new, *kind);
     Ok(vetted(&tree, &ctx.snapshot.text, proposal))
@@ -179,8 +177,8 @@ fn per_token(probabilities: &[f32]) -> f32 {
 }
 
 /// The inconsistent tokens around the latest edit, where the window around the cursor holds
-/// that edit.
-fn plan(ctx: &Context) -> Result<Option<Remask>, PipelineError> {
+/// that edit, with the tree they were read off (the checks of the answer read it too).
+fn plan(ctx: &Context) -> Result<Option<(SyntaxTree, Remask)>, PipelineError> {
     let Some(edit) = remask::latest_edit(&ctx.history) else {
         return Ok(None);
     };
@@ -195,7 +193,7 @@ fn plan(ctx: &Context) -> Result<Option<Remask>, PipelineError> {
         // The cursor moved on: the edit is no longer what the user is working on.
         return Ok(None);
     }
-    Ok(remask::inconsistent(&tree, text, followup, window))
+    Ok(remask::inconsistent(&tree, text, followup, window).map(|r| (tree, r)))
 }
 
 fn budget(infiller: &Infiller, remask: &Remask, config: &Config) -> usize {

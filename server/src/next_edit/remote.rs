@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use dllm_grammars::{check_edit, check_edits_on};
+use dllm_grammars::check_edits_on;
 use dllm_models::CancelFlag;
 
 use super::{diff, window, Context, Proposal};
@@ -111,14 +111,11 @@ fn parses_as_well(
     replacement: &str,
 ) -> Result<bool, PipelineError> {
     let snapshot = &ctx.snapshot;
-    let Some(language) = snapshot.language else {
+    if snapshot.language.is_none() {
         return Ok(true);
-    };
-    let check = match &snapshot.tree {
-        Some(tree) => check_edits_on(tree, &snapshot.text, &[(range, replacement.to_string())])?,
-        None => check_edit(language, &snapshot.text, range, replacement)?,
-    };
-    Ok(check.ok)
+    }
+    let edits = [(range, replacement.to_string())];
+    Ok(check_edits_on(&snapshot.syntax_tree()?, &snapshot.text, &edits)?.ok)
 }
 
 /// How many lines `new` changes of `old`: past the lines both share at the start and at the
